@@ -1,0 +1,1 @@
+//! quotewire-book (being built).

@@ -1,0 +1,14 @@
+//! Core value types shared by every quotewire crate.
+//!
+//! Owns: fixed-point [`Price`] and [`Qty`], [`Side`], identifiers, nanosecond
+//! timestamps and the calibrated monotonic [`clock`].
+//! Must never: allocate on a hot path, perform I/O, or depend on another
+//! quotewire crate. Money is integers here; `f64` appears only in explicit
+//! conversion functions used at the configuration boundary.
+
+pub mod clock;
+mod error;
+mod types;
+
+pub use error::CoreError;
+pub use types::{InstrumentId, OrderId, Price, Qty, Side, Timestamp, PRICE_DECIMALS, PRICE_SCALE};

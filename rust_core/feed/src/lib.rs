@@ -1,0 +1,1 @@
+//! quotewire-feed (being built).

@@ -1,0 +1,1 @@
+//! quotewire-synth (being built).

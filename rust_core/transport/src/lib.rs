@@ -1,0 +1,1 @@
+//! quotewire-transport (being built).
