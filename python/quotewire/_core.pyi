@@ -1,1 +1,80 @@
-def version() -> str: ...
+"""Type stub for the compiled extension `quotewire._core` (Rust, PyO3).
+
+Hand-kept: every function exported by `rust_core/py` appears here with its exact signature.
+Conventions shared by every function:
+
+* Prices are raw integers with four implied decimals (`1.2345` is `12_345`); `price8` fields
+  of ITCH carry eight.
+* Timestamps are integer nanoseconds since midnight (ITCH).
+* Paths are `str`; a session file is either "daily" (NASDAQ binary-file framing: 2-byte
+  big-endian length before each message, gzip-compressed when the name ends in `.gz`) or
+  "pcap" (MoldUDP64 in UDP in Ethernet), detected from the file's content.
+* Errors are raised as the classes of `quotewire.errors`.
+"""
+
+import numpy as np
+import numpy.typing as npt
+
+def version() -> str:
+    """Version of the compiled core."""
+
+def generate_session(
+    path: str,
+    *,
+    messages: int,
+    instruments: int = 8000,
+    max_live_orders: int = 1_500_000,
+    seed: int = 1,
+    format: str = "daily",
+) -> dict[str, int]:
+    """Write a synthetic ITCH 5.0 session; returns {"messages", "bytes", "packets"}."""
+
+def bench_feed(
+    messages: int,
+    *,
+    instruments: int = 8000,
+    max_live_orders: int = 1_500_000,
+    seed: int = 1,
+) -> dict[str, object]:
+    """Run the feed -> book pipeline over a synthetic in-memory session and time it.
+
+    Keys: count, elapsed_ns, per_sec, p50_ns, p99_ns, p999_ns, max_ns, min_ns, mean_ns,
+    histogram (HDR V2 compressed, base64), live_orders_peak, book_bytes, unknown_orders,
+    packets, gaps.
+    """
+
+def itch_summary(path: str) -> dict[str, object]:
+    """Count a session's messages.
+
+    Keys: messages, by_type (tag -> count), instruments, symbols, first_ns, last_ns,
+    errors (reason -> count), format ("daily" | "pcap"), bytes.
+    """
+
+def itch_book(
+    path: str, symbol: str, *, at_ns: int | None = None, depth: int = 10
+) -> dict[str, object]:
+    """Replay a session into the book of one symbol, up to and including `at_ns`.
+
+    Keys: symbol, locate, timestamp_ns, messages_applied, bids, asks; each side a list of
+    (price_raw_4dp, qty, order_count), best first.
+    """
+
+def itch_read_raw(path: str) -> dict[str, bytes]:
+    """One-char tag -> concatenated wire bytes of every message of that type."""
+
+def itch_layouts() -> dict[str, tuple[str, int, list[tuple[str, int, int, str]]]]:
+    """Tag -> (message name, length, [(field name, offset, length, kind)]).
+
+    kind is one of "char", "u16", "u32", "u48", "u64", "price4", "price8", "alpha".
+    """
+
+def replay_bbo(path: str, symbol: str | None = None) -> dict[str, npt.NDArray[np.generic]]:
+    """One row per top-of-book change.
+
+    Keys: timestamp_ns (u64), locate (u16), bid_px (i64), bid_qty (u64), ask_px (i64),
+    ask_qty (u64); an empty side is 0/0.
+    """
+
+def replay_l2(path: str, symbol: str, depth: int = 5) -> dict[str, npt.NDArray[np.generic]]:
+    """One row per book change of `symbol`: timestamp_ns (n,); bid_px, bid_qty, bid_count,
+    ask_px, ask_qty, ask_count each (n, depth)."""

@@ -7,6 +7,7 @@
 //! any input: malformed bytes are reported as a [`DecodeError`].
 
 mod error;
+pub mod itch;
 pub mod moldudp64;
 
 pub use error::{DecodeError, EncodeError};

@@ -170,11 +170,17 @@ impl<'a> Iterator for Messages<'a> {
 #[inline]
 fn split_block(buf: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
     let Some((len, rest)) = buf.split_first_chunk::<2>() else {
-        return Err(DecodeError::Truncated { needed: 2, have: buf.len() });
+        return Err(DecodeError::Truncated {
+            needed: 2,
+            have: buf.len(),
+        });
     };
     let len = usize::from(u16::from_be_bytes(*len));
     if rest.len() < len {
-        return Err(DecodeError::Truncated { needed: len, have: rest.len() });
+        return Err(DecodeError::Truncated {
+            needed: len,
+            have: rest.len(),
+        });
     }
     Ok(rest.split_at(len))
 }
@@ -183,21 +189,31 @@ fn split_block(buf: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
 #[inline]
 pub fn decode_header(buf: &[u8]) -> Result<Header, DecodeError> {
     let Some(head) = buf.first_chunk::<HEADER_LEN>() else {
-        return Err(DecodeError::Truncated { needed: HEADER_LEN, have: buf.len() });
+        return Err(DecodeError::Truncated {
+            needed: HEADER_LEN,
+            have: buf.len(),
+        });
     };
     let mut session = [0u8; SESSION_LEN];
     session.copy_from_slice(&head[..SESSION_LEN]);
     let mut seq = [0u8; 8];
     seq.copy_from_slice(&head[SESSION_LEN..SESSION_LEN + 8]);
     let count = u16::from_be_bytes([head[18], head[19]]);
-    Ok(Header { session: Session(session), sequence: u64::from_be_bytes(seq), count })
+    Ok(Header {
+        session: Session(session),
+        sequence: u64::from_be_bytes(seq),
+        count,
+    })
 }
 
 /// Writes a downstream header into `out[..HEADER_LEN]`.
 pub fn encode_header(header: &Header, out: &mut [u8]) -> Result<usize, EncodeError> {
     let have = out.len();
     let Some(dst) = out.first_chunk_mut::<HEADER_LEN>() else {
-        return Err(EncodeError::BufferTooSmall { needed: HEADER_LEN, have });
+        return Err(EncodeError::BufferTooSmall {
+            needed: HEADER_LEN,
+            have,
+        });
     };
     dst[..SESSION_LEN].copy_from_slice(&header.session.0);
     dst[SESSION_LEN..SESSION_LEN + 8].copy_from_slice(&header.sequence.to_be_bytes());
@@ -220,16 +236,28 @@ impl Request {
     /// Decodes a request packet; it must be exactly [`REQUEST_LEN`] bytes.
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         if buf.len() != REQUEST_LEN {
-            return Err(DecodeError::BadLength { tag: 0, len: buf.len(), expected: REQUEST_LEN });
+            return Err(DecodeError::BadLength {
+                tag: 0,
+                len: buf.len(),
+                expected: REQUEST_LEN,
+            });
         }
         let h = decode_header(buf)?;
-        Ok(Self { session: h.session, sequence: h.sequence, count: h.count })
+        Ok(Self {
+            session: h.session,
+            sequence: h.sequence,
+            count: h.count,
+        })
     }
 
     /// Encodes into `out`, returning the bytes written.
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
         encode_header(
-            &Header { session: self.session, sequence: self.sequence, count: self.count },
+            &Header {
+                session: self.session,
+                sequence: self.sequence,
+                count: self.count,
+            },
             out,
         )
     }
@@ -249,9 +277,18 @@ impl<'a> PacketBuilder<'a> {
     /// Starts a data packet whose first message has sequence `sequence`.
     pub fn new(buf: &'a mut [u8], session: Session, sequence: u64) -> Result<Self, EncodeError> {
         if buf.len() < HEADER_LEN {
-            return Err(EncodeError::BufferTooSmall { needed: HEADER_LEN, have: buf.len() });
+            return Err(EncodeError::BufferTooSmall {
+                needed: HEADER_LEN,
+                have: buf.len(),
+            });
         }
-        Ok(Self { buf, len: HEADER_LEN, count: 0, session, sequence })
+        Ok(Self {
+            buf,
+            len: HEADER_LEN,
+            count: 0,
+            session,
+            sequence,
+        })
     }
 
     /// Appends one message; fails without changing the packet when it does not fit.
@@ -262,7 +299,10 @@ impl<'a> PacketBuilder<'a> {
         }
         let needed = self.len + 2 + message.len();
         if needed > self.buf.len() {
-            return Err(EncodeError::BufferTooSmall { needed, have: self.buf.len() });
+            return Err(EncodeError::BufferTooSmall {
+                needed,
+                have: self.buf.len(),
+            });
         }
         self.buf[self.len..self.len + 2].copy_from_slice(&len.to_be_bytes());
         self.buf[self.len + 2..needed].copy_from_slice(message);
@@ -285,7 +325,11 @@ impl<'a> PacketBuilder<'a> {
 
     /// Writes the header and returns the finished datagram length.
     pub fn finish(self) -> usize {
-        let header = Header { session: self.session, sequence: self.sequence, count: self.count };
+        let header = Header {
+            session: self.session,
+            sequence: self.sequence,
+            count: self.count,
+        };
         // The constructor checked the buffer holds a header.
         let _ = encode_header(&header, self.buf);
         self.len
@@ -294,7 +338,14 @@ impl<'a> PacketBuilder<'a> {
 
 /// Encodes a heartbeat (`count == 0`) carrying the next expected sequence number.
 pub fn encode_heartbeat(session: Session, next: u64, out: &mut [u8]) -> Result<usize, EncodeError> {
-    encode_header(&Header { session, sequence: next, count: 0 }, out)
+    encode_header(
+        &Header {
+            session,
+            sequence: next,
+            count: 0,
+        },
+        out,
+    )
 }
 
 /// Encodes an end-of-session packet carrying the next sequence number.
@@ -303,7 +354,14 @@ pub fn encode_end_of_session(
     next: u64,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    encode_header(&Header { session, sequence: next, count: END_OF_SESSION }, out)
+    encode_header(
+        &Header {
+            session,
+            sequence: next,
+            count: END_OF_SESSION,
+        },
+        out,
+    )
 }
 
 #[cfg(test)]
@@ -327,7 +385,10 @@ mod tests {
         assert_eq!(p.header.kind(), PacketKind::Data);
         assert_eq!(p.header.next_sequence(), 44);
         let got: Vec<_> = p.messages().collect();
-        assert_eq!(got, vec![(41, &b"hello"[..]), (42, &b""[..]), (43, &b"xyz"[..])]);
+        assert_eq!(
+            got,
+            vec![(41, &b"hello"[..]), (42, &b""[..]), (43, &b"xyz"[..])]
+        );
     }
 
     #[test]
@@ -350,15 +411,28 @@ mod tests {
         let mut b = PacketBuilder::new(&mut buf, session(), 1).unwrap();
         b.push(b"abcdef").unwrap();
         let n = b.finish();
-        assert!(matches!(Packet::decode(&buf[..n - 1]), Err(DecodeError::Truncated { .. })));
-        assert!(matches!(Packet::decode(&buf[..5]), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            Packet::decode(&buf[..n - 1]),
+            Err(DecodeError::Truncated { .. })
+        ));
+        assert!(matches!(
+            Packet::decode(&buf[..5]),
+            Err(DecodeError::Truncated { .. })
+        ));
         // Trailing garbage after the declared blocks is refused too.
-        assert!(matches!(Packet::decode(&buf[..n + 1]), Err(DecodeError::BadLength { .. })));
+        assert!(matches!(
+            Packet::decode(&buf[..n + 1]),
+            Err(DecodeError::BadLength { .. })
+        ));
     }
 
     #[test]
     fn request_round_trips_and_refuses_wrong_length() {
-        let r = Request { session: session(), sequence: 1234, count: 17 };
+        let r = Request {
+            session: session(),
+            sequence: 1234,
+            count: 17,
+        };
         let mut buf = [0u8; REQUEST_LEN];
         r.encode(&mut buf).unwrap();
         assert_eq!(Request::decode(&buf).unwrap(), r);

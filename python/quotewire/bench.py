@@ -1,0 +1,263 @@
+"""End-to-end benchmarks through the compiled core, with their provenance.
+
+The core runs and times the whole loop and builds the HDR histogram after the run; this
+module adds what makes a figure publishable (STYLE.md, habit 9): the bench name, the
+command line, the machine, the revision and the UTC date. It renders the result as text,
+as one JSON line, as an HdrHistogram interval log and as an entry of the append-only
+`latency_reports/PERFORMANCE.md`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from quotewire import _core
+from quotewire._machine import git_revision, machine_info
+from quotewire._values import get_float, get_int, get_number, get_str
+from quotewire.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_REPORT",
+    "REQUIRED_KEYS",
+    "append_report",
+    "decode_histogram",
+    "format_text",
+    "run_feed",
+    "to_json_line",
+    "write_hdr_log",
+]
+
+DEFAULT_REPORT: Final = Path("latency_reports") / "PERFORMANCE.md"
+"""Where `--report` appends, relative to the working directory (the repo root in `make`)."""
+
+REQUIRED_KEYS: Final = (
+    "bench",
+    "count",
+    "per_sec",
+    "p50_ns",
+    "p99_ns",
+    "p999_ns",
+    "max_ns",
+    "machine",
+    "git_rev",
+)
+"""Keys every benchmark record (and so its JSON line) carries."""
+
+_PERCENTILES: Final = (
+    ("min", "min_ns"),
+    ("p50", "p50_ns"),
+    ("p99", "p99_ns"),
+    ("p99.9", "p999_ns"),
+    ("max", "max_ns"),
+    ("mean", "mean_ns"),
+)
+
+_REPORT_HEADER: Final = """\
+# quotewire performance log
+
+Append-only. Each entry is written by `quotewire bench ... --report` and names the command,
+the machine, the revision and the UTC date; add notes under an entry, never edit figures.
+"""
+
+
+def _command_line(argv: Sequence[str] | None) -> str:
+    args = list(sys.argv[1:] if argv is None else argv)
+    return shlex.join(["quotewire", *args])
+
+
+def _package_version() -> str:
+    return _core.version()
+
+
+def run_feed(
+    messages: int,
+    *,
+    instruments: int = 8000,
+    max_live_orders: int = 1_500_000,
+    seed: int = 1,
+    argv: Sequence[str] | None = None,
+) -> dict[str, object]:
+    """Run the feed -> book benchmark on a synthetic session of `messages` messages.
+
+    Returns the core's figures (count, elapsed_ns, per_sec, p50_ns, p99_ns, p999_ns,
+    max_ns, min_ns, mean_ns, histogram, live_orders_peak, book_bytes, unknown_orders,
+    packets, gaps) plus `bench`, `params`, `machine`, `git_rev`, `version`, `date` (UTC ISO
+    8601) and `command` (from `argv`, default `sys.argv[1:]`).
+    """
+    for name, value, low in (
+        ("messages", messages, 1),
+        ("instruments", instruments, 1),
+        ("max_live_orders", max_live_orders, 1),
+        ("seed", seed, 0),
+    ):
+        if value < low:
+            raise ConfigError(f"{name} must be at least {low}, not {value}")
+    date = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    figures = _core.bench_feed(
+        messages, instruments=instruments, max_live_orders=max_live_orders, seed=seed
+    )
+    version = _package_version()
+    record: dict[str, object] = {
+        "bench": "feed",
+        "params": {
+            "messages": messages,
+            "instruments": instruments,
+            "max_live_orders": max_live_orders,
+            "seed": seed,
+        },
+    }
+    record.update(figures)
+    record.update(
+        {
+            "machine": machine_info(),
+            "git_rev": git_revision(fallback=f"v{version}"),
+            "version": version,
+            "date": date,
+            "command": _command_line(argv),
+        }
+    )
+    return record
+
+
+def to_json_line(record: Mapping[str, object]) -> str:
+    """The record as one line of JSON (no newline inside)."""
+    return json.dumps(record, separators=(",", ":"), sort_keys=False, default=str)
+
+
+def _ns(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _machine_line(machine: object) -> str:
+    if not isinstance(machine, Mapping):
+        return str(machine)
+    parts = [str(machine.get("cpu", "?"))]
+    parts.append(f"{machine.get('cores', '?')} cores ({machine.get('usable_cores', '?')} usable)")
+    parts.append(f"{machine.get('os', '?')} {machine.get('kernel', '?')} {machine.get('arch', '')}")
+    parts.append(f"Python {machine.get('python', '?')}")
+    if machine.get("governor"):
+        parts.append(f"governor {machine['governor']}")
+    if machine.get("isolated_cpus"):
+        parts.append(f"isolated cpus {machine['isolated_cpus']}")
+    return ", ".join(p.strip() for p in parts)
+
+
+def format_text(record: Mapping[str, object]) -> str:
+    """Human-readable multi-line summary of a benchmark record."""
+    count = get_int(record, "count")
+    elapsed_ns = get_int(record, "elapsed_ns")
+    per_sec = get_float(record, "per_sec")
+    lat = "  ".join(f"{label} {_ns(get_number(record, key))}" for label, key in _PERCENTILES)
+    lines = [
+        f"bench {get_str(record, 'bench')}: {count:,} messages in {elapsed_ns / 1e6:,.3f} ms",
+        f"  throughput    {per_sec / 1e6:,.2f} M msgs/s ({per_sec:,.0f} msgs/s)",
+        f"  latency (ns)  {lat}",
+    ]
+    extras = [
+        ("live orders peak", "live_orders_peak"),
+        ("book bytes", "book_bytes"),
+        ("unknown orders", "unknown_orders"),
+        ("packets", "packets"),
+        ("gaps", "gaps"),
+    ]
+    shown = [f"{label} {get_int(record, key):,}" for label, key in extras if key in record]
+    if shown:
+        lines.append("  feed          " + ", ".join(shown))
+    lines.append(f"  machine       {_machine_line(record.get('machine'))}")
+    lines.append(
+        f"  revision      {record.get('git_rev', '?')} (quotewire {record.get('version', '?')})"
+        f", {record.get('date', '?')}"
+    )
+    return "\n".join(lines)
+
+
+def _hdrh() -> Any:
+    """The `hdrh.histogram` module of the optional `hdrhistogram` package."""
+    try:
+        return importlib.import_module("hdrh.histogram")
+    except ImportError:
+        raise ConfigError(
+            "the hdrhistogram package is needed for HDR logs: pip install hdrhistogram"
+        ) from None
+
+
+def decode_histogram(encoded: str) -> Any:
+    """Decode the core's V2-compressed base64 histogram into an `hdrh` `HdrHistogram`."""
+    return _hdrh().HdrHistogram.decode(encoded)
+
+
+def write_hdr_log(record: Mapping[str, object], path: str | os.PathLike[str]) -> Path:
+    """Write the record's histogram as an HdrHistogram interval log (one interval).
+
+    Readable by `hdrh.log.HistogramLogReader`, HdrHistogram's `HistogramLogProcessor` and
+    the online plotters. Values are nanoseconds; the interval spans the run.
+    """
+    hist = decode_histogram(get_str(record, "histogram"))
+    log_mod = importlib.import_module("hdrh.log")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    elapsed_s = get_int(record, "elapsed_ns") / 1e9
+    buf = io.StringIO()
+    writer = log_mod.HistogramLogWriter(buf)
+    writer.output_log_format_version()
+    writer.output_comment(f"[quotewire bench {record.get('bench')}: {record.get('command')}]")
+    writer.output_comment(f"[machine: {_machine_line(record.get('machine'))}]")
+    writer.output_comment(f"[revision {record.get('git_rev')}, date {record.get('date')}]")
+    writer.output_comment("[values in nanoseconds]")
+    # Written by hand: hdrh's own output_start_time() is broken in 0.10 (calls iso_format).
+    start = datetime.now(UTC).timestamp()
+    buf.write(f"#[StartTime: {start:.3f} (seconds since epoch)]\n")
+    writer.output_legend()
+    writer.output_interval_histogram(hist, start_time_stamp_sec=0.0, end_time_stamp_sec=elapsed_s)
+    out.write_text(buf.getvalue(), encoding="utf-8")
+    return out
+
+
+def append_report(
+    record: Mapping[str, object],
+    path: str | os.PathLike[str] = DEFAULT_REPORT,
+    *,
+    hdr_log: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Append a dated markdown entry for `record` to the performance log at `path`."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new = not out.exists() or out.stat().st_size == 0
+    row = [
+        f"{get_int(record, 'count'):,}",
+        f"{get_int(record, 'elapsed_ns') / 1e6:,.3f}",
+        f"{get_float(record, 'per_sec') / 1e6:,.2f}",
+        *(_ns(get_number(record, key)) for _, key in _PERCENTILES),
+    ]
+    lines = [
+        "",
+        f"## {record.get('date')}: bench {record.get('bench')} @ {record.get('git_rev')}",
+        "",
+        f"- command: `{record.get('command')}`",
+        f"- machine: {_machine_line(record.get('machine'))}",
+        f"- revision: {record.get('git_rev')} (quotewire {record.get('version')})",
+    ]
+    if hdr_log is not None:
+        lines.append(f"- histogram log: `{os.fspath(hdr_log)}`")
+    lines += [
+        "",
+        "| messages | elapsed ms | M msgs/s | min ns | p50 ns | p99 ns | p99.9 ns | max ns "
+        "| mean ns |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| " + " | ".join(row) + " |",
+        "",
+    ]
+    with out.open("a", encoding="utf-8") as fh:
+        if new:
+            fh.write(_REPORT_HEADER)
+        fh.write("\n".join(lines))
+    return out

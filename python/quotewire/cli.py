@@ -1,0 +1,409 @@
+"""The `quotewire` command line.
+
+    quotewire bench feed --messages N [--instruments N] [--max-live-orders N] [--seed N]
+                         [--json] [--hdr-out FILE] [--report [FILE]]
+    quotewire itch summary FILE [--json]
+    quotewire itch book FILE --symbol SYM [--at HH:MM:SS.nnnnnnnnn] [--depth N] [--json]
+    quotewire itch generate --out FILE [--format daily|pcap] [--messages N]
+                            [--instruments N] [--max-live-orders N] [--seed N] [--json]
+    quotewire demo [--messages N] [--seed N]
+
+Errors print one line on stderr and exit non-zero (2 for bad usage, 1 otherwise); set
+QUOTEWIRE_DEBUG=1 to get the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from quotewire import _core, bench, itch
+from quotewire.errors import QuotewireError
+
+__all__ = ["format_book", "format_summary", "main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # EX_SOFTWARE
+
+
+class _UsageError(Exception):
+    """Raised by the parser instead of printing usage and exiting."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and do not exit the process."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: {message} (see --help)")
+
+
+# --------------------------------------------------------------------------- arg types
+
+
+def _count(text: str) -> int:
+    """A positive integer; accepts `1_000_000`, `200k` and `1M`."""
+    t = text.strip().lower().replace(",", "_")
+    mult = 1
+    if t.endswith(("k", "m")):
+        mult = 1_000 if t.endswith("k") else 1_000_000
+        t = t[:-1]
+    try:
+        value = int(t) * mult
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {text!r}")
+    return value
+
+
+def _time(text: str) -> int:
+    try:
+        return itch.parse_hms(text)
+    except QuotewireError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _table(rows: Sequence[Sequence[str]], right: Sequence[bool], sep: str = "  ") -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(right))]
+    return [
+        sep.join(
+            cell.rjust(w) if r else cell.ljust(w)
+            for cell, w, r in zip(row, widths, right, strict=True)
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def format_book(book: itch.Book) -> str:
+    """The book as an aligned table: bid count, qty, price | ask price, qty, count."""
+    head = (
+        f"{book.symbol} (locate {book.locate}) at {itch.format_hms(book.timestamp_ns)}, "
+        f"{book.messages_applied:,} messages applied"
+    )
+    if book.is_empty:
+        return f"{head}\n  (empty book)"
+    rows: list[list[str]] = [["count", "qty", "bid", "|", "ask", "qty", "count"]]
+    for i in range(max(len(book.bids), len(book.asks))):
+        row = ["", "", "", "|", "", "", ""]
+        if i < len(book.bids):
+            b = book.bids[i]
+            row[0:3] = [f"{b.count:,}", f"{b.qty:,}", itch.format_price(b.price_raw)]
+        if i < len(book.asks):
+            a = book.asks[i]
+            row[4:7] = [itch.format_price(a.price_raw), f"{a.qty:,}", f"{a.count:,}"]
+        rows.append(row)
+    right = [True, True, True, False, True, True, True]
+    return "\n".join([head, *("  " + line for line in _table(rows, right))])
+
+
+def format_summary(s: itch.Summary) -> str:
+    """A session summary: size, span, per-type counts and errors."""
+    span = "-"
+    if s.first_ns is not None and s.last_ns is not None:
+        span = f"{itch.format_hms(s.first_ns)} .. {itch.format_hms(s.last_ns)}"
+    lines = [
+        f"{s.path}: {s.format}, {s.nbytes:,} bytes, {s.messages:,} messages, "
+        f"{s.instruments:,} instruments",
+        f"  time    {span}",
+    ]
+    rows = [
+        [tag, itch.NAMES.get(tag, "?"), f"{n:,}", f"{100 * n / max(s.messages, 1):.1f}%"]
+        for tag, n in sorted(s.by_type.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    if rows:
+        lines.append("  by type")
+        lines += ["    " + line for line in _table(rows, [False, False, True, True])]
+    errors = ", ".join(f"{k} {v:,}" for k, v in sorted(s.errors.items())) or "none"
+    lines.append(f"  errors  {errors}")
+    return "\n".join(lines)
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, separators=(",", ":"), default=str))
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_bench_feed(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    record = bench.run_feed(
+        args.messages,
+        instruments=args.instruments,
+        max_live_orders=args.max_live_orders,
+        seed=args.seed,
+        argv=argv,
+    )
+    if args.hdr_out is not None:
+        bench.write_hdr_log(record, args.hdr_out)
+    if args.report is not None:
+        bench.append_report(record, args.report, hdr_log=args.hdr_out)
+    if args.json:
+        print(bench.to_json_line(record))
+    else:
+        print(bench.format_text(record))
+        if args.hdr_out is not None:
+            print(f"  histogram log {args.hdr_out}")
+        if args.report is not None:
+            print(f"  report        appended to {args.report}")
+    return 0
+
+
+def _cmd_itch_summary(args: argparse.Namespace) -> int:
+    s = itch.summary(args.file)
+    if args.json:
+        _print_json(s.to_dict())
+    else:
+        print(format_summary(s))
+    return 0
+
+
+def _cmd_itch_book(args: argparse.Namespace) -> int:
+    b = itch.book(args.file, args.symbol, at=args.at, depth=args.depth)
+    if args.json:
+        _print_json(b.to_dict())
+    else:
+        print(format_book(b))
+    return 0
+
+
+def _generate(
+    out: str, *, fmt: str, messages: int, instruments: int, max_live_orders: int, seed: int
+) -> dict[str, int]:
+    parent = Path(out).parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"no such directory: {parent}")
+    return _core.generate_session(
+        out,
+        messages=messages,
+        instruments=instruments,
+        max_live_orders=max_live_orders,
+        seed=seed,
+        format=fmt,
+    )
+
+
+def _cmd_itch_generate(args: argparse.Namespace) -> int:
+    fmt = args.format or ("pcap" if args.out.lower().endswith((".pcap", ".cap")) else "daily")
+    result = _generate(
+        args.out,
+        fmt=fmt,
+        messages=args.messages,
+        instruments=args.instruments,
+        max_live_orders=args.max_live_orders,
+        seed=args.seed,
+    )
+    if args.json:
+        _print_json({"path": args.out, "format": fmt, **result})
+    else:
+        print(
+            f"wrote {args.out} ({fmt}): {result.get('messages', 0):,} messages, "
+            f"{result.get('bytes', 0):,} bytes, {result.get('packets', 0):,} packets"
+        )
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="quotewire-demo-") as tmp:
+        path = os.path.join(tmp, "session.itch")
+        print(f"== generating {args.messages:,} synthetic ITCH 5.0 messages (seed {args.seed})")
+        _generate(
+            path,
+            fmt="daily",
+            messages=args.messages,
+            instruments=args.instruments,
+            max_live_orders=1_500_000,
+            seed=args.seed,
+        )
+        print(format_summary(itch.summary(path)))
+        active = itch.most_active(path, 3)
+        print(f"\n== top of book for the {len(active)} most active instruments (depth 5)")
+        for symbol, count in active:
+            print(f"\n{symbol}: {count:,} messages")
+            print(format_book(itch.book(path, symbol, depth=5)))
+    print(f"\n== feed -> book benchmark, {args.messages:,} messages")
+    record = bench.run_feed(
+        args.messages, instruments=args.instruments, seed=args.seed, argv=["demo"]
+    )
+    print(bench.format_text(record))
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _build_parser(argv: Sequence[str]) -> _Parser:
+    parser = _Parser(
+        prog="quotewire",
+        description="quotewire: a low-latency market-making engine (Rust core, Python control).",
+    )
+    parser.add_argument("--version", action="version", version=f"quotewire {_core.version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    # bench
+    p_bench = sub.add_parser("bench", help="run end-to-end benchmarks", description=bench.__doc__)
+    bench_sub = p_bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    p_feed = bench_sub.add_parser(
+        "feed",
+        help="ITCH feed -> order book throughput and per-message latency",
+        description="Decode a synthetic ITCH session into order books inside the core and "
+        "report messages/s and per-message latency percentiles (ns).",
+    )
+    p_feed.add_argument("--messages", type=_count, required=True, help="messages to replay")
+    p_feed.add_argument("--instruments", type=_count, default=8000, help="default: 8000")
+    p_feed.add_argument(
+        "--max-live-orders", type=_count, default=1_500_000, help="default: 1500000"
+    )
+    p_feed.add_argument("--seed", type=_seed, default=1, help="generator seed, default: 1")
+    p_feed.add_argument("--json", action="store_true", help="print one JSON line instead")
+    p_feed.add_argument(
+        "--hdr-out", metavar="FILE", help="write the latency histogram as an HdrHistogram log"
+    )
+    p_feed.add_argument(
+        "--report",
+        metavar="FILE",
+        nargs="?",
+        const=str(bench.DEFAULT_REPORT),
+        help=f"append a dated entry to a markdown log (default: {bench.DEFAULT_REPORT})",
+    )
+    p_feed.set_defaults(func=lambda a: _cmd_bench_feed(a, argv))
+
+    # itch
+    p_itch = sub.add_parser(
+        "itch", help="inspect and generate ITCH 5.0 sessions", description=itch.__doc__
+    )
+    p_itch.formatter_class = argparse.RawDescriptionHelpFormatter
+    itch_sub = p_itch.add_subparsers(dest="itch", metavar="ACTION", required=True)
+
+    p_sum = itch_sub.add_parser(
+        "summary",
+        help="count messages by type, instruments and errors",
+        description="Count a session's messages by type, its instruments and decode errors.",
+    )
+    p_sum.add_argument("file", metavar="FILE", help="daily (.itch, .gz) or pcap session")
+    p_sum.add_argument("--json", action="store_true", help="print one JSON line instead")
+    p_sum.set_defaults(func=_cmd_itch_summary)
+
+    p_book = itch_sub.add_parser(
+        "book",
+        help="the order book of one symbol at a time",
+        description="Replay a session into the book of one symbol and print its depth.",
+    )
+    p_book.add_argument("file", metavar="FILE", help="daily (.itch, .gz) or pcap session")
+    p_book.add_argument("--symbol", required=True, help="instrument symbol, e.g. AAPL")
+    p_book.add_argument(
+        "--at",
+        type=_time,
+        metavar="HH:MM:SS.nnnnnnnnn",
+        help="replay up to and including this time since midnight (default: whole session)",
+    )
+    p_book.add_argument("--depth", type=_count, default=10, help="levels per side, default: 10")
+    p_book.add_argument("--json", action="store_true", help="print one JSON line instead")
+    p_book.set_defaults(func=_cmd_itch_book)
+
+    p_gen = itch_sub.add_parser(
+        "generate",
+        help="write a synthetic ITCH 5.0 session",
+        description="Write a synthetic, deterministic ITCH 5.0 session (daily framing, "
+        "gzip if FILE ends in .gz, or MoldUDP64 pcap).",
+    )
+    p_gen.add_argument("--out", metavar="FILE", required=True, help="file to write")
+    p_gen.add_argument(
+        "--format",
+        choices=("daily", "pcap"),
+        help="default: pcap when FILE ends in .pcap, else daily",
+    )
+    p_gen.add_argument("--messages", type=_count, default=1_000_000, help="default: 1000000")
+    p_gen.add_argument("--instruments", type=_count, default=8000, help="default: 8000")
+    p_gen.add_argument("--max-live-orders", type=_count, default=1_500_000, help="default: 1500000")
+    p_gen.add_argument("--seed", type=_seed, default=1, help="generator seed, default: 1")
+    p_gen.add_argument("--json", action="store_true", help="print one JSON line instead")
+    p_gen.set_defaults(func=_cmd_itch_generate)
+
+    # demo
+    p_demo = sub.add_parser(
+        "demo",
+        help="generate a session, show its books and benchmark the feed",
+        description="Generate a session in a temporary directory, print its summary and the "
+        "top of book of its 3 most active instruments, then run the feed benchmark on the "
+        "same size.",
+    )
+    p_demo.add_argument("--messages", type=_count, default=500_000, help="default: 500000")
+    p_demo.add_argument("--instruments", type=_count, default=8000, help="default: 8000")
+    p_demo.add_argument("--seed", type=_seed, default=1, help="generator seed, default: 1")
+    p_demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, KeyError) and e.args:
+        text = str(e.args[0])
+    elif isinstance(e, OSError) and e.strerror and e.filename:
+        text = f"{e.strerror}: {e.filename}"
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(text.split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("QUOTEWIRE_DEBUG") == "1"
+    try:
+        parser = _build_parser(args_list)
+        args = parser.parse_args(args_list)
+        handler: Handler = args.func
+        return handler(args)
+    except SystemExit as e:  # --help and --version
+        if e.code is None or isinstance(e.code, int):
+            return e.code or 0
+        return EXIT_USAGE
+    except _UsageError as e:
+        print(f"quotewire: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("quotewire: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed: not an error; keep Python quiet at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (QuotewireError, OSError, ValueError, KeyError) as e:
+        if debug:
+            raise
+        print(f"quotewire: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:
+        if debug:
+            raise
+        print(
+            f"quotewire: internal error: {type(e).__name__}: {_one_line(e)} "
+            "(set QUOTEWIRE_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,754 @@
+//! All instruments' books, the shared order slab and the order-id map.
+
+use std::fmt;
+
+use hashbrown::HashTable;
+use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
+
+use crate::book::{find_level, key_of, side_index, side_of_index, Book, LevelSlot, NIL};
+use crate::{BookConfig, BookCounters, BookError, Execution};
+
+/// One resting order: 32 bytes, two per cache line.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+struct Node {
+    id: u64,
+    price: i64,
+    /// Remaining shares; `u32` like ITCH, so the node fits 32 bytes.
+    qty: u32,
+    /// Previous order in the level's FIFO (towards the head), or `NIL`.
+    prev: u32,
+    /// Next order in the level's FIFO, or `NIL`; next free node when free.
+    next: u32,
+    instrument: u16,
+    /// 0 = buy, 1 = sell.
+    side: u8,
+}
+
+const _: () = assert!(size_of::<Node>() == 32);
+
+impl Node {
+    const FREE: Self =
+        Self { id: 0, price: 0, qty: 0, prev: NIL, next: NIL, instrument: 0, side: 0 };
+}
+
+/// A live order as seen from outside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderView {
+    /// Instrument the order rests in.
+    pub instrument: InstrumentId,
+    /// Side of the order.
+    pub side: Side,
+    /// Limit price.
+    pub price: Price,
+    /// Remaining quantity.
+    pub qty: Qty,
+}
+
+/// Hash for order ids: one 64x64->128 multiply by the golden-ratio constant,
+/// folded. Mostly-increasing ids land on distinct buckets (low bits) and get
+/// well-spread tags (top seven bits).
+#[inline(always)]
+fn hash_id(id: u64) -> u64 {
+    let m = u128::from(id) * 0x9E37_79B9_7F4A_7C15_u128;
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+/// Validates a resting quantity.
+#[inline(always)]
+fn resting_qty(qty: Qty) -> Option<u32> {
+    match u32::try_from(qty.0) {
+        Ok(q) if q != 0 => Some(q),
+        _ => None,
+    }
+}
+
+/// Every instrument's book plus the order slab and id map they share.
+pub struct BookSet {
+    /// The slab, fully initialised at construction; free nodes chain through `next`.
+    nodes: Vec<Node>,
+    free_head: u32,
+    live: usize,
+    /// Order id -> slab index; equality is checked against `nodes[slot].id`.
+    ids: HashTable<u32>,
+    books: Vec<Book>,
+    levels_per_side: usize,
+    counters: BookCounters,
+}
+
+impl fmt::Debug for BookSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BookSet")
+            .field("live_orders", &self.live)
+            .field("max_orders", &self.nodes.len())
+            .field("instruments", &self.books.len())
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BookSet {
+    /// Builds the slab (touching all of its memory now), the id map and the
+    /// instrument table. `max_orders` is capped below `u32::MAX` and
+    /// `max_instruments` at 65,536.
+    #[must_use]
+    pub fn new(config: BookConfig) -> Self {
+        let max_orders = config.max_orders.min(NIL as usize - 1);
+        let max_instruments = config.max_instruments.min(usize::from(u16::MAX) + 1);
+        let mut nodes = vec![Node::FREE; max_orders];
+        for (i, node) in nodes.iter_mut().enumerate() {
+            node.next = if i + 1 < max_orders { (i + 1) as u32 } else { NIL };
+        }
+        let books = (0..max_instruments).map(|i| Book::new(InstrumentId(i as u16))).collect();
+        Self {
+            nodes,
+            free_head: if max_orders > 0 { 0 } else { NIL },
+            live: 0,
+            // Twice the live maximum: the table never grows, load stays low and
+            // deletions practically never leave tombstones.
+            ids: HashTable::with_capacity(max_orders.saturating_mul(2)),
+            books,
+            levels_per_side: config.levels_per_side,
+            counters: BookCounters::default(),
+        }
+    }
+
+    /// Activates an instrument now (reserving its levels) instead of on its first add.
+    pub fn warm_instrument(&mut self, instrument: InstrumentId) -> Result<(), BookError> {
+        let Some(book) = self.books.get_mut(usize::from(instrument.0)) else {
+            return Err(BookError::UnknownInstrument(instrument));
+        };
+        if !book.active {
+            book.activate(self.levels_per_side);
+        }
+        Ok(())
+    }
+
+    /// Adds an order at the tail of its price level's queue.
+    pub fn add(
+        &mut self,
+        instrument: InstrumentId,
+        id: OrderId,
+        side: Side,
+        price: Price,
+        qty: Qty,
+    ) -> Result<(), BookError> {
+        let Some(q) = resting_qty(qty) else {
+            self.counters.invalid_qty += 1;
+            return Err(BookError::InvalidQty);
+        };
+        let Some(book) = self.books.get_mut(usize::from(instrument.0)) else {
+            self.counters.unknown_instrument += 1;
+            return Err(BookError::UnknownInstrument(instrument));
+        };
+        if !book.active {
+            book.activate(self.levels_per_side);
+        }
+        let nodes = &self.nodes;
+        let entry = self.ids.entry(
+            hash_id(id.0),
+            |&s| nodes[s as usize].id == id.0,
+            |&s| hash_id(nodes[s as usize].id),
+        );
+        let hashbrown::hash_table::Entry::Vacant(vacant) = entry else {
+            self.counters.duplicate_order += 1;
+            return Err(BookError::DuplicateOrder(id));
+        };
+        let slot = self.free_head;
+        let Some(node) = self.nodes.get_mut(slot as usize) else {
+            self.counters.capacity_exceeded += 1;
+            return Err(BookError::CapacityExceeded);
+        };
+        self.free_head = node.next;
+        *node = Node {
+            id: id.0,
+            price: price.0,
+            qty: q,
+            prev: NIL,
+            next: NIL,
+            instrument: instrument.0,
+            side: side_index(side),
+        };
+        vacant.insert(slot);
+        self.attach(slot);
+        self.live += 1;
+        self.counters.adds += 1;
+        Ok(())
+    }
+
+    /// Executes `qty` against an order; removes it at zero. More than the
+    /// remaining quantity removes it and counts an overfill.
+    #[inline]
+    pub fn execute(&mut self, id: OrderId, qty: Qty) -> Result<Execution, BookError> {
+        let done = self.reduce(id, qty)?;
+        self.counters.executes += 1;
+        Ok(done)
+    }
+
+    /// Cancels `qty` of an order (a partial cancel keeps queue priority); removes it at zero.
+    #[inline]
+    pub fn cancel(&mut self, id: OrderId, qty: Qty) -> Result<Execution, BookError> {
+        let done = self.reduce(id, qty)?;
+        self.counters.cancels += 1;
+        Ok(done)
+    }
+
+    /// Removes an order entirely.
+    pub fn delete(&mut self, id: OrderId) -> Result<Execution, BookError> {
+        let nodes = &self.nodes;
+        let Ok(entry) = self.ids.find_entry(hash_id(id.0), |&s| nodes[s as usize].id == id.0)
+        else {
+            self.counters.unknown_order += 1;
+            return Err(BookError::UnknownOrder(id));
+        };
+        let (slot, _) = entry.remove();
+        let node = self.nodes[slot as usize];
+        self.detach(slot);
+        self.release(slot);
+        self.counters.deletes += 1;
+        Ok(execution(&node, u64::from(node.qty), 0))
+    }
+
+    /// ITCH `U`: removes `old` and adds `new` at the tail of the level at
+    /// `price`, same instrument and side. `new` must not be live (not even equal
+    /// to `old`). Returns what was removed: the old price and remaining qty.
+    pub fn replace(
+        &mut self,
+        old: OrderId,
+        new: OrderId,
+        price: Price,
+        qty: Qty,
+    ) -> Result<Execution, BookError> {
+        let Some(q) = resting_qty(qty) else {
+            self.counters.invalid_qty += 1;
+            return Err(BookError::InvalidQty);
+        };
+        let nodes = &self.nodes;
+        let Some(bucket) =
+            self.ids.find_bucket_index(hash_id(old.0), |&s| nodes[s as usize].id == old.0)
+        else {
+            self.counters.unknown_order += 1;
+            return Err(BookError::UnknownOrder(old));
+        };
+        let new_hash = hash_id(new.0);
+        if self.ids.find(new_hash, |&s| nodes[s as usize].id == new.0).is_some() {
+            self.counters.duplicate_order += 1;
+            return Err(BookError::DuplicateOrder(new));
+        }
+        // The bucket index is still valid: the table has not changed since it was found.
+        let Ok(entry) = self.ids.get_bucket_entry(bucket) else {
+            debug_assert!(false, "bucket vanished between find and remove");
+            return Err(BookError::UnknownOrder(old));
+        };
+        let (slot, _) = entry.remove();
+        let before = self.nodes[slot as usize];
+        self.detach(slot);
+        let node = &mut self.nodes[slot as usize];
+        node.id = new.0;
+        node.price = price.0;
+        node.qty = q;
+        let nodes = &self.nodes;
+        self.ids.insert_unique(new_hash, slot, |&s| hash_id(nodes[s as usize].id));
+        self.attach(slot);
+        self.counters.replaces += 1;
+        Ok(execution(&before, u64::from(before.qty), 0))
+    }
+
+    /// A live order, if `id` names one.
+    #[inline]
+    #[must_use]
+    pub fn order(&self, id: OrderId) -> Option<OrderView> {
+        let slot = self.lookup(id)?;
+        let n = &self.nodes[slot as usize];
+        Some(OrderView {
+            instrument: InstrumentId(n.instrument),
+            side: side_of_index(n.side),
+            price: Price(n.price),
+            qty: Qty(u64::from(n.qty)),
+        })
+    }
+
+    /// One instrument's book, once it has been activated by an add or [`Self::warm_instrument`].
+    #[inline]
+    #[must_use]
+    pub fn book(&self, instrument: InstrumentId) -> Option<&Book> {
+        self.books.get(usize::from(instrument.0)).filter(|b| b.active)
+    }
+
+    /// The FIFO queue at one price level, head (first to trade) first.
+    pub fn queue(
+        &self,
+        instrument: InstrumentId,
+        side: Side,
+        price: Price,
+    ) -> impl Iterator<Item = (OrderId, Qty)> + '_ {
+        let head = self
+            .books
+            .get(usize::from(instrument.0))
+            .and_then(|b| b.queue_head(side, price))
+            .unwrap_or(NIL);
+        QueueIter { nodes: &self.nodes, cur: head }
+    }
+
+    /// Live orders across all instruments.
+    #[inline]
+    #[must_use]
+    pub fn live_orders(&self) -> usize {
+        self.live
+    }
+
+    /// Most orders that can live at once.
+    #[inline]
+    #[must_use]
+    pub fn max_orders(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Event and anomaly counts.
+    #[inline]
+    #[must_use]
+    pub fn counters(&self) -> BookCounters {
+        self.counters
+    }
+
+    /// Bytes reserved by the order slab and the id map (the per-order cost).
+    #[must_use]
+    pub fn order_index_bytes(&self) -> usize {
+        self.nodes.capacity() * size_of::<Node>() + self.ids.allocation_size()
+    }
+
+    /// Bytes reserved by slab, id map, instrument table and level vectors.
+    #[must_use]
+    pub fn memory_bytes(&self) -> usize {
+        self.order_index_bytes()
+            + self.books.capacity() * size_of::<Book>()
+            + self.books.iter().map(Book::reserved_bytes).sum::<usize>()
+    }
+
+    #[inline(always)]
+    fn lookup(&self, id: OrderId) -> Option<u32> {
+        let nodes = &self.nodes;
+        self.ids.find(hash_id(id.0), |&s| nodes[s as usize].id == id.0).copied()
+    }
+
+    /// Shared body of execute and cancel.
+    #[inline(always)]
+    fn reduce(&mut self, id: OrderId, qty: Qty) -> Result<Execution, BookError> {
+        if qty.0 == 0 {
+            self.counters.invalid_qty += 1;
+            return Err(BookError::InvalidQty);
+        }
+        let nodes = &self.nodes;
+        let Ok(entry) = self.ids.find_entry(hash_id(id.0), |&s| nodes[s as usize].id == id.0)
+        else {
+            self.counters.unknown_order += 1;
+            return Err(BookError::UnknownOrder(id));
+        };
+        let slot = *entry.get();
+        let node = self.nodes[slot as usize];
+        let resting = u64::from(node.qty);
+        if qty.0 >= resting {
+            if qty.0 > resting {
+                self.counters.overfill += 1;
+            }
+            entry.remove();
+            self.detach(slot);
+            self.release(slot);
+            return Ok(execution(&node, resting, 0));
+        }
+        // Partial: the order keeps its place in the queue.
+        let left = node.qty - qty.0 as u32;
+        self.nodes[slot as usize].qty = left;
+        let s = node.side;
+        let levels = &mut self.books[usize::from(node.instrument)].sides[usize::from(s)];
+        match find_level(levels, key_of(s, node.price)) {
+            Ok(i) => levels[i].qty -= qty.0,
+            Err(_) => debug_assert!(false, "live order without a level"),
+        }
+        Ok(execution(&node, qty.0, u64::from(left)))
+    }
+
+    /// Links a filled-in node at the tail of its level, creating the level if needed.
+    #[inline(always)]
+    fn attach(&mut self, slot: u32) {
+        let node = self.nodes[slot as usize];
+        let s = node.side;
+        let book = &mut self.books[usize::from(node.instrument)];
+        let levels = &mut book.sides[usize::from(s)];
+        let key = key_of(s, node.price);
+        let i = match find_level(levels, key) {
+            Ok(i) => i,
+            Err(at) => {
+                if levels.len() == levels.capacity() {
+                    self.counters.level_growths += 1;
+                }
+                levels.insert(at, LevelSlot { key, qty: 0, count: 0, head: NIL, tail: NIL });
+                at
+            }
+        };
+        let level = &mut levels[i];
+        let tail = level.tail;
+        {
+            let n = &mut self.nodes[slot as usize];
+            n.prev = tail;
+            n.next = NIL;
+        }
+        if tail == NIL {
+            level.head = slot;
+        } else {
+            self.nodes[tail as usize].next = slot;
+        }
+        level.tail = slot;
+        level.qty += u64::from(node.qty);
+        level.count += 1;
+        book.orders += 1;
+    }
+
+    /// Unlinks a node from its level, dropping the level when it empties.
+    #[inline(always)]
+    fn detach(&mut self, slot: u32) {
+        let node = self.nodes[slot as usize];
+        let s = node.side;
+        let book = &mut self.books[usize::from(node.instrument)];
+        let levels = &mut book.sides[usize::from(s)];
+        let Ok(i) = find_level(levels, key_of(s, node.price)) else {
+            debug_assert!(false, "live order without a level");
+            return;
+        };
+        let level = &mut levels[i];
+        if node.prev == NIL {
+            level.head = node.next;
+        } else {
+            self.nodes[node.prev as usize].next = node.next;
+        }
+        if node.next == NIL {
+            level.tail = node.prev;
+        } else {
+            self.nodes[node.next as usize].prev = node.prev;
+        }
+        level.qty -= u64::from(node.qty);
+        level.count -= 1;
+        if level.count == 0 {
+            levels.remove(i);
+        }
+        book.orders -= 1;
+    }
+
+    /// Returns a detached node to the free list.
+    #[inline(always)]
+    fn release(&mut self, slot: u32) {
+        self.nodes[slot as usize].next = self.free_head;
+        self.free_head = slot;
+        self.live -= 1;
+    }
+}
+
+#[inline(always)]
+fn execution(node: &Node, qty: u64, remaining: u64) -> Execution {
+    Execution {
+        instrument: InstrumentId(node.instrument),
+        side: side_of_index(node.side),
+        price: Price(node.price),
+        qty: Qty(qty),
+        remaining: Qty(remaining),
+    }
+}
+
+/// Walks a level's FIFO through the slab.
+struct QueueIter<'a> {
+    nodes: &'a [Node],
+    cur: u32,
+}
+
+impl Iterator for QueueIter<'_> {
+    type Item = (OrderId, Qty);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let n = self.nodes.get(self.cur as usize)?;
+        self.cur = n.next;
+        Some((OrderId(n.id), Qty(u64::from(n.qty))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Bbo, Level};
+
+    const AAPL: InstrumentId = InstrumentId(1);
+    const MSFT: InstrumentId = InstrumentId(2);
+
+    fn set(max_orders: usize) -> BookSet {
+        BookSet::new(BookConfig { max_orders, max_instruments: 16, levels_per_side: 4 })
+    }
+
+    fn queue(s: &BookSet, inst: InstrumentId, side: Side, px: i64) -> Vec<(u64, u64)> {
+        s.queue(inst, side, Price(px)).map(|(id, q)| (id.0, q.0)).collect()
+    }
+
+    fn lvl(price: i64, qty: u64, count: u32) -> Level {
+        Level { price: Price(price), qty: Qty(qty), count }
+    }
+
+
+
+    #[test]
+    fn node_is_32_bytes() {
+        assert_eq!(size_of::<Node>(), 32);
+    }
+
+    #[test]
+    fn adds_build_sorted_levels_and_bbo() {
+        let mut s = set(64);
+        for (id, side, px, q) in [
+            (1, Side::Buy, 100, 10),
+            (2, Side::Buy, 101, 5),
+            (3, Side::Buy, 99, 7),
+            (4, Side::Sell, 103, 3),
+            (5, Side::Sell, 102, 4),
+            (6, Side::Sell, 102, 6),
+        ] {
+            s.add(AAPL, OrderId(id), side, Price(px), Qty(q)).unwrap();
+        }
+        let b = s.book(AAPL).unwrap();
+        assert_eq!(b.bbo(), Bbo { bid: Some(lvl(101, 5, 1)), ask: Some(lvl(102, 10, 2)) });
+        let bids: Vec<_> = b.levels(Side::Buy).collect();
+        assert_eq!(bids, vec![lvl(101, 5, 1), lvl(100, 10, 1), lvl(99, 7, 1)]);
+        let mut out = [lvl(0, 0, 0); 2];
+        assert_eq!(b.depth(Side::Sell, &mut out), 2);
+        assert_eq!(out, [lvl(102, 10, 2), lvl(103, 3, 1)]);
+        assert_eq!(b.level_count(Side::Buy), 3);
+        assert_eq!(b.order_count(), 6);
+        assert_eq!(s.live_orders(), 6);
+        assert!(s.book(MSFT).is_none());
+        assert_eq!(queue(&s, AAPL, Side::Sell, 102), vec![(5, 4), (6, 6)]);
+    }
+
+    #[test]
+    fn partial_cancel_keeps_queue_priority() {
+        let mut s = set(8);
+        for id in 1..=3 {
+            s.add(AAPL, OrderId(id), Side::Buy, Price(100), Qty(10)).unwrap();
+        }
+        let done = s.cancel(OrderId(1), Qty(4)).unwrap();
+        assert_eq!((done.qty, done.remaining), (Qty(4), Qty(6)));
+        assert_eq!(queue(&s, AAPL, Side::Buy, 100), vec![(1, 6), (2, 10), (3, 10)]);
+        assert_eq!(s.book(AAPL).unwrap().best(Side::Buy), Some(lvl(100, 26, 3)));
+    }
+
+    #[test]
+    fn delete_from_middle_of_queue_relinks_neighbours() {
+        let mut s = set(8);
+        for id in 1..=4 {
+            s.add(AAPL, OrderId(id), Side::Sell, Price(50), Qty(id)).unwrap();
+        }
+        s.delete(OrderId(2)).unwrap();
+        s.delete(OrderId(4)).unwrap();
+        assert_eq!(queue(&s, AAPL, Side::Sell, 50), vec![(1, 1), (3, 3)]);
+        s.add(AAPL, OrderId(5), Side::Sell, Price(50), Qty(5)).unwrap();
+        s.delete(OrderId(1)).unwrap();
+        assert_eq!(queue(&s, AAPL, Side::Sell, 50), vec![(3, 3), (5, 5)]);
+        assert_eq!(s.book(AAPL).unwrap().best(Side::Sell), Some(lvl(50, 8, 2)));
+    }
+
+    #[test]
+    fn replace_moves_order_to_tail_of_new_level() {
+        let mut s = set(8);
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10)).unwrap();
+        s.add(AAPL, OrderId(2), Side::Buy, Price(100), Qty(20)).unwrap();
+        s.add(AAPL, OrderId(3), Side::Buy, Price(101), Qty(30)).unwrap();
+        let done = s.replace(OrderId(1), OrderId(9), Price(101), Qty(15)).unwrap();
+        assert_eq!(done.price, Price(100));
+        assert_eq!((done.qty, done.remaining), (Qty(10), Qty::ZERO));
+        assert_eq!(queue(&s, AAPL, Side::Buy, 101), vec![(3, 30), (9, 15)]);
+        assert_eq!(queue(&s, AAPL, Side::Buy, 100), vec![(2, 20)]);
+        assert!(s.order(OrderId(1)).is_none());
+        let view = s.order(OrderId(9)).unwrap();
+        assert_eq!((view.instrument, view.side, view.price, view.qty), (AAPL, Side::Buy, Price(101), Qty(15)));
+        assert_eq!(s.live_orders(), 3);
+    }
+
+    #[test]
+    fn replace_at_same_price_loses_priority() {
+        let mut s = set(8);
+        s.add(AAPL, OrderId(1), Side::Sell, Price(100), Qty(10)).unwrap();
+        s.add(AAPL, OrderId(2), Side::Sell, Price(100), Qty(20)).unwrap();
+        s.replace(OrderId(1), OrderId(3), Price(100), Qty(10)).unwrap();
+        assert_eq!(queue(&s, AAPL, Side::Sell, 100), vec![(2, 20), (3, 10)]);
+    }
+
+    #[test]
+    fn replace_to_live_id_is_refused_and_changes_nothing() {
+        let mut s = set(8);
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10)).unwrap();
+        s.add(MSFT, OrderId(2), Side::Buy, Price(100), Qty(20)).unwrap();
+        assert_eq!(
+            s.replace(OrderId(1), OrderId(2), Price(99), Qty(5)),
+            Err(BookError::DuplicateOrder(OrderId(2)))
+        );
+        assert_eq!(
+            s.replace(OrderId(1), OrderId(1), Price(99), Qty(5)),
+            Err(BookError::DuplicateOrder(OrderId(1)))
+        );
+        assert_eq!(
+            s.replace(OrderId(7), OrderId(2), Price(99), Qty(5)),
+            Err(BookError::UnknownOrder(OrderId(7)))
+        );
+        assert_eq!(queue(&s, AAPL, Side::Buy, 100), vec![(1, 10)]);
+        assert_eq!(s.counters().duplicate_order, 2);
+        assert_eq!(s.counters().unknown_order, 1);
+    }
+
+    #[test]
+    fn execute_partial_then_full_removes_order_and_level() {
+        let mut s = set(8);
+        s.add(AAPL, OrderId(1), Side::Sell, Price(100), Qty(10)).unwrap();
+        let e = s.execute(OrderId(1), Qty(3)).unwrap();
+        assert_eq!(
+            e,
+            Execution { instrument: AAPL, side: Side::Sell, price: Price(100), qty: Qty(3), remaining: Qty(7) }
+        );
+        let e = s.execute(OrderId(1), Qty(7)).unwrap();
+        assert_eq!((e.qty, e.remaining), (Qty(7), Qty::ZERO));
+        assert_eq!(s.book(AAPL).unwrap().bbo(), Bbo::default());
+        assert_eq!(s.live_orders(), 0);
+        assert_eq!(s.counters().overfill, 0);
+    }
+
+    #[test]
+    fn execute_more_than_remaining_removes_and_counts_overfill() {
+        let mut s = set(8);
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10)).unwrap();
+        s.add(AAPL, OrderId(2), Side::Buy, Price(100), Qty(5)).unwrap();
+        let e = s.execute(OrderId(1), Qty(25)).unwrap();
+        assert_eq!((e.qty, e.remaining), (Qty(10), Qty::ZERO));
+        assert_eq!(s.counters().overfill, 1);
+        assert!(s.order(OrderId(1)).is_none());
+        assert_eq!(s.book(AAPL).unwrap().best(Side::Buy), Some(lvl(100, 5, 1)));
+        let c = s.cancel(OrderId(2), Qty(6)).unwrap();
+        assert_eq!((c.qty, c.remaining), (Qty(5), Qty::ZERO));
+        assert_eq!(s.counters().overfill, 2);
+        assert_eq!(s.live_orders(), 0);
+    }
+
+    #[test]
+    fn unknown_order_events_are_counted_not_fatal() {
+        let mut s = set(8);
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10)).unwrap();
+        assert_eq!(s.execute(OrderId(2), Qty(1)), Err(BookError::UnknownOrder(OrderId(2))));
+        assert_eq!(s.cancel(OrderId(2), Qty(1)), Err(BookError::UnknownOrder(OrderId(2))));
+        assert_eq!(s.delete(OrderId(2)), Err(BookError::UnknownOrder(OrderId(2))));
+        s.delete(OrderId(1)).unwrap();
+        assert_eq!(s.delete(OrderId(1)), Err(BookError::UnknownOrder(OrderId(1))));
+        assert_eq!(s.counters().unknown_order, 4);
+        assert_eq!(s.counters().deletes, 1);
+        assert_eq!(s.live_orders(), 0);
+    }
+
+    #[test]
+    fn duplicate_add_is_refused_even_across_instruments() {
+        let mut s = set(8);
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10)).unwrap();
+        assert_eq!(
+            s.add(MSFT, OrderId(1), Side::Sell, Price(5), Qty(1)),
+            Err(BookError::DuplicateOrder(OrderId(1)))
+        );
+        assert_eq!(s.counters().duplicate_order, 1);
+        assert_eq!(s.live_orders(), 1);
+        assert_eq!(s.book(MSFT).unwrap().order_count(), 0);
+    }
+
+    #[test]
+    fn capacity_exhausted_is_an_error_not_a_panic() {
+        let mut s = set(2);
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(1)).unwrap();
+        s.add(AAPL, OrderId(2), Side::Buy, Price(100), Qty(1)).unwrap();
+        assert_eq!(
+            s.add(AAPL, OrderId(3), Side::Buy, Price(100), Qty(1)),
+            Err(BookError::CapacityExceeded)
+        );
+        assert_eq!(s.counters().capacity_exceeded, 1);
+        // A replace at capacity reuses the old node and succeeds.
+        s.replace(OrderId(1), OrderId(4), Price(101), Qty(2)).unwrap();
+        s.delete(OrderId(2)).unwrap();
+        s.add(AAPL, OrderId(3), Side::Buy, Price(100), Qty(1)).unwrap();
+        assert_eq!(s.live_orders(), 2);
+        let mut empty = set(0);
+        assert_eq!(
+            empty.add(AAPL, OrderId(1), Side::Buy, Price(1), Qty(1)),
+            Err(BookError::CapacityExceeded)
+        );
+    }
+
+    #[test]
+    fn invalid_qty_and_instrument_are_refused() {
+        let mut s = set(4);
+        assert_eq!(s.add(AAPL, OrderId(1), Side::Buy, Price(1), Qty(0)), Err(BookError::InvalidQty));
+        assert_eq!(
+            s.add(AAPL, OrderId(1), Side::Buy, Price(1), Qty(u64::from(u32::MAX) + 1)),
+            Err(BookError::InvalidQty)
+        );
+        assert_eq!(
+            s.add(InstrumentId(16), OrderId(1), Side::Buy, Price(1), Qty(1)),
+            Err(BookError::UnknownInstrument(InstrumentId(16)))
+        );
+        s.add(AAPL, OrderId(1), Side::Buy, Price(1), Qty(u64::from(u32::MAX))).unwrap();
+        assert_eq!(s.execute(OrderId(1), Qty(0)), Err(BookError::InvalidQty));
+        assert_eq!(s.replace(OrderId(1), OrderId(2), Price(1), Qty(0)), Err(BookError::InvalidQty));
+        assert_eq!(s.counters().invalid_qty, 4);
+        assert_eq!(s.counters().unknown_instrument, 1);
+        assert_eq!(s.order(OrderId(1)).unwrap().qty, Qty(u64::from(u32::MAX)));
+    }
+
+    #[test]
+    fn extreme_prices_sort_correctly() {
+        let mut s = set(8);
+        s.add(AAPL, OrderId(1), Side::Sell, Price::MAX, Qty(1)).unwrap();
+        s.add(AAPL, OrderId(2), Side::Sell, Price::MIN, Qty(1)).unwrap();
+        s.add(AAPL, OrderId(3), Side::Buy, Price::MIN, Qty(1)).unwrap();
+        s.add(AAPL, OrderId(4), Side::Buy, Price(-5), Qty(1)).unwrap();
+        let b = s.book(AAPL).unwrap();
+        assert_eq!(b.best(Side::Sell).unwrap().price, Price::MIN);
+        assert_eq!(b.best(Side::Buy).unwrap().price, Price(-5));
+    }
+
+    #[test]
+    fn more_levels_than_reserved_grow_and_are_counted() {
+        let mut s = set(64);
+        for i in 0..10 {
+            s.add(AAPL, OrderId(i), Side::Buy, Price(100 + i as i64), Qty(1)).unwrap();
+        }
+        assert_eq!(s.book(AAPL).unwrap().level_count(Side::Buy), 10);
+        assert!(s.counters().level_growths >= 1);
+        let prices: Vec<i64> = s.book(AAPL).unwrap().levels(Side::Buy).map(|l| l.price.0).collect();
+        assert_eq!(prices, (100..110).rev().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn slots_are_recycled_without_growth() {
+        let mut s = set(4);
+        let before = s.memory_bytes();
+        for round in 0..1000_u64 {
+            for k in 0..4 {
+                s.add(AAPL, OrderId(round * 4 + k), Side::Buy, Price(100 + (k as i64)), Qty(1)).unwrap();
+            }
+            for k in 0..4 {
+                s.delete(OrderId(round * 4 + k)).unwrap();
+            }
+        }
+        assert_eq!(s.live_orders(), 0);
+        assert_eq!(s.memory_bytes(), before);
+    }
+
+    #[test]
+    fn warm_instrument_activates_empty_book() {
+        let mut s = set(4);
+        assert!(s.book(MSFT).is_none());
+        s.warm_instrument(MSFT).unwrap();
+        assert_eq!(s.book(MSFT).unwrap().bbo(), Bbo::default());
+        assert_eq!(s.warm_instrument(InstrumentId(99)), Err(BookError::UnknownInstrument(InstrumentId(99))));
+        assert_eq!(s.queue(MSFT, Side::Buy, Price(1)).count(), 0);
+        assert_eq!(s.queue(InstrumentId(999), Side::Buy, Price(1)).count(), 0);
+    }
+}

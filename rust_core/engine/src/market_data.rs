@@ -1,0 +1,197 @@
+//! ITCH messages applied to the order books: the market-data half of the hot path.
+
+use quotewire_book::{Bbo, BookConfig, BookError, BookSet};
+use quotewire_core::{InstrumentId, OrderId, Price, Qty};
+use quotewire_protocol::itch::{self, Message};
+use quotewire_protocol::DecodeError;
+
+/// Number of distinct stock locate codes (ITCH locates are `u16`).
+pub const MAX_LOCATES: usize = 1 << 16;
+
+/// What applying one message did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The message changed the book of this instrument.
+    Book(InstrumentId),
+    /// A valid message with no book effect (directory, trade, system event, ...).
+    Other,
+    /// The message was dropped and counted (decode failure or a book inconsistency).
+    Dropped,
+}
+
+/// Counters of everything the pipeline refused or ignored. Nothing is dropped silently.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MarketDataCounters {
+    /// Messages handed to [`MarketData::on_message`].
+    pub messages: u64,
+    /// Messages that changed a book.
+    pub book_updates: u64,
+    /// Empty or shorter than their type's layout.
+    pub truncated: u64,
+    /// Message types outside ITCH 5.0 (skipped by their length).
+    pub unknown_type: u64,
+    /// Length different from the type's fixed layout.
+    pub bad_length: u64,
+    /// A field outside its domain (e.g. a side byte other than B/S).
+    pub invalid_field: u64,
+    /// Executes, cancels, deletes or replaces of an order the book does not hold.
+    pub unknown_order: u64,
+    /// Adds (or replaces) re-using a live order reference.
+    pub duplicate_order: u64,
+    /// Adds refused because the pre-sized order slab is full.
+    pub capacity_exceeded: u64,
+    /// Other book refusals (zero quantity, ...).
+    pub book_rejects: u64,
+}
+
+/// The market-data state: one L3/L2 book per instrument and the symbol directory.
+#[derive(Debug)]
+pub struct MarketData {
+    books: BookSet,
+    symbols: Vec<[u8; 8]>,
+    counters: MarketDataCounters,
+}
+
+impl MarketData {
+    /// Pre-sizes books for `config`; nothing on the message path allocates afterwards
+    /// (a level vector may grow past `levels_per_side` once, during warm-up).
+    #[must_use]
+    pub fn new(config: BookConfig) -> Self {
+        Self {
+            books: BookSet::new(config),
+            symbols: vec![[b' '; 8]; MAX_LOCATES],
+            counters: MarketDataCounters::default(),
+        }
+    }
+
+    /// Decodes one ITCH message and applies it. Never panics; every refusal is counted.
+    #[inline]
+    pub fn on_message(&mut self, bytes: &[u8]) -> Applied {
+        self.counters.messages += 1;
+        match itch::decode(bytes) {
+            Ok(message) => self.apply(&message),
+            Err(error) => {
+                self.count_decode_error(error);
+                Applied::Dropped
+            }
+        }
+    }
+
+    /// Applies one decoded message.
+    #[inline]
+    pub fn apply(&mut self, message: &Message) -> Applied {
+        let instrument = InstrumentId(message.stock_locate());
+        let result = match message {
+            Message::AddOrder(m) => self.books.add(
+                instrument,
+                OrderId(m.order_ref),
+                m.side,
+                Price(i64::from(m.price)),
+                Qty(u64::from(m.shares)),
+            ),
+            Message::AddOrderMpid(m) => self.books.add(
+                instrument,
+                OrderId(m.order_ref),
+                m.side,
+                Price(i64::from(m.price)),
+                Qty(u64::from(m.shares)),
+            ),
+            Message::OrderExecuted(m) => self
+                .books
+                .execute(OrderId(m.order_ref), Qty(u64::from(m.executed_shares)))
+                .map(drop),
+            Message::OrderExecutedWithPrice(m) => self
+                .books
+                .execute(OrderId(m.order_ref), Qty(u64::from(m.executed_shares)))
+                .map(drop),
+            Message::OrderCancel(m) => self
+                .books
+                .cancel(OrderId(m.order_ref), Qty(u64::from(m.cancelled_shares)))
+                .map(drop),
+            Message::OrderDelete(m) => self.books.delete(OrderId(m.order_ref)).map(drop),
+            Message::OrderReplace(m) => self
+                .books
+                .replace(
+                    OrderId(m.original_order_ref),
+                    OrderId(m.new_order_ref),
+                    Price(i64::from(m.price)),
+                    Qty(u64::from(m.shares)),
+                )
+                .map(drop),
+            Message::StockDirectory(m) => {
+                self.symbols[usize::from(m.stock_locate)] = m.stock;
+                return Applied::Other;
+            }
+            _ => return Applied::Other,
+        };
+        match result {
+            Ok(()) => {
+                self.counters.book_updates += 1;
+                Applied::Book(instrument)
+            }
+            Err(error) => {
+                self.count_book_error(error);
+                Applied::Dropped
+            }
+        }
+    }
+
+    #[cold]
+    fn count_decode_error(&mut self, error: DecodeError) {
+        let c = &mut self.counters;
+        match error {
+            DecodeError::Truncated { .. } => c.truncated += 1,
+            DecodeError::UnknownType(_) => c.unknown_type += 1,
+            DecodeError::BadLength { .. } => c.bad_length += 1,
+            DecodeError::InvalidField { .. } => c.invalid_field += 1,
+        }
+    }
+
+    #[cold]
+    fn count_book_error(&mut self, error: BookError) {
+        let c = &mut self.counters;
+        match error {
+            BookError::UnknownOrder(_) => c.unknown_order += 1,
+            BookError::DuplicateOrder(_) => c.duplicate_order += 1,
+            BookError::CapacityExceeded => c.capacity_exceeded += 1,
+            _ => c.book_rejects += 1,
+        }
+    }
+
+    /// The books.
+    #[must_use]
+    pub const fn books(&self) -> &BookSet {
+        &self.books
+    }
+
+    /// The BBO of an instrument (empty when it has no book yet).
+    #[must_use]
+    pub fn bbo(&self, instrument: InstrumentId) -> Bbo {
+        self.books.book(instrument).map_or(Bbo { bid: None, ask: None }, |b| b.bbo())
+    }
+
+    /// The symbol registered for a locate by a Stock Directory message, if any.
+    #[must_use]
+    pub fn symbol(&self, instrument: InstrumentId) -> Option<&str> {
+        let raw = &self.symbols[usize::from(instrument.0)];
+        let text = std::str::from_utf8(raw).ok()?.trim_end();
+        (!text.is_empty()).then_some(text)
+    }
+
+    /// The locate registered for `symbol`, if a Stock Directory message named it.
+    #[must_use]
+    pub fn locate_of(&self, symbol: &str) -> Option<InstrumentId> {
+        let mut padded = [b' '; 8];
+        if symbol.len() > 8 {
+            return None;
+        }
+        padded[..symbol.len()].copy_from_slice(symbol.as_bytes());
+        self.symbols.iter().position(|s| *s == padded).map(|i| InstrumentId(i as u16))
+    }
+
+    /// Counters so far.
+    #[must_use]
+    pub const fn counters(&self) -> MarketDataCounters {
+        self.counters
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Sets up everything quotewire needs on a fresh Debian 12 machine with Rust and Python 3.11:
+# Debian packages, the virtual environment at .venv/, and the release build of the extension.
+# Idempotent: a second run only rebuilds what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the build and tests need (more arrive with later features).
+APT_PACKAGES=(pkg-config)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    SUDO=""
+    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
+
+PYTHON=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+    echo "setup: creating .venv with $($PYTHON --version)"
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.deps-stamp
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+    echo "setup: installing Python packages into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q "maturin>=1.7,<2" "numpy>=1.26" \
+        "pytest>=8" "hypothesis>=6" "ruff>=0.6" "mypy>=1.11" "hdrhistogram>=0.10"
+    touch "$stamp"
+fi
+
+echo "setup: building the extension (maturin develop --release)"
+VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH" .venv/bin/maturin develop --release
+.venv/bin/python -c "import quotewire._core" \
+    || { echo "setup: the extension did not build" >&2; exit 1; }
+[[ -x .venv/bin/quotewire ]] || { echo "setup: .venv/bin/quotewire missing" >&2; exit 1; }
+echo "setup: ready: .venv/bin/quotewire"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every check quotewire has: formatting, lints, Rust tests, fuzzing, Python lints, types, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+step() { printf '\n==> %s\n' "$*"; }
+
+step "rustfmt"
+cargo fmt --all -- --check
+step "clippy (warnings denied)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "Rust tests"
+if command -v cargo-nextest >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+    cargo test --workspace --doc --locked
+else
+    cargo test --workspace --locked
+fi
+if [[ -x scripts/fuzz.sh && ${FUZZ_SECONDS} -gt 0 ]]; then
+    step "fuzz (${FUZZ_SECONDS}s per target)"
+    for target in $(ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$//'); do
+        scripts/fuzz.sh "$target" "$FUZZ_SECONDS"
+    done
+fi
+step "ruff"
+.venv/bin/ruff check python tests
+.venv/bin/ruff format --check python tests
+step "mypy"
+.venv/bin/mypy
+step "pytest"
+.venv/bin/pytest -q
