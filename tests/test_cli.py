@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import RunCli
 
 pytest.importorskip("quotewire._core", reason="the compiled core is not built")

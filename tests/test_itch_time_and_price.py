@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 pytest.importorskip("quotewire._core", reason="the compiled core is not built")
 
-from quotewire import itch  # noqa: E402
-from quotewire.errors import ConfigError  # noqa: E402
+from quotewire import itch
+from quotewire.errors import ConfigError
 
 DAY_NS = 24 * 3600 * 1_000_000_000
 

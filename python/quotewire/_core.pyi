@@ -9,11 +9,23 @@ Conventions shared by every function:
 * Paths are `str`; a session file is either "daily" (NASDAQ binary-file framing: 2-byte
   big-endian length before each message, gzip-compressed when the name ends in `.gz`) or
   "pcap" (MoldUDP64 in UDP in Ethernet), detected from the file's content.
-* Errors are raised as the classes of `quotewire.errors`.
+* Errors are raised as the classes below, re-exported by `quotewire.errors`.
 """
 
 import numpy as np
 import numpy.typing as npt
+
+class QuotewireError(Exception):
+    """Base of every quotewire error (re-exported by `quotewire.errors`)."""
+
+class ConfigError(QuotewireError):
+    """A configuration value was refused."""
+
+class ProtocolError(QuotewireError):
+    """Bytes did not follow the protocol."""
+
+class DataError(QuotewireError):
+    """A data file could not be used (unreadable, unknown format, unknown symbol)."""
 
 def version() -> str:
     """Version of the compiled core."""
@@ -40,14 +52,16 @@ def bench_feed(
 
     Keys: count, elapsed_ns, per_sec, p50_ns, p99_ns, p999_ns, max_ns, min_ns, mean_ns,
     histogram (HDR V2 compressed, base64), live_orders_peak, book_bytes, unknown_orders,
-    packets, gaps.
+    packets, gaps; the current core adds p90_ns, p9999_ns, clock_overhead_ns and
+    decode_errors.
     """
 
 def itch_summary(path: str) -> dict[str, object]:
     """Count a session's messages.
 
     Keys: messages, by_type (tag -> count), instruments, symbols, first_ns, last_ns,
-    errors (reason -> count), format ("daily" | "pcap"), bytes.
+    errors (reason -> count), format ("daily" | "pcap"), bytes; the current core adds
+    instruments_traded and, for pcap, packets.
     """
 
 def itch_book(
@@ -55,8 +69,9 @@ def itch_book(
 ) -> dict[str, object]:
     """Replay a session into the book of one symbol, up to and including `at_ns`.
 
-    Keys: symbol, locate, timestamp_ns, messages_applied, bids, asks; each side a list of
-    (price_raw_4dp, qty, order_count), best first.
+    Keys: symbol, locate, timestamp_ns (None when no message was applied),
+    messages_applied, bids, asks; each side a list of (price_raw_4dp, qty, order_count),
+    best first. Raises DataError when the symbol is not in the stock directory by `at_ns`.
     """
 
 def itch_read_raw(path: str) -> dict[str, bytes]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import math
 import os
 import shlex
 import sys
@@ -55,11 +56,14 @@ REQUIRED_KEYS: Final = (
 _PERCENTILES: Final = (
     ("min", "min_ns"),
     ("p50", "p50_ns"),
+    ("p90", "p90_ns"),
     ("p99", "p99_ns"),
     ("p99.9", "p999_ns"),
+    ("p99.99", "p9999_ns"),
     ("max", "max_ns"),
     ("mean", "mean_ns"),
 )
+"""(label, key) of the latency figures shown; keys the core does not report are skipped."""
 
 _REPORT_HEADER: Final = """\
 # quotewire performance log
@@ -128,9 +132,19 @@ def run_feed(
     return record
 
 
+def _finite(value: object) -> object:
+    """JSON has no NaN or infinity: such floats (e.g. per_sec of a 0 ns run) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
 def to_json_line(record: Mapping[str, object]) -> str:
-    """The record as one line of JSON (no newline inside)."""
-    return json.dumps(record, separators=(",", ":"), sort_keys=False, default=str)
+    """The record as one line of strict JSON (no newline inside, no NaN)."""
+    clean = _finite(record)
+    return json.dumps(clean, separators=(",", ":"), allow_nan=False, default=str)
 
 
 def _ns(value: float) -> str:
@@ -156,18 +170,22 @@ def format_text(record: Mapping[str, object]) -> str:
     count = get_int(record, "count")
     elapsed_ns = get_int(record, "elapsed_ns")
     per_sec = get_float(record, "per_sec")
-    lat = "  ".join(f"{label} {_ns(get_number(record, key))}" for label, key in _PERCENTILES)
+    lat = "  ".join(
+        f"{label} {_ns(get_number(record, key))}" for label, key in _PERCENTILES if key in record
+    )
     lines = [
         f"bench {get_str(record, 'bench')}: {count:,} messages in {elapsed_ns / 1e6:,.3f} ms",
         f"  throughput    {per_sec / 1e6:,.2f} M msgs/s ({per_sec:,.0f} msgs/s)",
         f"  latency (ns)  {lat}",
     ]
     extras = [
+        ("clock overhead ns", "clock_overhead_ns"),
         ("live orders peak", "live_orders_peak"),
         ("book bytes", "book_bytes"),
         ("unknown orders", "unknown_orders"),
         ("packets", "packets"),
         ("gaps", "gaps"),
+        ("decode errors", "decode_errors"),
     ]
     shown = [f"{label} {get_int(record, key):,}" for label, key in extras if key in record]
     if shown:
@@ -232,11 +250,12 @@ def append_report(
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     new = not out.exists() or out.stat().st_size == 0
+    shown = [(label, key) for label, key in _PERCENTILES if key in record]
     row = [
         f"{get_int(record, 'count'):,}",
         f"{get_int(record, 'elapsed_ns') / 1e6:,.3f}",
         f"{get_float(record, 'per_sec') / 1e6:,.2f}",
-        *(_ns(get_number(record, key)) for _, key in _PERCENTILES),
+        *(_ns(get_number(record, key)) for _, key in shown),
     ]
     lines = [
         "",
@@ -250,9 +269,10 @@ def append_report(
         lines.append(f"- histogram log: `{os.fspath(hdr_log)}`")
     lines += [
         "",
-        "| messages | elapsed ms | M msgs/s | min ns | p50 ns | p99 ns | p99.9 ns | max ns "
-        "| mean ns |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| messages | elapsed ms | M msgs/s | "
+        + " | ".join(f"{label} ns" for label, _ in shown)
+        + " |",
+        "|" + "---:|" * len(row),
         "| " + " | ".join(row) + " |",
         "",
     ]

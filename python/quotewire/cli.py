@@ -43,7 +43,9 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line and do not exit the process."""
 
     def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{self.prog}: {message} (see --help)")
+        where = self.prog.removeprefix("quotewire").strip()
+        prefix = f"{where}: " if where else ""
+        raise _UsageError(f"{prefix}{message} (see {self.prog} --help)")
 
 
 # --------------------------------------------------------------------------- arg types
@@ -98,8 +100,9 @@ def _table(rows: Sequence[Sequence[str]], right: Sequence[bool], sep: str = "  "
 
 def format_book(book: itch.Book) -> str:
     """The book as an aligned table: bid count, qty, price | ask price, qty, count."""
+    when = "start" if book.timestamp_ns is None else itch.format_hms(book.timestamp_ns)
     head = (
-        f"{book.symbol} (locate {book.locate}) at {itch.format_hms(book.timestamp_ns)}, "
+        f"{book.symbol} (locate {book.locate}) at {when}, "
         f"{book.messages_applied:,} messages applied"
     )
     if book.is_empty:
@@ -394,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"quotewire: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_ERROR
-    except Exception as e:
+    except BaseException as e:  # includes pyo3's PanicException: a bug, still one line
         if debug:
             raise
         print(

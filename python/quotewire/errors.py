@@ -1,26 +1,21 @@
 """The quotewire exception hierarchy.
 
 Every error quotewire raises on purpose is a `QuotewireError`, so a caller can catch one
-class. The compiled core raises these same classes (the Rust side imports them from this
-module with `pyo3::import_exception!`), so there is one hierarchy, defined here.
+class::
+
+    QuotewireError          base of them all
+    ├── ConfigError         a configuration value or argument was refused
+    ├── ProtocolError       bytes did not follow the protocol (ITCH, MoldUDP64, pcap...)
+    └── DataError           a data file could not be used (unreadable, unknown format,
+                            unknown symbol...)
+
+The classes are created by the compiled core (`create_exception!` in `rust_core/py`), which
+maps each Rust error enum onto them, and are re-exported here so that Python code raises
+and catches the very same classes.
 """
 
 from __future__ import annotations
 
+from quotewire._core import ConfigError, DataError, ProtocolError, QuotewireError
+
 __all__ = ["ConfigError", "DataError", "ProtocolError", "QuotewireError"]
-
-
-class QuotewireError(Exception):
-    """Base class of every error raised by quotewire."""
-
-
-class ConfigError(QuotewireError):
-    """A configuration or argument is invalid (bad size, unknown option, bad time...)."""
-
-
-class ProtocolError(QuotewireError):
-    """Bytes on the wire or in a file break the protocol (ITCH, MoldUDP64, OUCH...)."""
-
-
-class DataError(QuotewireError):
-    """The data does not hold what was asked for (unknown symbol, empty session...)."""

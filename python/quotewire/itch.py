@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -40,7 +41,7 @@ from quotewire._values import (
     get_str,
     get_str_list,
 )
-from quotewire.errors import ConfigError, ProtocolError
+from quotewire.errors import ConfigError, DataError, ProtocolError, QuotewireError
 
 __all__ = [
     "NAMES",
@@ -135,7 +136,7 @@ class Layout:
 
 def _snake(name: str) -> str:
     """`"Add Order (MPID)"`, `"AddOrderMpid"` and `"add_order_mpid"` -> `"add_order_mpid"`."""
-    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
     return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
 
 
@@ -357,6 +358,20 @@ def format_hms(ns: int) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{frac:09d}"
 
 
+@contextmanager
+def _about_symbol(symbol: str, path: str) -> Iterator[None]:
+    """Re-raise the core's lookup errors as `DataError` naming the symbol and file."""
+    try:
+        yield
+    except QuotewireError:
+        raise
+    except (LookupError, ValueError) as e:
+        detail = " ".join(str(e.args[0] if e.args else e).split())
+        if symbol in detail:
+            raise DataError(f"{detail} (in {path})") from e
+        raise DataError(f"symbol {symbol!r} in {path}: {detail}") from e
+
+
 def _existing(path: str | os.PathLike[str]) -> str:
     """The path as `str`, or `FileNotFoundError` with a plain message if it is no file."""
     text = os.fspath(path)
@@ -384,6 +399,8 @@ class Summary:
     last_ns: int | None
     errors: dict[str, int]
     """Count per error reason (truncated, unknown_type, bad_length, gaps...); 0s omitted."""
+    extra: dict[str, object] = field(default_factory=dict)
+    """Any further figures the core reports (e.g. instruments_traded, packets)."""
 
     @property
     def by_name(self) -> dict[str, int]:
@@ -403,7 +420,23 @@ class Summary:
             "first_ns": self.first_ns,
             "last_ns": self.last_ns,
             "errors": dict(self.errors),
+            **self.extra,
         }
+
+
+_SUMMARY_KEYS: Final = frozenset(
+    [
+        "format",
+        "bytes",
+        "messages",
+        "by_type",
+        "instruments",
+        "symbols",
+        "first_ns",
+        "last_ns",
+        "errors",
+    ]
+)
 
 
 def summary(path: str | os.PathLike[str]) -> Summary:
@@ -417,10 +450,11 @@ def summary(path: str | os.PathLike[str]) -> Summary:
         messages=get_int(data, "messages"),
         by_type=get_int_map(data, "by_type"),
         instruments=get_int(data, "instruments"),
-        symbols=tuple(get_str_list(data, "symbols")),
+        symbols=tuple(sym.strip() for sym in get_str_list(data, "symbols")),
         first_ns=get_opt_int(data, "first_ns"),
         last_ns=get_opt_int(data, "last_ns"),
         errors={k: v for k, v in get_int_map(data, "errors").items() if v},
+        extra={k: v for k, v in data.items() if k not in _SUMMARY_KEYS},
     )
 
 
@@ -452,8 +486,8 @@ class Book:
 
     symbol: str
     locate: int
-    timestamp_ns: int
-    """Time of the last message applied to the book."""
+    timestamp_ns: int | None
+    """Time of the last message applied to the book; None when none was applied."""
     messages_applied: int
     bids: tuple[Level, ...] = field(default=())
     """Best (highest) first."""
@@ -493,7 +527,7 @@ class Book:
             "symbol": self.symbol,
             "locate": self.locate,
             "timestamp_ns": self.timestamp_ns,
-            "time": format_hms(self.timestamp_ns),
+            "time": None if self.timestamp_ns is None else format_hms(self.timestamp_ns),
             "messages_applied": self.messages_applied,
             "bids": side(self.bids),
             "asks": side(self.asks),
@@ -532,11 +566,13 @@ def book(
     at_ns = parse_hms(at) if isinstance(at, str) else at
     if at_ns is not None and at_ns < 0:
         raise ConfigError(f"time must not be negative, not {at_ns}")
-    data = _core.itch_book(_existing(path), symbol.strip(), at_ns=at_ns, depth=depth)
+    text, symbol = _existing(path), symbol.strip()
+    with _about_symbol(symbol, text):
+        data = _core.itch_book(text, symbol, at_ns=at_ns, depth=depth)
     return Book(
         symbol=get_str(data, "symbol").strip(),
         locate=get_int(data, "locate"),
-        timestamp_ns=get_int(data, "timestamp_ns"),
+        timestamp_ns=get_opt_int(data, "timestamp_ns"),
         messages_applied=get_int(data, "messages_applied"),
         bids=_levels(data, "bids"),
         asks=_levels(data, "asks"),
@@ -585,7 +621,11 @@ def replay_bbo(path: str | os.PathLike[str], symbol: str | None = None) -> dict[
     Equal-length arrays: `timestamp_ns` u64, `locate` u16, `bid_px` i64, `bid_qty` u64,
     `ask_px` i64, `ask_qty` u64; an empty side reads 0/0. Prices are raw (`PRICE_SCALE`).
     """
-    return _core.replay_bbo(_existing(path), None if symbol is None else symbol.strip())
+    text = _existing(path)
+    if symbol is None:
+        return _core.replay_bbo(text, None)
+    with _about_symbol(symbol.strip(), text):
+        return _core.replay_bbo(text, symbol.strip())
 
 
 def replay_l2(path: str | os.PathLike[str], symbol: str, depth: int = 5) -> dict[str, Array]:
@@ -596,4 +636,6 @@ def replay_l2(path: str | os.PathLike[str], symbol: str, depth: int = 5) -> dict
     """
     if depth < 1:
         raise ConfigError(f"depth must be at least 1, not {depth}")
-    return _core.replay_l2(_existing(path), symbol.strip(), depth)
+    text, symbol = _existing(path), symbol.strip()
+    with _about_symbol(symbol, text):
+        return _core.replay_l2(text, symbol, depth)

@@ -45,13 +45,23 @@ const _: () = assert!(size_of::<LevelSlot>() == 32);
 
 impl LevelSlot {
     #[inline(always)]
-    const fn empty(key: i64) -> Self {
-        Self { key, qty: 0, count: 0, head: NIL, tail: NIL }
+    pub(crate) const fn empty(key: i64) -> Self {
+        Self {
+            key,
+            qty: 0,
+            count: 0,
+            head: NIL,
+            tail: NIL,
+        }
     }
 
     #[inline(always)]
     fn to_level(self, side: u8) -> Level {
-        Level { price: Price(price_of_key(side, self.key)), qty: Qty(self.qty), count: self.count }
+        Level {
+            price: Price(price_of_key(side, self.key)),
+            qty: Qty(self.qty),
+            count: self.count,
+        }
     }
 }
 
@@ -138,7 +148,12 @@ impl fmt::Debug for Book {
 
 impl Book {
     pub(crate) const fn new(instrument: InstrumentId) -> Self {
-        Self { sides: [Vec::new(), Vec::new()], orders: 0, active: false, instrument }
+        Self {
+            sides: [Vec::new(), Vec::new()],
+            orders: 0,
+            active: false,
+            instrument,
+        }
     }
 
     /// Reserves the level vectors; the only allocation an instrument makes in normal running.
@@ -160,7 +175,10 @@ impl Book {
     #[inline]
     #[must_use]
     pub fn bbo(&self) -> Bbo {
-        Bbo { bid: self.best(Side::Buy), ask: self.best(Side::Sell) }
+        Bbo {
+            bid: self.best(Side::Buy),
+            ask: self.best(Side::Sell),
+        }
     }
 
     /// Best level of one side, O(1).
@@ -174,7 +192,10 @@ impl Book {
     /// All levels of one side, best first.
     pub fn levels(&self, side: Side) -> impl Iterator<Item = Level> + '_ {
         let s = side_index(side);
-        self.sides[usize::from(s)].iter().rev().map(move |l| l.to_level(s))
+        self.sides[usize::from(s)]
+            .iter()
+            .rev()
+            .map(move |l| l.to_level(s))
     }
 
     /// Fills `out` with up to `out.len()` levels best first; returns how many were written.
@@ -194,7 +215,9 @@ impl Book {
     pub fn level(&self, side: Side, price: Price) -> Option<Level> {
         let s = side_index(side);
         let levels = &self.sides[usize::from(s)];
-        find_level(levels, key_of(s, price.0)).ok().map(|i| levels[i].to_level(s))
+        find_level(levels, key_of(s, price.0))
+            .ok()
+            .map(|i| levels[i].to_level(s))
     }
 
     /// Number of non-empty levels on one side.
@@ -216,12 +239,17 @@ impl Book {
     pub(crate) fn queue_head(&self, side: Side, price: Price) -> Option<u32> {
         let s = side_index(side);
         let levels = &self.sides[usize::from(s)];
-        find_level(levels, key_of(s, price.0)).ok().map(|i| levels[i].head)
+        find_level(levels, key_of(s, price.0))
+            .ok()
+            .map(|i| levels[i].head)
     }
 
     /// Bytes reserved by the level vectors.
     pub(crate) fn reserved_bytes(&self) -> usize {
-        self.sides.iter().map(|s| s.capacity() * size_of::<LevelSlot>()).sum()
+        self.sides
+            .iter()
+            .map(|s| s.capacity() * size_of::<LevelSlot>())
+            .sum()
     }
 }
 

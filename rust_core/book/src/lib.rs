@@ -75,7 +75,11 @@ pub struct BookConfig {
 
 impl Default for BookConfig {
     fn default() -> Self {
-        Self { max_orders: 2_000_000, max_instruments: 65_536, levels_per_side: 128 }
+        Self {
+            max_orders: 2_000_000,
+            max_instruments: 65_536,
+            levels_per_side: 128,
+        }
     }
 }
 

@@ -28,8 +28,15 @@ struct Node {
 const _: () = assert!(size_of::<Node>() == 32);
 
 impl Node {
-    const FREE: Self =
-        Self { id: 0, price: 0, qty: 0, prev: NIL, next: NIL, instrument: 0, side: 0 };
+    const FREE: Self = Self {
+        id: 0,
+        price: 0,
+        qty: 0,
+        prev: NIL,
+        next: NIL,
+        instrument: 0,
+        side: 0,
+    };
 }
 
 /// A live order as seen from outside.
@@ -97,9 +104,15 @@ impl BookSet {
         let max_instruments = config.max_instruments.min(usize::from(u16::MAX) + 1);
         let mut nodes = vec![Node::FREE; max_orders];
         for (i, node) in nodes.iter_mut().enumerate() {
-            node.next = if i + 1 < max_orders { (i + 1) as u32 } else { NIL };
+            node.next = if i + 1 < max_orders {
+                (i + 1) as u32
+            } else {
+                NIL
+            };
         }
-        let books = (0..max_instruments).map(|i| Book::new(InstrumentId(i as u16))).collect();
+        let books = (0..max_instruments)
+            .map(|i| Book::new(InstrumentId(i as u16)))
+            .collect();
         Self {
             nodes,
             free_head: if max_orders > 0 { 0 } else { NIL },
@@ -196,7 +209,9 @@ impl BookSet {
     /// Removes an order entirely.
     pub fn delete(&mut self, id: OrderId) -> Result<Execution, BookError> {
         let nodes = &self.nodes;
-        let Ok(entry) = self.ids.find_entry(hash_id(id.0), |&s| nodes[s as usize].id == id.0)
+        let Ok(entry) = self
+            .ids
+            .find_entry(hash_id(id.0), |&s| nodes[s as usize].id == id.0)
         else {
             self.counters.unknown_order += 1;
             return Err(BookError::UnknownOrder(id));
@@ -224,14 +239,19 @@ impl BookSet {
             return Err(BookError::InvalidQty);
         };
         let nodes = &self.nodes;
-        let Some(bucket) =
-            self.ids.find_bucket_index(hash_id(old.0), |&s| nodes[s as usize].id == old.0)
+        let Some(bucket) = self
+            .ids
+            .find_bucket_index(hash_id(old.0), |&s| nodes[s as usize].id == old.0)
         else {
             self.counters.unknown_order += 1;
             return Err(BookError::UnknownOrder(old));
         };
         let new_hash = hash_id(new.0);
-        if self.ids.find(new_hash, |&s| nodes[s as usize].id == new.0).is_some() {
+        if self
+            .ids
+            .find(new_hash, |&s| nodes[s as usize].id == new.0)
+            .is_some()
+        {
             self.counters.duplicate_order += 1;
             return Err(BookError::DuplicateOrder(new));
         }
@@ -248,7 +268,8 @@ impl BookSet {
         node.price = price.0;
         node.qty = q;
         let nodes = &self.nodes;
-        self.ids.insert_unique(new_hash, slot, |&s| hash_id(nodes[s as usize].id));
+        self.ids
+            .insert_unique(new_hash, slot, |&s| hash_id(nodes[s as usize].id));
         self.attach(slot);
         self.counters.replaces += 1;
         Ok(execution(&before, u64::from(before.qty), 0))
@@ -272,7 +293,9 @@ impl BookSet {
     #[inline]
     #[must_use]
     pub fn book(&self, instrument: InstrumentId) -> Option<&Book> {
-        self.books.get(usize::from(instrument.0)).filter(|b| b.active)
+        self.books
+            .get(usize::from(instrument.0))
+            .filter(|b| b.active)
     }
 
     /// The FIFO queue at one price level, head (first to trade) first.
@@ -287,7 +310,10 @@ impl BookSet {
             .get(usize::from(instrument.0))
             .and_then(|b| b.queue_head(side, price))
             .unwrap_or(NIL);
-        QueueIter { nodes: &self.nodes, cur: head }
+        QueueIter {
+            nodes: &self.nodes,
+            cur: head,
+        }
     }
 
     /// Live orders across all instruments.
@@ -328,7 +354,9 @@ impl BookSet {
     #[inline(always)]
     fn lookup(&self, id: OrderId) -> Option<u32> {
         let nodes = &self.nodes;
-        self.ids.find(hash_id(id.0), |&s| nodes[s as usize].id == id.0).copied()
+        self.ids
+            .find(hash_id(id.0), |&s| nodes[s as usize].id == id.0)
+            .copied()
     }
 
     /// Shared body of execute and cancel.
@@ -339,7 +367,9 @@ impl BookSet {
             return Err(BookError::InvalidQty);
         }
         let nodes = &self.nodes;
-        let Ok(entry) = self.ids.find_entry(hash_id(id.0), |&s| nodes[s as usize].id == id.0)
+        let Ok(entry) = self
+            .ids
+            .find_entry(hash_id(id.0), |&s| nodes[s as usize].id == id.0)
         else {
             self.counters.unknown_order += 1;
             return Err(BookError::UnknownOrder(id));
@@ -382,7 +412,7 @@ impl BookSet {
                 if levels.len() == levels.capacity() {
                     self.counters.level_growths += 1;
                 }
-                levels.insert(at, LevelSlot { key, qty: 0, count: 0, head: NIL, tail: NIL });
+                levels.insert(at, LevelSlot::empty(key));
                 at
             }
         };
@@ -480,18 +510,26 @@ mod tests {
     const MSFT: InstrumentId = InstrumentId(2);
 
     fn set(max_orders: usize) -> BookSet {
-        BookSet::new(BookConfig { max_orders, max_instruments: 16, levels_per_side: 4 })
+        BookSet::new(BookConfig {
+            max_orders,
+            max_instruments: 16,
+            levels_per_side: 4,
+        })
     }
 
     fn queue(s: &BookSet, inst: InstrumentId, side: Side, px: i64) -> Vec<(u64, u64)> {
-        s.queue(inst, side, Price(px)).map(|(id, q)| (id.0, q.0)).collect()
+        s.queue(inst, side, Price(px))
+            .map(|(id, q)| (id.0, q.0))
+            .collect()
     }
 
     fn lvl(price: i64, qty: u64, count: u32) -> Level {
-        Level { price: Price(price), qty: Qty(qty), count }
+        Level {
+            price: Price(price),
+            qty: Qty(qty),
+            count,
+        }
     }
-
-
 
     #[test]
     fn node_is_32_bytes() {
@@ -512,7 +550,13 @@ mod tests {
             s.add(AAPL, OrderId(id), side, Price(px), Qty(q)).unwrap();
         }
         let b = s.book(AAPL).unwrap();
-        assert_eq!(b.bbo(), Bbo { bid: Some(lvl(101, 5, 1)), ask: Some(lvl(102, 10, 2)) });
+        assert_eq!(
+            b.bbo(),
+            Bbo {
+                bid: Some(lvl(101, 5, 1)),
+                ask: Some(lvl(102, 10, 2))
+            }
+        );
         let bids: Vec<_> = b.levels(Side::Buy).collect();
         assert_eq!(bids, vec![lvl(101, 5, 1), lvl(100, 10, 1), lvl(99, 7, 1)]);
         let mut out = [lvl(0, 0, 0); 2];
@@ -529,11 +573,15 @@ mod tests {
     fn partial_cancel_keeps_queue_priority() {
         let mut s = set(8);
         for id in 1..=3 {
-            s.add(AAPL, OrderId(id), Side::Buy, Price(100), Qty(10)).unwrap();
+            s.add(AAPL, OrderId(id), Side::Buy, Price(100), Qty(10))
+                .unwrap();
         }
         let done = s.cancel(OrderId(1), Qty(4)).unwrap();
         assert_eq!((done.qty, done.remaining), (Qty(4), Qty(6)));
-        assert_eq!(queue(&s, AAPL, Side::Buy, 100), vec![(1, 6), (2, 10), (3, 10)]);
+        assert_eq!(
+            queue(&s, AAPL, Side::Buy, 100),
+            vec![(1, 6), (2, 10), (3, 10)]
+        );
         assert_eq!(s.book(AAPL).unwrap().best(Side::Buy), Some(lvl(100, 26, 3)));
     }
 
@@ -541,12 +589,14 @@ mod tests {
     fn delete_from_middle_of_queue_relinks_neighbours() {
         let mut s = set(8);
         for id in 1..=4 {
-            s.add(AAPL, OrderId(id), Side::Sell, Price(50), Qty(id)).unwrap();
+            s.add(AAPL, OrderId(id), Side::Sell, Price(50), Qty(id))
+                .unwrap();
         }
         s.delete(OrderId(2)).unwrap();
         s.delete(OrderId(4)).unwrap();
         assert_eq!(queue(&s, AAPL, Side::Sell, 50), vec![(1, 1), (3, 3)]);
-        s.add(AAPL, OrderId(5), Side::Sell, Price(50), Qty(5)).unwrap();
+        s.add(AAPL, OrderId(5), Side::Sell, Price(50), Qty(5))
+            .unwrap();
         s.delete(OrderId(1)).unwrap();
         assert_eq!(queue(&s, AAPL, Side::Sell, 50), vec![(3, 3), (5, 5)]);
         assert_eq!(s.book(AAPL).unwrap().best(Side::Sell), Some(lvl(50, 8, 2)));
@@ -555,34 +605,47 @@ mod tests {
     #[test]
     fn replace_moves_order_to_tail_of_new_level() {
         let mut s = set(8);
-        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10)).unwrap();
-        s.add(AAPL, OrderId(2), Side::Buy, Price(100), Qty(20)).unwrap();
-        s.add(AAPL, OrderId(3), Side::Buy, Price(101), Qty(30)).unwrap();
-        let done = s.replace(OrderId(1), OrderId(9), Price(101), Qty(15)).unwrap();
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10))
+            .unwrap();
+        s.add(AAPL, OrderId(2), Side::Buy, Price(100), Qty(20))
+            .unwrap();
+        s.add(AAPL, OrderId(3), Side::Buy, Price(101), Qty(30))
+            .unwrap();
+        let done = s
+            .replace(OrderId(1), OrderId(9), Price(101), Qty(15))
+            .unwrap();
         assert_eq!(done.price, Price(100));
         assert_eq!((done.qty, done.remaining), (Qty(10), Qty::ZERO));
         assert_eq!(queue(&s, AAPL, Side::Buy, 101), vec![(3, 30), (9, 15)]);
         assert_eq!(queue(&s, AAPL, Side::Buy, 100), vec![(2, 20)]);
         assert!(s.order(OrderId(1)).is_none());
         let view = s.order(OrderId(9)).unwrap();
-        assert_eq!((view.instrument, view.side, view.price, view.qty), (AAPL, Side::Buy, Price(101), Qty(15)));
+        assert_eq!(
+            (view.instrument, view.side, view.price, view.qty),
+            (AAPL, Side::Buy, Price(101), Qty(15))
+        );
         assert_eq!(s.live_orders(), 3);
     }
 
     #[test]
     fn replace_at_same_price_loses_priority() {
         let mut s = set(8);
-        s.add(AAPL, OrderId(1), Side::Sell, Price(100), Qty(10)).unwrap();
-        s.add(AAPL, OrderId(2), Side::Sell, Price(100), Qty(20)).unwrap();
-        s.replace(OrderId(1), OrderId(3), Price(100), Qty(10)).unwrap();
+        s.add(AAPL, OrderId(1), Side::Sell, Price(100), Qty(10))
+            .unwrap();
+        s.add(AAPL, OrderId(2), Side::Sell, Price(100), Qty(20))
+            .unwrap();
+        s.replace(OrderId(1), OrderId(3), Price(100), Qty(10))
+            .unwrap();
         assert_eq!(queue(&s, AAPL, Side::Sell, 100), vec![(2, 20), (3, 10)]);
     }
 
     #[test]
     fn replace_to_live_id_is_refused_and_changes_nothing() {
         let mut s = set(8);
-        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10)).unwrap();
-        s.add(MSFT, OrderId(2), Side::Buy, Price(100), Qty(20)).unwrap();
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10))
+            .unwrap();
+        s.add(MSFT, OrderId(2), Side::Buy, Price(100), Qty(20))
+            .unwrap();
         assert_eq!(
             s.replace(OrderId(1), OrderId(2), Price(99), Qty(5)),
             Err(BookError::DuplicateOrder(OrderId(2)))
@@ -603,11 +666,18 @@ mod tests {
     #[test]
     fn execute_partial_then_full_removes_order_and_level() {
         let mut s = set(8);
-        s.add(AAPL, OrderId(1), Side::Sell, Price(100), Qty(10)).unwrap();
+        s.add(AAPL, OrderId(1), Side::Sell, Price(100), Qty(10))
+            .unwrap();
         let e = s.execute(OrderId(1), Qty(3)).unwrap();
         assert_eq!(
             e,
-            Execution { instrument: AAPL, side: Side::Sell, price: Price(100), qty: Qty(3), remaining: Qty(7) }
+            Execution {
+                instrument: AAPL,
+                side: Side::Sell,
+                price: Price(100),
+                qty: Qty(3),
+                remaining: Qty(7)
+            }
         );
         let e = s.execute(OrderId(1), Qty(7)).unwrap();
         assert_eq!((e.qty, e.remaining), (Qty(7), Qty::ZERO));
@@ -619,8 +689,10 @@ mod tests {
     #[test]
     fn execute_more_than_remaining_removes_and_counts_overfill() {
         let mut s = set(8);
-        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10)).unwrap();
-        s.add(AAPL, OrderId(2), Side::Buy, Price(100), Qty(5)).unwrap();
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10))
+            .unwrap();
+        s.add(AAPL, OrderId(2), Side::Buy, Price(100), Qty(5))
+            .unwrap();
         let e = s.execute(OrderId(1), Qty(25)).unwrap();
         assert_eq!((e.qty, e.remaining), (Qty(10), Qty::ZERO));
         assert_eq!(s.counters().overfill, 1);
@@ -635,12 +707,25 @@ mod tests {
     #[test]
     fn unknown_order_events_are_counted_not_fatal() {
         let mut s = set(8);
-        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10)).unwrap();
-        assert_eq!(s.execute(OrderId(2), Qty(1)), Err(BookError::UnknownOrder(OrderId(2))));
-        assert_eq!(s.cancel(OrderId(2), Qty(1)), Err(BookError::UnknownOrder(OrderId(2))));
-        assert_eq!(s.delete(OrderId(2)), Err(BookError::UnknownOrder(OrderId(2))));
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10))
+            .unwrap();
+        assert_eq!(
+            s.execute(OrderId(2), Qty(1)),
+            Err(BookError::UnknownOrder(OrderId(2)))
+        );
+        assert_eq!(
+            s.cancel(OrderId(2), Qty(1)),
+            Err(BookError::UnknownOrder(OrderId(2)))
+        );
+        assert_eq!(
+            s.delete(OrderId(2)),
+            Err(BookError::UnknownOrder(OrderId(2)))
+        );
         s.delete(OrderId(1)).unwrap();
-        assert_eq!(s.delete(OrderId(1)), Err(BookError::UnknownOrder(OrderId(1))));
+        assert_eq!(
+            s.delete(OrderId(1)),
+            Err(BookError::UnknownOrder(OrderId(1)))
+        );
         assert_eq!(s.counters().unknown_order, 4);
         assert_eq!(s.counters().deletes, 1);
         assert_eq!(s.live_orders(), 0);
@@ -649,7 +734,8 @@ mod tests {
     #[test]
     fn duplicate_add_is_refused_even_across_instruments() {
         let mut s = set(8);
-        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10)).unwrap();
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10))
+            .unwrap();
         assert_eq!(
             s.add(MSFT, OrderId(1), Side::Sell, Price(5), Qty(1)),
             Err(BookError::DuplicateOrder(OrderId(1)))
@@ -662,17 +748,21 @@ mod tests {
     #[test]
     fn capacity_exhausted_is_an_error_not_a_panic() {
         let mut s = set(2);
-        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(1)).unwrap();
-        s.add(AAPL, OrderId(2), Side::Buy, Price(100), Qty(1)).unwrap();
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(1))
+            .unwrap();
+        s.add(AAPL, OrderId(2), Side::Buy, Price(100), Qty(1))
+            .unwrap();
         assert_eq!(
             s.add(AAPL, OrderId(3), Side::Buy, Price(100), Qty(1)),
             Err(BookError::CapacityExceeded)
         );
         assert_eq!(s.counters().capacity_exceeded, 1);
         // A replace at capacity reuses the old node and succeeds.
-        s.replace(OrderId(1), OrderId(4), Price(101), Qty(2)).unwrap();
+        s.replace(OrderId(1), OrderId(4), Price(101), Qty(2))
+            .unwrap();
         s.delete(OrderId(2)).unwrap();
-        s.add(AAPL, OrderId(3), Side::Buy, Price(100), Qty(1)).unwrap();
+        s.add(AAPL, OrderId(3), Side::Buy, Price(100), Qty(1))
+            .unwrap();
         assert_eq!(s.live_orders(), 2);
         let mut empty = set(0);
         assert_eq!(
@@ -684,18 +774,37 @@ mod tests {
     #[test]
     fn invalid_qty_and_instrument_are_refused() {
         let mut s = set(4);
-        assert_eq!(s.add(AAPL, OrderId(1), Side::Buy, Price(1), Qty(0)), Err(BookError::InvalidQty));
         assert_eq!(
-            s.add(AAPL, OrderId(1), Side::Buy, Price(1), Qty(u64::from(u32::MAX) + 1)),
+            s.add(AAPL, OrderId(1), Side::Buy, Price(1), Qty(0)),
+            Err(BookError::InvalidQty)
+        );
+        assert_eq!(
+            s.add(
+                AAPL,
+                OrderId(1),
+                Side::Buy,
+                Price(1),
+                Qty(u64::from(u32::MAX) + 1)
+            ),
             Err(BookError::InvalidQty)
         );
         assert_eq!(
             s.add(InstrumentId(16), OrderId(1), Side::Buy, Price(1), Qty(1)),
             Err(BookError::UnknownInstrument(InstrumentId(16)))
         );
-        s.add(AAPL, OrderId(1), Side::Buy, Price(1), Qty(u64::from(u32::MAX))).unwrap();
+        s.add(
+            AAPL,
+            OrderId(1),
+            Side::Buy,
+            Price(1),
+            Qty(u64::from(u32::MAX)),
+        )
+        .unwrap();
         assert_eq!(s.execute(OrderId(1), Qty(0)), Err(BookError::InvalidQty));
-        assert_eq!(s.replace(OrderId(1), OrderId(2), Price(1), Qty(0)), Err(BookError::InvalidQty));
+        assert_eq!(
+            s.replace(OrderId(1), OrderId(2), Price(1), Qty(0)),
+            Err(BookError::InvalidQty)
+        );
         assert_eq!(s.counters().invalid_qty, 4);
         assert_eq!(s.counters().unknown_instrument, 1);
         assert_eq!(s.order(OrderId(1)).unwrap().qty, Qty(u64::from(u32::MAX)));
@@ -704,10 +813,14 @@ mod tests {
     #[test]
     fn extreme_prices_sort_correctly() {
         let mut s = set(8);
-        s.add(AAPL, OrderId(1), Side::Sell, Price::MAX, Qty(1)).unwrap();
-        s.add(AAPL, OrderId(2), Side::Sell, Price::MIN, Qty(1)).unwrap();
-        s.add(AAPL, OrderId(3), Side::Buy, Price::MIN, Qty(1)).unwrap();
-        s.add(AAPL, OrderId(4), Side::Buy, Price(-5), Qty(1)).unwrap();
+        s.add(AAPL, OrderId(1), Side::Sell, Price::MAX, Qty(1))
+            .unwrap();
+        s.add(AAPL, OrderId(2), Side::Sell, Price::MIN, Qty(1))
+            .unwrap();
+        s.add(AAPL, OrderId(3), Side::Buy, Price::MIN, Qty(1))
+            .unwrap();
+        s.add(AAPL, OrderId(4), Side::Buy, Price(-5), Qty(1))
+            .unwrap();
         let b = s.book(AAPL).unwrap();
         assert_eq!(b.best(Side::Sell).unwrap().price, Price::MIN);
         assert_eq!(b.best(Side::Buy).unwrap().price, Price(-5));
@@ -717,21 +830,35 @@ mod tests {
     fn more_levels_than_reserved_grow_and_are_counted() {
         let mut s = set(64);
         for i in 0..10 {
-            s.add(AAPL, OrderId(i), Side::Buy, Price(100 + i as i64), Qty(1)).unwrap();
+            s.add(AAPL, OrderId(i), Side::Buy, Price(100 + i as i64), Qty(1))
+                .unwrap();
         }
         assert_eq!(s.book(AAPL).unwrap().level_count(Side::Buy), 10);
         assert!(s.counters().level_growths >= 1);
-        let prices: Vec<i64> = s.book(AAPL).unwrap().levels(Side::Buy).map(|l| l.price.0).collect();
+        let prices: Vec<i64> = s
+            .book(AAPL)
+            .unwrap()
+            .levels(Side::Buy)
+            .map(|l| l.price.0)
+            .collect();
         assert_eq!(prices, (100..110).rev().collect::<Vec<_>>());
     }
 
     #[test]
     fn slots_are_recycled_without_growth() {
         let mut s = set(4);
+        s.warm_instrument(AAPL).unwrap();
         let before = s.memory_bytes();
         for round in 0..1000_u64 {
             for k in 0..4 {
-                s.add(AAPL, OrderId(round * 4 + k), Side::Buy, Price(100 + (k as i64)), Qty(1)).unwrap();
+                s.add(
+                    AAPL,
+                    OrderId(round * 4 + k),
+                    Side::Buy,
+                    Price(100 + (k as i64)),
+                    Qty(1),
+                )
+                .unwrap();
             }
             for k in 0..4 {
                 s.delete(OrderId(round * 4 + k)).unwrap();
@@ -747,7 +874,10 @@ mod tests {
         assert!(s.book(MSFT).is_none());
         s.warm_instrument(MSFT).unwrap();
         assert_eq!(s.book(MSFT).unwrap().bbo(), Bbo::default());
-        assert_eq!(s.warm_instrument(InstrumentId(99)), Err(BookError::UnknownInstrument(InstrumentId(99))));
+        assert_eq!(
+            s.warm_instrument(InstrumentId(99)),
+            Err(BookError::UnknownInstrument(InstrumentId(99)))
+        );
         assert_eq!(s.queue(MSFT, Side::Buy, Price(1)).count(), 0);
         assert_eq!(s.queue(InstrumentId(999), Side::Buy, Price(1)).count(), 0);
     }

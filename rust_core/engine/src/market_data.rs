@@ -1,5 +1,6 @@
 //! ITCH messages applied to the order books: the market-data half of the hot path.
 
+use hashbrown::HashMap;
 use quotewire_book::{Bbo, BookConfig, BookError, BookSet};
 use quotewire_core::{InstrumentId, OrderId, Price, Qty};
 use quotewire_protocol::itch::{self, Message};
@@ -49,6 +50,7 @@ pub struct MarketDataCounters {
 pub struct MarketData {
     books: BookSet,
     symbols: Vec<[u8; 8]>,
+    locates: HashMap<[u8; 8], u16>,
     counters: MarketDataCounters,
 }
 
@@ -60,6 +62,7 @@ impl MarketData {
         Self {
             books: BookSet::new(config),
             symbols: vec![[b' '; 8]; MAX_LOCATES],
+            locates: HashMap::new(),
             counters: MarketDataCounters::default(),
         }
     }
@@ -120,6 +123,7 @@ impl MarketData {
                 .map(drop),
             Message::StockDirectory(m) => {
                 self.symbols[usize::from(m.stock_locate)] = m.stock;
+                self.locates.insert(m.stock, m.stock_locate);
                 return Applied::Other;
             }
             _ => return Applied::Other,
@@ -186,7 +190,7 @@ impl MarketData {
             return None;
         }
         padded[..symbol.len()].copy_from_slice(symbol.as_bytes());
-        self.symbols.iter().position(|s| *s == padded).map(|i| InstrumentId(i as u16))
+        self.locates.get(&padded).map(|&l| InstrumentId(l))
     }
 
     /// Counters so far.

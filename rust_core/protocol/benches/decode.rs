@@ -138,6 +138,23 @@ fn bench(c: &mut Criterion) {
             acc
         });
     });
+    let adds: Vec<&[u8]> = slices
+        .iter()
+        .copied()
+        .filter(|m| m.first() == Some(&b'A'))
+        .collect();
+    g.bench_function("decode_add_only_per_mix_len", |b| {
+        // Same message count as the mix, all `A`: no type misprediction.
+        b.iter(|| {
+            let mut acc = 0u64;
+            for m in black_box(&adds).iter().cycle().take(MESSAGES) {
+                if let Ok(msg) = itch::decode(m) {
+                    acc ^= fold(&msg);
+                }
+            }
+            acc
+        });
+    });
     g.finish();
 
     let mut g = c.benchmark_group("moldudp64_itch");

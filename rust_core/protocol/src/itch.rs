@@ -111,10 +111,11 @@ fn put(out: &mut [u8], off: usize, src: &[u8]) {
     }
 }
 
+/// The 48-bit timestamp at offset 5: one 8-byte load from offset 3 (every
+/// message is at least 12 bytes long), masked, instead of six byte loads.
 #[inline(always)]
-fn rd_u48(b: &[u8], off: usize) -> u64 {
-    let [a, b1, c, d, e, f] = rd::<6>(b, off);
-    u64::from_be_bytes([0, 0, a, b1, c, d, e, f])
+fn rd_timestamp(b: &[u8]) -> u64 {
+    u64::from_be_bytes(rd::<8>(b, 3)) & MAX_TIMESTAMP
 }
 
 #[inline(always)]
@@ -249,6 +250,10 @@ macro_rules! itch_messages {
     )*) => {
         $(
             $(#[doc = $doc])*
+            // `repr(C)` puts the common header (and the order reference of the
+            // order messages) at the same offset in every variant, so
+            // `Message::timestamp()` and friends compile to one load, no branch.
+            #[repr(C)]
             #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
             pub struct $name {
                 /// Locate code of the security for the day (0 when not stock related).
@@ -291,7 +296,7 @@ macro_rules! itch_messages {
                     Ok(Self {
                         stock_locate: u16::from_be_bytes(rd(b, 1)),
                         tracking_number: u16::from_be_bytes(rd(b, 3)),
-                        timestamp: rd_u48(b, 5),
+                        timestamp: rd_timestamp(b),
                         $( $field: field_read!(b, $off, $field, $kind $(($n))?), )*
                     })
                 }
@@ -1255,6 +1260,67 @@ mod tests {
             .collect();
         let want: Vec<_> = (100..).zip(tags()).collect();
         assert_eq!(got, want);
+    }
+
+    /// Regenerates the committed fuzz seeds:
+    /// `cargo test -p quotewire-protocol write_fuzz_seeds -- --ignored`.
+    #[test]
+    #[ignore = "writes fuzz/seeds; run by hand when layouts change"]
+    fn write_fuzz_seeds() {
+        use crate::moldudp64::{encode_end_of_session, encode_heartbeat, MAX_PAYLOAD};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/seeds/moldudp64_itch");
+        std::fs::create_dir_all(&dir).unwrap();
+        let session = Session::from_str_padded("ITCH50");
+        let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).unwrap();
+
+        // One packet carrying one message of every type.
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let mut b = PacketBuilder::new(&mut buf, session, 1).unwrap();
+        for (i, tag) in tags().enumerate() {
+            b.push(&encoded(&seeded(
+                tag,
+                &[0x2020_2020_4142_0100 + i as u64; 24],
+            )))
+            .unwrap();
+        }
+        let n = b.finish();
+        write("every_type.bin", &buf[..n]);
+
+        // An order's life: add, partial execution, replace, delete.
+        let flow: Vec<Vec<u8>> = [b'A', b'E', b'U', b'D']
+            .iter()
+            .map(|t| {
+                encoded(&seeded(
+                    *t,
+                    &[
+                        42,
+                        7,
+                        34_200_000_000_000,
+                        1_234,
+                        0x5353,
+                        100,
+                        0x4C50_4141,
+                        1_800_000,
+                    ],
+                ))
+            })
+            .collect();
+        let mut b = PacketBuilder::new(&mut buf, session, 1000).unwrap();
+        for m in &flow {
+            b.push(m).unwrap();
+        }
+        let n = b.finish();
+        write("order_flow.bin", &buf[..n]);
+
+        let n = encode_heartbeat(session, 1004, &mut buf).unwrap();
+        write("heartbeat.bin", &buf[..n]);
+        let n = encode_end_of_session(session, 1004, &mut buf).unwrap();
+        write("end_of_session.bin", &buf[..n]);
+
+        // The same flow as a length-prefixed daily file image.
+        let refs: Vec<&[u8]> = flow.iter().map(Vec::as_slice).collect();
+        write("daily_file.bin", &prefixed(&refs));
     }
 
     proptest! {

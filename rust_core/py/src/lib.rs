@@ -1,10 +1,47 @@
 //! The `quotewire._core` Python extension module.
 //!
-//! Owns: the Python-facing wrappers of the Rust crates. Python sits on the
-//! control plane only: calls here build objects or run whole loops in Rust;
-//! nothing here is called per market-data event.
+//! Owns: the Python-facing functions over the Rust crates and the mapping of
+//! Rust errors into the `quotewire.errors` exception hierarchy. Python sits on
+//! the control plane only: every function here runs a whole job (generate,
+//! replay, benchmark) in Rust with the GIL released, and hands results back as
+//! plain Python objects or NumPy arrays. Nothing here is called per event.
 
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use quotewire_book::BookConfig;
+use quotewire_engine::bench::{run_feed_bench, FeedBenchConfig};
+use quotewire_engine::capture::{self, CaptureStats};
+use quotewire_engine::EngineError;
+use quotewire_protocol::itch::{self, FieldKind};
+use quotewire_protocol::moldudp64::{Session, MAX_PAYLOAD};
+use quotewire_synth::{packetize, write_daily, Generator, SynthConfig};
+use quotewire_transport::PcapWriter;
+
+create_exception!(quotewire, QuotewireError, PyException, "Base of every quotewire error.");
+create_exception!(quotewire, ConfigError, QuotewireError, "A configuration value was refused.");
+create_exception!(quotewire, ProtocolError, QuotewireError, "Bytes did not follow the protocol.");
+create_exception!(quotewire, DataError, QuotewireError, "A data file could not be used.");
+
+fn to_py(error: EngineError) -> PyErr {
+    match error {
+        EngineError::Io { .. } | EngineError::UnknownFormat(_) | EngineError::UnknownSymbol(_) => {
+            DataError::new_err(error.to_string())
+        }
+        EngineError::Transport(_) | EngineError::Feed(_) => {
+            ProtocolError::new_err(error.to_string())
+        }
+        EngineError::Synth(_) | EngineError::InvalidArgument(_) => {
+            ConfigError::new_err(error.to_string())
+        }
+        EngineError::Histogram(_) => QuotewireError::new_err(error.to_string()),
+    }
+}
 
 /// Version of the compiled core.
 #[pyfunction]
@@ -12,8 +49,284 @@ fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
+fn synth_config(messages: u64, instruments: u16, max_live_orders: usize, seed: u64) -> SynthConfig {
+    SynthConfig { messages, instruments, max_live_orders, seed, ..SynthConfig::default() }
+}
+
+/// Writes a synthetic Nasdaq-shaped ITCH session to `path`.
+#[pyfunction]
+#[pyo3(signature = (path, *, messages, instruments = 8000, max_live_orders = 1_500_000, seed = 1, format = "daily"))]
+fn generate_session<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    messages: u64,
+    instruments: u16,
+    max_live_orders: usize,
+    seed: u64,
+    format: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let cfg = synth_config(messages, instruments, max_live_orders, seed);
+    let (count, bytes, packets) = match format {
+        "daily" => py.detach(|| -> Result<_, EngineError> {
+            let bytes = write_daily(&path, &cfg)?;
+            Ok((cfg.messages, bytes, 0u64))
+        }),
+        "pcap" => py.detach(|| write_pcap(&path, &cfg)),
+        other => {
+            return Err(ConfigError::new_err(format!(
+                "format {other:?} is not one of 'daily', 'pcap'"
+            )))
+        }
+    }
+    .map_err(to_py)?;
+    let out = PyDict::new(py);
+    out.set_item("messages", count)?;
+    out.set_item("bytes", bytes)?;
+    out.set_item("packets", packets)?;
+    Ok(out)
+}
+
+fn write_pcap(path: &Path, cfg: &SynthConfig) -> Result<(u64, u64, u64), EngineError> {
+    let io = |source| EngineError::Io { path: path.display().to_string(), source };
+    let generator = Generator::new(cfg.clone())?;
+    let datagrams = packetize(generator, Session::from_str_padded("QWSYNTH"), 1, MAX_PAYLOAD)?;
+    let mut writer = PcapWriter::create(path)?;
+    let src = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 26400);
+    let dst = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 26477);
+    let start_ns = cfg.start_ns;
+    for (i, datagram) in datagrams.iter().enumerate() {
+        writer.write_datagram(start_ns + i as u64 * 1_000, src, dst, datagram)?;
+    }
+    writer.into_inner()?;
+    let bytes = std::fs::metadata(path).map_err(io)?.len();
+    Ok((cfg.messages, bytes, datagrams.len() as u64))
+}
+
+/// Replays a generated session through MoldUDP64, sequencing, ITCH decode and books.
+#[pyfunction]
+#[pyo3(signature = (messages, *, instruments = 8000, max_live_orders = 1_500_000, seed = 1))]
+fn bench_feed(
+    py: Python<'_>,
+    messages: u64,
+    instruments: u16,
+    max_live_orders: usize,
+    seed: u64,
+) -> PyResult<Bound<'_, PyDict>> {
+    let synth = synth_config(messages, instruments, max_live_orders, seed);
+    let book = BookConfig {
+        max_orders: synth.peak_live_orders().max(1024) + 1024,
+        max_instruments: usize::from(instruments) + 1,
+        levels_per_side: 64,
+    };
+    let config = FeedBenchConfig { synth, book };
+    let result = py.detach(|| run_feed_bench(&config)).map_err(to_py)?;
+    let h = &result.histogram;
+    let out = PyDict::new(py);
+    out.set_item("count", result.count)?;
+    out.set_item("packets", result.packets)?;
+    out.set_item("elapsed_ns", result.elapsed_ns)?;
+    out.set_item("per_sec", result.per_sec)?;
+    out.set_item("min_ns", h.min())?;
+    out.set_item("mean_ns", h.mean())?;
+    out.set_item("p50_ns", h.value_at_quantile(0.50))?;
+    out.set_item("p90_ns", h.value_at_quantile(0.90))?;
+    out.set_item("p99_ns", h.value_at_quantile(0.99))?;
+    out.set_item("p999_ns", h.value_at_quantile(0.999))?;
+    out.set_item("p9999_ns", h.value_at_quantile(0.9999))?;
+    out.set_item("max_ns", h.max())?;
+    out.set_item("clock_overhead_ns", result.clock_overhead_ns)?;
+    out.set_item("live_orders_peak", result.live_orders_peak)?;
+    out.set_item("book_bytes", result.book_bytes)?;
+    out.set_item("unknown_orders", result.counters.unknown_order)?;
+    out.set_item("decode_errors", {
+        let c = result.counters;
+        c.truncated + c.unknown_type + c.bad_length + c.invalid_field
+    })?;
+    out.set_item("gaps", result.gaps)?;
+    let encoded = result.histogram_v2_deflate().map_err(to_py)?;
+    out.set_item("histogram", base64::engine::general_purpose::STANDARD.encode(encoded))?;
+    Ok(out)
+}
+
+fn stats_dict<'py>(
+    py: Python<'py>,
+    stats: &CaptureStats,
+    out: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    out.set_item("format", stats.format.name())?;
+    out.set_item("bytes", stats.bytes)?;
+    let errors = PyDict::new(py);
+    errors.set_item("framing", stats.framing_errors)?;
+    if let Some(feed) = stats.feed {
+        out.set_item("packets", feed.packets)?;
+        errors.set_item("malformed_packet", feed.malformed)?;
+        errors.set_item("duplicate_packets", feed.duplicates)?;
+        errors.set_item("gaps", feed.gaps)?;
+        errors.set_item("lost_messages", feed.lost_messages)?;
+        errors.set_item("session_mismatch", feed.session_mismatch)?;
+    }
+    out.set_item("errors", &errors)?;
+    Ok(errors)
+}
+
+/// Summarises a capture: counts by type, instruments, time span, errors.
+#[pyfunction]
+fn itch_summary(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyDict>> {
+    let s = py.detach(|| capture::summarize(&path)).map_err(to_py)?;
+    let out = PyDict::new(py);
+    let errors = stats_dict(py, &s.stats, &out)?;
+    out.set_item("messages", s.stats.messages)?;
+    let by_type = PyDict::new(py);
+    for (tag, &n) in s.by_type.iter().enumerate() {
+        if n > 0 {
+            by_type.set_item(char::from(tag as u8).to_string(), n)?;
+        }
+    }
+    out.set_item("by_type", by_type)?;
+    out.set_item("instruments", s.symbols.len())?;
+    out.set_item("instruments_traded", s.instruments_traded)?;
+    let symbols: Vec<&str> = s.symbols.iter().map(|(_, sym)| sym.as_str()).collect();
+    out.set_item("symbols", PyList::new(py, symbols)?)?;
+    out.set_item("first_ns", s.first_ns)?;
+    out.set_item("last_ns", s.last_ns)?;
+    let c = s.counters;
+    errors.set_item("truncated", c.truncated)?;
+    errors.set_item("unknown_type", c.unknown_type)?;
+    errors.set_item("bad_length", c.bad_length)?;
+    errors.set_item("invalid_field", c.invalid_field)?;
+    errors.set_item("unknown_order", c.unknown_order)?;
+    errors.set_item("duplicate_order", c.duplicate_order)?;
+    errors.set_item("capacity_exceeded", c.capacity_exceeded)?;
+    Ok(out)
+}
+
+/// `symbol`'s book at `at_ns` (ns since midnight; end of file when `None`).
+#[pyfunction]
+#[pyo3(signature = (path, symbol, *, at_ns = None, depth = 10))]
+fn itch_book<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    symbol: &str,
+    at_ns: Option<u64>,
+    depth: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let b = py.detach(|| capture::book_at(&path, symbol, at_ns, depth)).map_err(to_py)?;
+    let out = PyDict::new(py);
+    out.set_item("symbol", symbol)?;
+    out.set_item("locate", b.locate)?;
+    out.set_item("timestamp_ns", b.timestamp_ns)?;
+    out.set_item("messages_applied", b.messages_applied)?;
+    let side = |levels: &[quotewire_book::Level]| -> Vec<(i64, u64, u32)> {
+        levels.iter().map(|l| (l.price.0, l.qty.0, l.count)).collect()
+    };
+    out.set_item("bids", side(&b.bids))?;
+    out.set_item("asks", side(&b.asks))?;
+    Ok(out)
+}
+
+/// Every decodable message grouped by type tag, as wire bytes.
+#[pyfunction]
+fn itch_read_raw(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyDict>> {
+    let (raw, _) = py.detach(|| capture::read_raw(&path)).map_err(to_py)?;
+    let out = PyDict::new(py);
+    for (tag, bytes) in raw.iter().enumerate() {
+        if !bytes.is_empty() {
+            out.set_item(char::from(tag as u8).to_string(), pyo3::types::PyBytes::new(py, bytes))?;
+        }
+    }
+    Ok(out)
+}
+
+const fn kind_name(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Char | FieldKind::Side => "char",
+        FieldKind::U16 => "u16",
+        FieldKind::U32 => "u32",
+        FieldKind::U48 => "u48",
+        FieldKind::U64 => "u64",
+        FieldKind::Price4 => "price4",
+        FieldKind::Price8 => "price8",
+        FieldKind::Alpha => "alpha",
+    }
+}
+
+/// The ITCH 5.0 layouts: tag -> (name, length, [(field, offset, length, kind)]).
+#[pyfunction]
+fn itch_layouts(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let out = PyDict::new(py);
+    for spec in itch::MESSAGE_SPECS {
+        let fields: Vec<(&str, usize, usize, &str)> =
+            spec.fields.iter().map(|f| (f.name, f.offset, f.len, kind_name(f.kind))).collect();
+        out.set_item(char::from(spec.tag).to_string(), (spec.name, spec.len, fields))?;
+    }
+    Ok(out)
+}
+
+/// Every BBO change of the capture (of `symbol` only, when given), as NumPy columns.
+#[pyfunction]
+#[pyo3(signature = (path, symbol = None))]
+fn replay_bbo<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    symbol: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = py.detach(|| capture::replay_bbo(&path, symbol)).map_err(to_py)?;
+    let out = PyDict::new(py);
+    out.set_item("timestamp_ns", s.timestamp_ns.into_pyarray(py))?;
+    out.set_item("locate", s.locate.into_pyarray(py))?;
+    out.set_item("bid_px", s.bid_px.into_pyarray(py))?;
+    out.set_item("bid_qty", s.bid_qty.into_pyarray(py))?;
+    out.set_item("ask_px", s.ask_px.into_pyarray(py))?;
+    out.set_item("ask_qty", s.ask_qty.into_pyarray(py))?;
+    Ok(out)
+}
+
+fn matrix<'py, T: numpy::Element>(
+    py: Python<'py>,
+    data: Vec<T>,
+    depth: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let rows = data.len() / depth.max(1);
+    let flat: Bound<'py, PyArray1<T>> = data.into_pyarray(py);
+    Ok(flat.reshape([rows, depth])?.into_any())
+}
+
+/// `symbol`'s top `depth` levels after each change of its book, as NumPy arrays.
+#[pyfunction]
+#[pyo3(signature = (path, symbol, depth = 5))]
+fn replay_l2<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    symbol: &str,
+    depth: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = py.detach(|| capture::replay_l2(&path, symbol, depth)).map_err(to_py)?;
+    let out = PyDict::new(py);
+    out.set_item("timestamp_ns", s.timestamp_ns.into_pyarray(py))?;
+    out.set_item("bid_px", matrix(py, s.bid_px, depth)?)?;
+    out.set_item("bid_qty", matrix(py, s.bid_qty, depth)?)?;
+    out.set_item("bid_count", matrix(py, s.bid_count, depth)?)?;
+    out.set_item("ask_px", matrix(py, s.ask_px, depth)?)?;
+    out.set_item("ask_qty", matrix(py, s.ask_qty, depth)?)?;
+    out.set_item("ask_count", matrix(py, s.ask_count, depth)?)?;
+    Ok(out)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("QuotewireError", py.get_type::<QuotewireError>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("ProtocolError", py.get_type::<ProtocolError>())?;
+    m.add("DataError", py.get_type::<DataError>())?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(generate_session, m)?)?;
+    m.add_function(wrap_pyfunction!(bench_feed, m)?)?;
+    m.add_function(wrap_pyfunction!(itch_summary, m)?)?;
+    m.add_function(wrap_pyfunction!(itch_book, m)?)?;
+    m.add_function(wrap_pyfunction!(itch_read_raw, m)?)?;
+    m.add_function(wrap_pyfunction!(itch_layouts, m)?)?;
+    m.add_function(wrap_pyfunction!(replay_bbo, m)?)?;
+    m.add_function(wrap_pyfunction!(replay_l2, m)?)?;
     Ok(())
 }

@@ -41,12 +41,16 @@ pub(crate) struct Ladder {
 impl Ladder {
     /// Best bid price, if any.
     pub(crate) fn best_bid(&self) -> Option<u32> {
-        self.sides[Side::Buy.index()].last_key_value().map(|(p, _)| *p)
+        self.sides[Side::Buy.index()]
+            .last_key_value()
+            .map(|(p, _)| *p)
     }
 
     /// Best ask price, if any.
     pub(crate) fn best_ask(&self) -> Option<u32> {
-        self.sides[Side::Sell.index()].first_key_value().map(|(p, _)| *p)
+        self.sides[Side::Sell.index()]
+            .first_key_value()
+            .map(|(p, _)| *p)
     }
 
     /// Oldest order at the best price of `side`.
@@ -100,7 +104,15 @@ impl Orders {
     }
 
     /// Adds a live order at the tail of its price level.
-    pub(crate) fn insert(&mut self, ladder: &mut Ladder, order_ref: u64, instrument: u16, side: Side, price: u32, shares: u32) -> u32 {
+    pub(crate) fn insert(
+        &mut self,
+        ladder: &mut Ladder,
+        order_ref: u64,
+        instrument: u16,
+        side: Side,
+        price: u32,
+        shares: u32,
+    ) -> u32 {
         let order = Order {
             order_ref,
             price,
@@ -139,7 +151,14 @@ impl Orders {
 
     /// Moves an order to a new price (and reference) at the tail of the new
     /// level: a replace loses time priority.
-    pub(crate) fn reprice(&mut self, ladder: &mut Ladder, slot: u32, order_ref: u64, price: u32, shares: u32) {
+    pub(crate) fn reprice(
+        &mut self,
+        ladder: &mut Ladder,
+        slot: u32,
+        order_ref: u64,
+        price: u32,
+        shares: u32,
+    ) {
         self.unlink(ladder, slot);
         let o = &mut self.slab[slot as usize];
         o.order_ref = order_ref;
@@ -169,7 +188,13 @@ impl Orders {
                 o.next = NIL;
             }
             None => {
-                levels.insert(price, Level { head: slot, tail: slot });
+                levels.insert(
+                    price,
+                    Level {
+                        head: slot,
+                        tail: slot,
+                    },
+                );
                 let o = &mut self.slab[slot as usize];
                 o.prev = NIL;
                 o.next = NIL;
@@ -178,7 +203,13 @@ impl Orders {
     }
 
     fn unlink(&mut self, ladder: &mut Ladder, slot: u32) {
-        let Order { prev, next, side, price, .. } = self.slab[slot as usize];
+        let Order {
+            prev,
+            next,
+            side,
+            price,
+            ..
+        } = self.slab[slot as usize];
         if prev != NIL {
             self.slab[prev as usize].next = next;
         }

@@ -99,7 +99,7 @@ impl Default for SynthConfig {
             messages: 1_000_000,
             instruments: 8000,
             max_live_orders: 1_500_000,
-            seed: 0x5EED_0F_17C4,
+            seed: 0x5EED_1705,
             start_ns: MARKET_OPEN_NS,
             mean_gap_ns: 10_000,
             mix: MessageMix::default(),

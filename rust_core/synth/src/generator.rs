@@ -155,7 +155,11 @@ impl Generator {
             .map(|i| {
                 let rank = instrument_rank[i];
                 let bid = rng.random_range(ln_lo..ln_hi).exp() as u32;
-                let spread = if rank < TIGHT_SPREAD_RANKS { 1 } else { rng.random_range(1..=5) };
+                let spread = if rank < TIGHT_SPREAD_RANKS {
+                    1
+                } else {
+                    rng.random_range(1..=5)
+                };
                 let market_category = match rng.random_range(0..20u32) {
                     0..=7 => b'Q',
                     8..=10 => b'G',
@@ -259,7 +263,10 @@ impl Generator {
         } else if k <= n {
             self.directory(k)
         } else if k == n + 1 {
-            let at = self.open_ts.saturating_sub(START_OF_SYSTEM_LEAD).max(self.ts);
+            let at = self
+                .open_ts
+                .saturating_sub(START_OF_SYSTEM_LEAD)
+                .max(self.ts);
             self.ts = at;
             self.system_event(b'S')
         } else if k == n + 2 {
@@ -302,7 +309,10 @@ impl Generator {
 
     /// Stock Directory of locate `locate` (1-based).
     fn directory(&mut self, locate: u64) -> Message {
-        self.ts = self.directory_ts.saturating_add(locate * DIRECTORY_GAP_NS).min(LAST_NS_OF_DAY);
+        self.ts = self
+            .directory_ts
+            .saturating_add(locate * DIRECTORY_GAP_NS)
+            .min(LAST_NS_OF_DAY);
         let ins = &self.instruments[(locate - 1) as usize];
         let d = ins.directory;
         let nasdaq_listed = matches!(d.market_category, b'Q' | b'G' | b'S');
@@ -381,12 +391,17 @@ impl Generator {
     fn add(&mut self) -> Message {
         let rank = self.pick_rank();
         let i = self.rank_to_instrument[rank];
-        let side = if self.rng.random::<bool>() { Side::Buy } else { Side::Sell };
+        let side = if self.rng.random::<bool>() {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
         let price = self.new_price(i, side);
         let shares = self.new_shares();
         let order_ref = self.take_ref();
         let ins = &mut self.instruments[usize::from(i)];
-        self.orders.insert(&mut ins.ladder, order_ref, i, side, price, shares);
+        self.orders
+            .insert(&mut ins.ladder, order_ref, i, side, price, shares);
         let stock = ins.stock;
         self.walk(i);
         Message::AddOrder(AddOrder {
@@ -403,8 +418,12 @@ impl Generator {
 
     fn delete(&mut self) -> Message {
         let slot = self.pick_live();
+        let slot = self.stale_touch(slot).unwrap_or(slot);
         let o = *self.orders.get(slot);
-        self.orders.remove(&mut self.instruments[usize::from(o.instrument)].ladder, slot);
+        self.orders.remove(
+            &mut self.instruments[usize::from(o.instrument)].ladder,
+            slot,
+        );
         self.walk(o.instrument);
         self.delete_message(o.instrument, o.order_ref)
     }
@@ -431,7 +450,11 @@ impl Generator {
         let slot = self.orders.best(ladder, side).unwrap_or(picked);
         let o = *self.orders.get(slot);
         let full = o.shares < 2 || self.rng.random::<f64>() < self.cfg.mix.execute_full_probability;
-        let executed_shares = if full { o.shares } else { partial(&mut self.rng, o.shares) };
+        let executed_shares = if full {
+            o.shares
+        } else {
+            partial(&mut self.rng, o.shares)
+        };
         if full {
             self.orders.remove(ladder, slot);
             let best = match side {
@@ -467,7 +490,10 @@ impl Generator {
         let slot = self.pick_live();
         let o = *self.orders.get(slot);
         if o.shares < 2 {
-            self.orders.remove(&mut self.instruments[usize::from(o.instrument)].ladder, slot);
+            self.orders.remove(
+                &mut self.instruments[usize::from(o.instrument)].ladder,
+                slot,
+            );
             return self.delete_message(o.instrument, o.order_ref);
         }
         let cancelled_shares = partial(&mut self.rng, o.shares);
@@ -485,12 +511,18 @@ impl Generator {
     /// Cancel-replace to a fresh reference near the current touch, same side.
     fn replace(&mut self) -> Message {
         let slot = self.pick_live();
+        let slot = self.stale_touch(slot).unwrap_or(slot);
         let o = *self.orders.get(slot);
         let price = self.new_price(o.instrument, o.side);
-        let shares = if self.rng.random::<f64>() < 0.6 { o.shares } else { self.new_shares() };
+        let shares = if self.rng.random::<f64>() < 0.6 {
+            o.shares
+        } else {
+            self.new_shares()
+        };
         let new_order_ref = self.take_ref();
         let ladder = &mut self.instruments[usize::from(o.instrument)].ladder;
-        self.orders.reprice(ladder, slot, new_order_ref, price, shares);
+        self.orders
+            .reprice(ladder, slot, new_order_ref, price, shares);
         self.walk(o.instrument);
         Message::OrderReplace(OrderReplace {
             stock_locate: o.instrument + 1,
@@ -524,6 +556,29 @@ impl Generator {
             self.rng.random_range(0..n)
         };
         self.orders.live_at(pos)
+    }
+
+    /// When the book's touch on the side of `slot` is through the model touch
+    /// (the price moved away from it), the oldest order there: quotes left
+    /// behind by the move are the ones pulled or repriced first.
+    fn stale_touch(&self, slot: u32) -> Option<u32> {
+        let o = self.orders.get(slot);
+        let ins = &self.instruments[usize::from(o.instrument)];
+        let stale = match o.side {
+            Side::Buy => ins
+                .ladder
+                .best_bid()
+                .is_some_and(|p| p > ins.bid * ins.tick),
+            Side::Sell => ins
+                .ladder
+                .best_ask()
+                .is_some_and(|p| p < (ins.bid + ins.spread) * ins.tick),
+        };
+        if stale {
+            self.orders.best(&ins.ladder, o.side)
+        } else {
+            None
+        }
     }
 
     /// A price near the model touch (geometric distance in ticks), sometimes
@@ -569,8 +624,12 @@ impl Generator {
     fn walk(&mut self, instrument: u16) {
         if self.rng.random::<f64>() < WALK_PROBABILITY {
             let ins = &mut self.instruments[usize::from(instrument)];
-            ins.bid = if self.rng.random::<bool>() { ins.bid + 1 } else { ins.bid.saturating_sub(1) }
-                .clamp(MIN_BID_TICKS, MAX_BID_TICKS);
+            ins.bid = if self.rng.random::<bool>() {
+                ins.bid + 1
+            } else {
+                ins.bid.saturating_sub(1)
+            }
+            .clamp(MIN_BID_TICKS, MAX_BID_TICKS);
         }
     }
 }
@@ -612,3 +671,29 @@ impl Iterator for Generator {
 }
 
 impl FusedIterator for Generator {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbols_are_zero_padded_locates() {
+        assert_eq!(&symbol(1), b"SYM00001");
+        assert_eq!(&symbol(8000), b"SYM08000");
+        assert_eq!(&symbol(65535), b"SYM65535");
+    }
+
+    #[test]
+    fn partial_quantities_are_strictly_inside_the_order() {
+        let mut rng = SmallRng::seed_from_u64(1);
+        for shares in 2..2_500 {
+            for _ in 0..8 {
+                let q = partial(&mut rng, shares);
+                assert!(q >= 1 && q < shares, "{q} of {shares}");
+                if shares > 100 {
+                    assert_eq!(q % 100, 0, "round lots when the order has more than one");
+                }
+            }
+        }
+    }
+}

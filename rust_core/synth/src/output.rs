@@ -32,7 +32,11 @@ fn push_length_prefixed(out: &mut Vec<u8>, msg: &Message) -> Result<(), EncodeEr
 pub fn generate_daily(cfg: &SynthConfig) -> Result<Vec<u8>, SynthError> {
     let generator = Generator::new(cfg.clone())?;
     // Order messages average ~27 bytes on the wire; framing is a rounding error.
-    let mut out = Vec::with_capacity(usize::try_from(cfg.messages).unwrap_or(0).saturating_mul(29));
+    let mut out = Vec::with_capacity(
+        usize::try_from(cfg.messages)
+            .unwrap_or(0)
+            .saturating_mul(29),
+    );
     for msg in generator {
         push_length_prefixed(&mut out, &msg)?;
     }
@@ -65,7 +69,10 @@ pub fn write_daily_to<W: Write>(out: W, cfg: &SynthConfig) -> Result<u64, SynthE
 pub fn write_daily(path: impl AsRef<Path>, cfg: &SynthConfig) -> Result<u64, SynthError> {
     let path = path.as_ref();
     let file = File::create(path)?;
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    {
         let mut gz = GzEncoder::new(file, Compression::fast());
         let n = write_daily_to(&mut gz, cfg)?;
         gz.finish()?.sync_all()?;
@@ -139,7 +146,13 @@ pub fn packetize(
     first_seq: u64,
     max_payload: usize,
 ) -> Result<Packets, SynthError> {
-    let mut out = Packets::default();
+    let messages = messages.into_iter();
+    // ~28 bytes per message with its length prefix, plus a header per ~45 messages.
+    let hint = messages.size_hint().0;
+    let mut out = Packets {
+        data: Vec::with_capacity(hint.saturating_mul(29)),
+        bounds: Vec::with_capacity(hint / 32 + 2),
+    };
     let mut buf = vec![0u8; max_payload];
     let mut msg_buf = [0u8; MAX_MESSAGE_LEN];
     let mut seq = first_seq;
@@ -149,7 +162,11 @@ pub fn packetize(
         let body = &msg_buf[..n];
         if builder.push(body).is_err() {
             if builder.count() == 0 {
-                return Err(EncodeError::BufferTooSmall { needed: HEADER_LEN + 2 + n, have: max_payload }.into());
+                return Err(EncodeError::BufferTooSmall {
+                    needed: HEADER_LEN + 2 + n,
+                    have: max_payload,
+                }
+                .into());
             }
             let len = builder.finish();
             out.push(&buf[..len]);

@@ -214,7 +214,13 @@ mod tests {
     #[test]
     fn vlan_tagged_frames_are_unwrapped() {
         let mut f = Vec::new();
-        build_frame(&mut f, addr([1, 2, 3, 4], 1), addr([5, 6, 7, 8], 2), 0, b"abc");
+        build_frame(
+            &mut f,
+            addr([1, 2, 3, 4], 1),
+            addr([5, 6, 7, 8], 2),
+            0,
+            b"abc",
+        );
         // Insert an 802.1ad outer tag and an 802.1Q inner tag after the MACs.
         let mut tagged = f[..12].to_vec();
         tagged.extend_from_slice(&[0x88, 0xA8, 0x00, 0x0A, 0x81, 0x00, 0x00, 0x64]);
@@ -226,7 +232,13 @@ mod tests {
     #[test]
     fn fragments_non_udp_and_truncated_frames_are_refused() {
         let mut f = Vec::new();
-        build_frame(&mut f, addr([1, 2, 3, 4], 1), addr([5, 6, 7, 8], 2), 0, b"abcdef");
+        build_frame(
+            &mut f,
+            addr([1, 2, 3, 4], 1),
+            addr([5, 6, 7, 8], 2),
+            0,
+            b"abcdef",
+        );
         let mut frag = f.clone();
         frag[ETH_LEN + 6] |= 0x20; // more fragments
         assert!(parse_udp(Link::Ethernet, &frag).is_none());

@@ -1,6 +1,5 @@
 //! pcap / pcapng replay and classic-pcap recording of UDP datagrams.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -26,12 +25,18 @@ pub struct PcapFilter {
 
 impl PcapFilter {
     /// Keeps every UDP datagram.
-    pub const ALL: Self = Self { dst_port: None, dst_addr: None };
+    pub const ALL: Self = Self {
+        dst_port: None,
+        dst_addr: None,
+    };
 
     /// Keeps datagrams sent to `port`.
     #[must_use]
     pub const fn port(port: u16) -> Self {
-        Self { dst_port: Some(port), dst_addr: None }
+        Self {
+            dst_port: Some(port),
+            dst_addr: None,
+        }
     }
 
     fn accepts(&self, dst: SocketAddrV4) -> bool {
@@ -73,9 +78,17 @@ impl PcapReplay {
 
     /// Indexes a capture held in memory.
     pub fn from_bytes(data: Vec<u8>, filter: PcapFilter) -> Result<Self, TransportError> {
-        let magic = data.get(..4).ok_or(TransportError::Capture("file shorter than a magic".into()))?;
-        let mut me =
-            Self { data: Vec::new(), index: Vec::new(), next: 0, skipped: 0, truncated: false, sent: 0 };
+        let magic = data
+            .get(..4)
+            .ok_or(TransportError::Capture("file shorter than a magic".into()))?;
+        let mut me = Self {
+            data: Vec::new(),
+            index: Vec::new(),
+            next: 0,
+            skipped: 0,
+            truncated: false,
+            sent: 0,
+        };
         if magic == [0x0A, 0x0D, 0x0D, 0x0A] {
             me.index_pcapng(&data, filter)?;
         } else {
@@ -85,33 +98,38 @@ impl PcapReplay {
         Ok(me)
     }
 
-    fn push(&mut self, base: &[u8], link: Link, frame: &Cow<'_, [u8]>, ts_ns: u64, filter: PcapFilter) {
-        let Cow::Borrowed(frame) = frame else {
-            self.skipped += 1;
-            return;
-        };
+    fn push(&mut self, base: &[u8], link: Link, frame: &[u8], ts_ns: u64, filter: PcapFilter) {
         let Some(view) = parse_udp(link, frame).filter(|v| filter.accepts(v.dst)) else {
             self.skipped += 1;
             return;
         };
-        // The parsers borrow from `base`, so the frame's address locates it.
+        // The parsers borrow from `base`, so the frame's address locates it; an
+        // address outside `base` (a copy) fails the bounds check and is skipped.
         let start = (frame.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
-        if start.checked_add(view.offset + view.len).is_none_or(|end| end > base.len()) {
+        if start
+            .checked_add(view.offset + view.len)
+            .is_none_or(|end| end > base.len())
+        {
             self.skipped += 1;
             return;
         }
-        self.index.push(Entry { offset: start + view.offset, len: view.len, ts_ns });
+        self.index.push(Entry {
+            offset: start + view.offset,
+            len: view.len,
+            ts_ns,
+        });
     }
 
     fn index_pcap(&mut self, data: &[u8], filter: PcapFilter) -> Result<(), TransportError> {
         let (mut rest, parser) = PcapParser::new(data)?;
-        let link = link_of(parser.header().datalink)
-            .ok_or(TransportError::UnsupportedLinkType(u32::from(parser.header().datalink)))?;
+        let link = link_of(parser.header().datalink).ok_or(TransportError::UnsupportedLinkType(
+            u32::from(parser.header().datalink),
+        ))?;
         while !rest.is_empty() {
             match parser.next_packet(rest) {
                 Ok((tail, packet)) => {
                     let ts = duration_ns(packet.timestamp);
-                    self.push(data, link, &packet.data, ts, filter);
+                    self.push(data, link, &packet.data[..], ts, filter);
                     rest = tail;
                 }
                 Err(PcapError::IncompleteBuffer) => {
@@ -147,15 +165,18 @@ impl PcapReplay {
                         continue;
                     };
                     let ts = pcapng_ts_ns(&iface.options, epb.timestamp);
-                    self.push(data, link, &epb.data, ts, filter);
+                    self.push(data, link, &epb.data[..], ts, filter);
                 }
                 Block::SimplePacket(spb) => {
-                    let Some(link) = parser.interfaces().first().and_then(|i| link_of(i.linktype))
+                    let Some(link) = parser
+                        .interfaces()
+                        .first()
+                        .and_then(|i| link_of(i.linktype))
                     else {
                         self.skipped += 1;
                         continue;
                     };
-                    self.push(data, link, &spb.data, 0, filter);
+                    self.push(data, link, &spb.data[..], 0, filter);
                 }
                 _ => {}
             }
@@ -208,13 +229,21 @@ impl PcapReplay {
 
 impl Transport for PcapReplay {
     fn recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, TransportError> {
-        let Some(&e) = self.index.get(self.next) else { return Ok(None) };
+        let Some(&e) = self.index.get(self.next) else {
+            return Ok(None);
+        };
         self.next += 1;
         let Some(dst) = buf.get_mut(..e.len) else {
-            return Err(TransportError::Truncated { len: e.len, cap: buf.len() });
+            return Err(TransportError::Truncated {
+                len: e.len,
+                cap: buf.len(),
+            });
         };
         dst.copy_from_slice(&self.data[e.offset..e.offset + e.len]);
-        Ok(Some(Received { len: e.len, ts_ns: e.ts_ns }))
+        Ok(Some(Received {
+            len: e.len,
+            ts_ns: e.ts_ns,
+        }))
     }
 
     fn send(&mut self, _payload: &[u8]) -> Result<(), TransportError> {
@@ -222,7 +251,12 @@ impl Transport for PcapReplay {
         Ok(())
     }
 
-    fn recv_burst<F>(&mut self, _scratch: &mut [u8], max: usize, mut visit: F) -> Result<usize, TransportError>
+    fn recv_burst<F>(
+        &mut self,
+        _scratch: &mut [u8],
+        max: usize,
+        mut visit: F,
+    ) -> Result<usize, TransportError>
     where
         F: FnMut(&[u8], u64),
     {
@@ -273,7 +307,9 @@ fn pcapng_ts_ns(options: &[InterfaceDescriptionOption<'_>], raw: Duration) -> u6
     } else {
         raw / 10u128.pow(u32::from(resol.min(38)) - 9)
     };
-    u64::try_from(ns).unwrap_or(u64::MAX).saturating_add(offset_s.saturating_mul(1_000_000_000))
+    u64::try_from(ns)
+        .unwrap_or(u64::MAX)
+        .saturating_add(offset_s.saturating_mul(1_000_000_000))
 }
 
 /// Records UDP datagrams into a classic (nanosecond) pcap file with synthetic
@@ -305,7 +341,11 @@ impl<W: Write> PcapWriter<W> {
             ..PcapHeader::default()
         };
         let inner = pcap_file::pcap::PcapWriter::with_header(writer, header)?;
-        Ok(Self { inner, frame: Vec::with_capacity(FRAME_OVERHEAD + MAX_UDP_PAYLOAD), ip_id: 0 })
+        Ok(Self {
+            inner,
+            frame: Vec::with_capacity(FRAME_OVERHEAD + MAX_UDP_PAYLOAD),
+            ip_id: 0,
+        })
     }
 
     /// Appends one datagram from `src` to `dst` captured at `ts_ns` (since the Unix epoch).
@@ -342,6 +382,7 @@ mod tests {
     use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
     use pcap_file::pcapng::PcapNgWriter;
     use proptest::prelude::*;
+    use std::borrow::Cow;
 
     fn a(port: u16) -> SocketAddrV4 {
         SocketAddrV4::new(Ipv4Addr::new(10, 1, 2, 3), port)
@@ -378,15 +419,22 @@ mod tests {
         let mut r = PcapReplay::from_bytes(file.clone(), PcapFilter::port(26400)).unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r.skipped(), 1);
-        assert_eq!(drain(&mut r), vec![(1, b"a1".to_vec()), (3, b"a2".to_vec())]);
-        let filter = PcapFilter { dst_addr: Some(Ipv4Addr::new(1, 1, 1, 1)), dst_port: None };
+        assert_eq!(
+            drain(&mut r),
+            vec![(1, b"a1".to_vec()), (3, b"a2".to_vec())]
+        );
+        let filter = PcapFilter {
+            dst_addr: Some(Ipv4Addr::new(1, 1, 1, 1)),
+            dst_port: None,
+        };
         assert!(PcapReplay::from_bytes(file, filter).unwrap().is_empty());
     }
 
     #[test]
     fn capture_cut_mid_record_replays_the_whole_records_and_flags_truncation() {
         let file = record(&[(1, 1, vec![7; 100]), (2, 1, vec![8; 100])]);
-        let mut r = PcapReplay::from_bytes(file[..file.len() - 10].to_vec(), PcapFilter::ALL).unwrap();
+        let mut r =
+            PcapReplay::from_bytes(file[..file.len() - 10].to_vec(), PcapFilter::ALL).unwrap();
         assert!(r.truncated());
         assert_eq!(drain(&mut r), vec![(1, vec![7; 100])]);
     }
@@ -396,7 +444,10 @@ mod tests {
         let file = record(&[(1, 1, vec![1; 64]), (2, 1, vec![2; 8])]);
         let mut r = PcapReplay::from_bytes(file, PcapFilter::ALL).unwrap();
         let mut small = [0u8; 16];
-        assert!(matches!(r.recv(&mut small), Err(TransportError::Truncated { len: 64, cap: 16 })));
+        assert!(matches!(
+            r.recv(&mut small),
+            Err(TransportError::Truncated { len: 64, cap: 16 })
+        ));
         assert_eq!(r.recv(&mut small).unwrap().unwrap().len, 8);
     }
 
@@ -412,7 +463,8 @@ mod tests {
         build_frame(&mut frame, a(1), g(2), 0, b"ng-payload");
         let mut w = PcapNgWriter::new(Vec::new()).unwrap();
         // Interface 0: default resolution (microseconds). Interface 1: nanoseconds.
-        w.write_pcapng_block(InterfaceDescriptionBlock::new(DataLink::ETHERNET, 0)).unwrap();
+        w.write_pcapng_block(InterfaceDescriptionBlock::new(DataLink::ETHERNET, 0))
+            .unwrap();
         let mut ns = InterfaceDescriptionBlock::new(DataLink::ETHERNET, 0);
         ns.options.push(InterfaceDescriptionOption::IfTsResol(9));
         w.write_pcapng_block(ns).unwrap();
@@ -429,16 +481,25 @@ mod tests {
         let mut r = PcapReplay::from_bytes(w.into_inner(), PcapFilter::ALL).unwrap();
         assert_eq!(
             drain(&mut r),
-            vec![(1_500_000_000, b"ng-payload".to_vec()), (2_000_000_123, b"ng-payload".to_vec())]
+            vec![
+                (1_500_000_000, b"ng-payload".to_vec()),
+                (2_000_000_123, b"ng-payload".to_vec())
+            ]
         );
     }
 
     #[test]
     fn recv_burst_visits_payloads_in_place_and_send_is_counted() {
-        let file = record(&[(1, 1, b"x".to_vec()), (2, 1, b"yy".to_vec()), (3, 1, b"zzz".to_vec())]);
+        let file = record(&[
+            (1, 1, b"x".to_vec()),
+            (2, 1, b"yy".to_vec()),
+            (3, 1, b"zzz".to_vec()),
+        ]);
         let mut r = PcapReplay::from_bytes(file, PcapFilter::ALL).unwrap();
         let mut seen = Vec::new();
-        let n = r.recv_burst(&mut [], 2, |p, ts| seen.push((ts, p.len()))).unwrap();
+        let n = r
+            .recv_burst(&mut [], 2, |p, ts| seen.push((ts, p.len())))
+            .unwrap();
         assert_eq!((n, seen.as_slice()), (2, &[(1, 1), (2, 2)][..]));
         assert_eq!(r.remaining(), 1);
         r.send(b"req").unwrap();

@@ -28,7 +28,13 @@ impl UdpConfig {
     /// A unicast socket bound to `bind`.
     #[must_use]
     pub const fn unicast(bind: SocketAddrV4) -> Self {
-        Self { bind, multicast: None, destination: None, recv_buffer: None, reuse_address: true }
+        Self {
+            bind,
+            multicast: None,
+            destination: None,
+            recv_buffer: None,
+            reuse_address: true,
+        }
     }
 
     /// A socket that joins `group` on the interface whose address is
@@ -91,7 +97,9 @@ impl UdpTransport {
         }
         if let Some((group, interface)) = config.multicast {
             if !group.is_multicast() {
-                return Err(TransportError::Config("multicast group is not a multicast address"));
+                return Err(TransportError::Config(
+                    "multicast group is not a multicast address",
+                ));
             }
             socket.join_multicast_v4(&group, &interface)?;
             #[cfg(target_os = "linux")]
@@ -101,7 +109,12 @@ impl UdpTransport {
         socket.bind(&SockAddr::from(config.bind))?;
         let socket: UdpSocket = socket.into();
         let local = socket.local_addr()?;
-        Ok(Self { socket, destination: config.destination, clock, local })
+        Ok(Self {
+            socket,
+            destination: config.destination,
+            clock,
+            local,
+        })
     }
 
     /// The bound local address (with the port the kernel chose for port 0).
@@ -131,7 +144,10 @@ impl Transport for UdpTransport {
     #[inline]
     fn recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, TransportError> {
         match self.socket.recv(buf) {
-            Ok(len) => Ok(Some(Received { len, ts_ns: self.clock.now_ns() })),
+            Ok(len) => Ok(Some(Received {
+                len,
+                ts_ns: self.clock.now_ns(),
+            })),
             // ConnectionRefused is a stale ICMP error from an earlier send, not
             // a receive failure; the socket stays usable.
             Err(e)
@@ -193,13 +209,12 @@ mod tests {
 
     #[test]
     fn unicast_send_and_recv_round_trip_on_loopback() {
-        let mut rx = UdpTransport::open(&UdpConfig::unicast(loopback()).with_recv_buffer(1 << 20))
-            .unwrap();
+        let mut rx =
+            UdpTransport::open(&UdpConfig::unicast(loopback()).with_recv_buffer(1 << 20)).unwrap();
         assert!(rx.recv_buffer_size().unwrap() >= 1 << 20);
-        let mut tx = UdpTransport::open(
-            &UdpConfig::unicast(loopback()).with_destination(rx.local_addr()),
-        )
-        .unwrap();
+        let mut tx =
+            UdpTransport::open(&UdpConfig::unicast(loopback()).with_destination(rx.local_addr()))
+                .unwrap();
         tx.send(b"hello").unwrap();
         tx.send(b"world!").unwrap();
         let mut buf = [0u8; 1500];
@@ -212,7 +227,8 @@ mod tests {
         tx.send(b"x").unwrap();
         let deadline = Instant::now() + Duration::from_secs(2);
         while seen.is_empty() && Instant::now() < deadline {
-            rx.recv_burst(&mut buf, 8, |p, _| seen.push(p.to_vec())).unwrap();
+            rx.recv_burst(&mut buf, 8, |p, _| seen.push(p.to_vec()))
+                .unwrap();
         }
         assert_eq!(seen, vec![b"x".to_vec()]);
     }
@@ -226,6 +242,9 @@ mod tests {
     #[test]
     fn multicast_config_refuses_a_unicast_group() {
         let cfg = UdpConfig::multicast(Ipv4Addr::LOCALHOST, 0, Ipv4Addr::LOCALHOST);
-        assert!(matches!(UdpTransport::open(&cfg), Err(TransportError::Config(_))));
+        assert!(matches!(
+            UdpTransport::open(&cfg),
+            Err(TransportError::Config(_))
+        ));
     }
 }

@@ -1,0 +1,7 @@
+"""`python -m quotewire ...` runs the command line."""
+
+import sys
+
+from quotewire.cli import main
+
+sys.exit(main())

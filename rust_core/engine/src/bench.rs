@@ -1,0 +1,140 @@
+//! The `quotewire bench feed` harness: a generated Nasdaq-shaped session replayed
+//! from memory through MoldUDP64 decode, sequencing, ITCH decode and the books.
+//!
+//! Two passes over the same datagrams, each with fresh state:
+//! 1. throughput: no timer inside the loop; messages / wall time;
+//! 2. latency: one clock read after every message (liquibook style: raw samples
+//!    go to a pre-allocated buffer, the histogram is built after the run). A
+//!    message's latency is the time from the previous message's completion (or
+//!    the packet's arrival, for the first message of a packet) to its own, so
+//!    it includes its share of datagram validation and sequencing, and the
+//!    samples add up to the whole processing time. The clock's own cost is
+//!    measured and reported alongside.
+
+use std::time::Instant;
+
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use quotewire_book::BookConfig;
+use quotewire_core::clock::Clock;
+use quotewire_feed::{Line, Sequencer, SequencerConfig};
+use quotewire_protocol::moldudp64::{Session, MAX_PAYLOAD};
+use quotewire_synth::{packetize, Generator, SynthConfig};
+
+use crate::{EngineError, MarketData, MarketDataCounters};
+
+/// What to replay.
+#[derive(Clone, Debug)]
+pub struct FeedBenchConfig {
+    /// The synthetic session.
+    pub synth: SynthConfig,
+    /// Book sizing; `max_orders` should cover the session's peak.
+    pub book: BookConfig,
+}
+
+/// Figures of one `bench feed` run.
+#[derive(Debug)]
+pub struct FeedBenchResult {
+    /// ITCH messages replayed (per pass).
+    pub count: u64,
+    /// MoldUDP64 datagrams replayed.
+    pub packets: u64,
+    /// Wall time of the throughput pass.
+    pub elapsed_ns: u64,
+    /// Messages per second in the throughput pass.
+    pub per_sec: f64,
+    /// Per-message latency histogram (nanoseconds) of the latency pass.
+    pub histogram: Histogram<u64>,
+    /// Cost of one clock read, median of back-to-back reads (ns).
+    pub clock_overhead_ns: u64,
+    /// Largest number of live orders seen in the books.
+    pub live_orders_peak: usize,
+    /// Bytes reserved by the books (slab, id map, levels).
+    pub book_bytes: usize,
+    /// Pipeline counters of the latency pass.
+    pub counters: MarketDataCounters,
+    /// Sequence gaps detected (must be zero for an in-memory replay).
+    pub gaps: u64,
+}
+
+impl FeedBenchResult {
+    /// The histogram as HdrHistogram V2 + DEFLATE bytes (what the `hdrhistogram`
+    /// Python package decodes after base64).
+    pub fn histogram_v2_deflate(&self) -> Result<Vec<u8>, EngineError> {
+        let mut out = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(&self.histogram, &mut out)
+            .map_err(|e| EngineError::Histogram(format!("{e:?}")))?;
+        Ok(out)
+    }
+}
+
+/// Generates the session, then runs the throughput and latency passes.
+pub fn run_feed_bench(config: &FeedBenchConfig) -> Result<FeedBenchResult, EngineError> {
+    let generator = Generator::new(config.synth.clone())?;
+    let session = Session::from_str_padded("QWBENCH");
+    let datagrams = packetize(generator, session, 1, MAX_PAYLOAD)?;
+    let clock = Clock::default();
+
+    // Pass 1: throughput.
+    let mut md = MarketData::new(config.book);
+    let mut sequencer = Sequencer::new(SequencerConfig::default())?;
+    let started = Instant::now();
+    for datagram in datagrams.iter() {
+        sequencer.on_packet(0, Line::A, datagram, &mut |_seq: u64, msg: &[u8]| {
+            md.on_message(msg);
+        });
+    }
+    let elapsed_ns = started.elapsed().as_nanos() as u64;
+    let count = md.counters().messages;
+    drop(md);
+
+    // Pass 2: latency, with pre-allocated sample storage.
+    let mut md = MarketData::new(config.book);
+    let mut sequencer = Sequencer::new(SequencerConfig::default())?;
+    let mut samples: Vec<u32> = Vec::with_capacity(count as usize + 16);
+    let mut live_orders_peak = 0;
+    for datagram in datagrams.iter() {
+        let mut last = clock.now_ns();
+        sequencer.on_packet(last, Line::A, datagram, &mut |_seq: u64, msg: &[u8]| {
+            md.on_message(msg);
+            let now = clock.now_ns();
+            if samples.len() < samples.capacity() {
+                samples.push(u32::try_from(now - last).unwrap_or(u32::MAX));
+            }
+            last = now;
+        });
+        live_orders_peak = live_orders_peak.max(md.books().live_orders());
+    }
+    let gaps = sequencer.stats().gaps;
+
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+        .map_err(|e| EngineError::Histogram(e.to_string()))?;
+    for &s in &samples {
+        histogram.saturating_record(u64::from(s.max(1)));
+    }
+
+    Ok(FeedBenchResult {
+        count,
+        packets: datagrams.len() as u64,
+        elapsed_ns,
+        per_sec: count as f64 * 1e9 / elapsed_ns.max(1) as f64,
+        histogram,
+        clock_overhead_ns: clock_overhead(&clock),
+        live_orders_peak,
+        book_bytes: md.books().memory_bytes(),
+        counters: md.counters(),
+        gaps,
+    })
+}
+
+fn clock_overhead(clock: &Clock) -> u64 {
+    let mut deltas = [0u64; 1001];
+    for d in &mut deltas {
+        let a = clock.now_ns();
+        let b = clock.now_ns();
+        *d = b - a;
+    }
+    deltas.sort_unstable();
+    deltas[deltas.len() / 2]
+}
