@@ -15,6 +15,22 @@ Conventions shared by every function:
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "ProtocolError",
+    "QuotewireError",
+    "bench_feed",
+    "generate_session",
+    "itch_book",
+    "itch_layouts",
+    "itch_read_raw",
+    "itch_summary",
+    "replay_bbo",
+    "replay_l2",
+    "version",
+]
+
 class QuotewireError(Exception):
     """Base of every quotewire error (re-exported by `quotewire.errors`)."""
 

@@ -125,7 +125,8 @@ pub(crate) fn find_level(levels: &[LevelSlot], key: i64) -> Result<usize, usize>
 ///
 /// L2 (levels, BBO, depth) is answered here; the L3 queue of a level is walked
 /// with [`BookSet::queue`](crate::BookSet::queue) because the order nodes live in
-/// the slab shared by all instruments.
+/// the slab shared by all instruments. One cache line per instrument.
+#[repr(align(64))]
 pub struct Book {
     /// Per side (buy = 0, sell = 1), sorted ascending by key: best level last.
     pub(crate) sides: [Vec<LevelSlot>; 2],

@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use hashbrown::HashTable;
 use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
 
 use crate::book::{find_level, key_of, side_index, side_of_index, Book, LevelSlot, NIL};
+use crate::ids::{hash_id, IdMap, Probe, MAX_ORDERS};
 use crate::{BookConfig, BookCounters, BookError, Execution};
 
 /// One resting order: 32 bytes, two per cache line.
@@ -52,15 +52,6 @@ pub struct OrderView {
     pub qty: Qty,
 }
 
-/// Hash for order ids: one 64x64->128 multiply by the golden-ratio constant,
-/// folded. Mostly-increasing ids land on distinct buckets (low bits) and get
-/// well-spread tags (top seven bits).
-#[inline(always)]
-fn hash_id(id: u64) -> u64 {
-    let m = u128::from(id) * 0x9E37_79B9_7F4A_7C15_u128;
-    (m as u64) ^ ((m >> 64) as u64)
-}
-
 /// Validates a resting quantity.
 #[inline(always)]
 fn resting_qty(qty: Qty) -> Option<u32> {
@@ -76,8 +67,8 @@ pub struct BookSet {
     nodes: Vec<Node>,
     free_head: u32,
     live: usize,
-    /// Order id -> slab index; equality is checked against `nodes[slot].id`.
-    ids: HashTable<u32>,
+    /// Order id -> slab index; a tag match is confirmed against `nodes[slot].id`.
+    ids: IdMap,
     books: Vec<Book>,
     levels_per_side: usize,
     counters: BookCounters,
@@ -96,11 +87,11 @@ impl fmt::Debug for BookSet {
 
 impl BookSet {
     /// Builds the slab (touching all of its memory now), the id map and the
-    /// instrument table. `max_orders` is capped below `u32::MAX` and
+    /// instrument table. `max_orders` is capped at 2^30 and
     /// `max_instruments` at 65,536.
     #[must_use]
     pub fn new(config: BookConfig) -> Self {
-        let max_orders = config.max_orders.min(NIL as usize - 1);
+        let max_orders = config.max_orders.min(MAX_ORDERS);
         let max_instruments = config.max_instruments.min(usize::from(u16::MAX) + 1);
         let mut nodes = vec![Node::FREE; max_orders];
         for (i, node) in nodes.iter_mut().enumerate() {
@@ -117,9 +108,7 @@ impl BookSet {
             nodes,
             free_head: if max_orders > 0 { 0 } else { NIL },
             live: 0,
-            // Twice the live maximum: the table never grows, load stays low and
-            // deletions practically never leave tombstones.
-            ids: HashTable::with_capacity(max_orders.saturating_mul(2)),
+            ids: IdMap::new(max_orders),
             books,
             levels_per_side: config.levels_per_side,
             counters: BookCounters::default(),
@@ -158,12 +147,7 @@ impl BookSet {
             book.activate(self.levels_per_side);
         }
         let nodes = &self.nodes;
-        let entry = self.ids.entry(
-            hash_id(id.0),
-            |&s| nodes[s as usize].id == id.0,
-            |&s| hash_id(nodes[s as usize].id),
-        );
-        let hashbrown::hash_table::Entry::Vacant(vacant) = entry else {
+        let (Probe::Vacant(bucket), tag) = self.ids.probe(id.0, |s| nodes[s as usize].id) else {
             self.counters.duplicate_order += 1;
             return Err(BookError::DuplicateOrder(id));
         };
@@ -182,7 +166,7 @@ impl BookSet {
             instrument: instrument.0,
             side: side_index(side),
         };
-        vacant.insert(slot);
+        self.ids.fill(bucket, tag, slot);
         self.attach(slot);
         self.live += 1;
         self.counters.adds += 1;
@@ -208,15 +192,12 @@ impl BookSet {
 
     /// Removes an order entirely.
     pub fn delete(&mut self, id: OrderId) -> Result<Execution, BookError> {
-        let nodes = &self.nodes;
-        let Ok(entry) = self
-            .ids
-            .find_entry(hash_id(id.0), |&s| nodes[s as usize].id == id.0)
-        else {
+        let Some(bucket) = self.find(id) else {
             self.counters.unknown_order += 1;
             return Err(BookError::UnknownOrder(id));
         };
-        let (slot, _) = entry.remove();
+        let slot = self.ids.slot(bucket);
+        self.ids.remove(bucket);
         let node = self.nodes[slot as usize];
         self.detach(slot);
         self.release(slot);
@@ -238,38 +219,23 @@ impl BookSet {
             self.counters.invalid_qty += 1;
             return Err(BookError::InvalidQty);
         };
-        let nodes = &self.nodes;
-        let Some(bucket) = self
-            .ids
-            .find_bucket_index(hash_id(old.0), |&s| nodes[s as usize].id == old.0)
-        else {
+        let Some(bucket) = self.find(old) else {
             self.counters.unknown_order += 1;
             return Err(BookError::UnknownOrder(old));
         };
-        let new_hash = hash_id(new.0);
-        if self
-            .ids
-            .find(new_hash, |&s| nodes[s as usize].id == new.0)
-            .is_some()
-        {
+        if self.find(new).is_some() {
             self.counters.duplicate_order += 1;
             return Err(BookError::DuplicateOrder(new));
         }
-        // The bucket index is still valid: the table has not changed since it was found.
-        let Ok(entry) = self.ids.get_bucket_entry(bucket) else {
-            debug_assert!(false, "bucket vanished between find and remove");
-            return Err(BookError::UnknownOrder(old));
-        };
-        let (slot, _) = entry.remove();
+        let slot = self.ids.slot(bucket);
+        self.ids.remove(bucket);
         let before = self.nodes[slot as usize];
         self.detach(slot);
         let node = &mut self.nodes[slot as usize];
         node.id = new.0;
         node.price = price.0;
         node.qty = q;
-        let nodes = &self.nodes;
-        self.ids
-            .insert_unique(new_hash, slot, |&s| hash_id(nodes[s as usize].id));
+        self.ids.insert_absent(hash_id(new.0) as u32, slot);
         self.attach(slot);
         self.counters.replaces += 1;
         Ok(execution(&before, u64::from(before.qty), 0))
@@ -279,7 +245,7 @@ impl BookSet {
     #[inline]
     #[must_use]
     pub fn order(&self, id: OrderId) -> Option<OrderView> {
-        let slot = self.lookup(id)?;
+        let slot = self.ids.slot(self.find(id)?);
         let n = &self.nodes[slot as usize];
         Some(OrderView {
             instrument: InstrumentId(n.instrument),
@@ -340,7 +306,7 @@ impl BookSet {
     /// Bytes reserved by the order slab and the id map (the per-order cost).
     #[must_use]
     pub fn order_index_bytes(&self) -> usize {
-        self.nodes.capacity() * size_of::<Node>() + self.ids.allocation_size()
+        self.nodes.capacity() * size_of::<Node>() + self.ids.bytes()
     }
 
     /// Bytes reserved by slab, id map, instrument table and level vectors.
@@ -351,12 +317,14 @@ impl BookSet {
             + self.books.iter().map(Book::reserved_bytes).sum::<usize>()
     }
 
+    /// The id map bucket of a live order.
     #[inline(always)]
-    fn lookup(&self, id: OrderId) -> Option<u32> {
+    fn find(&self, id: OrderId) -> Option<usize> {
         let nodes = &self.nodes;
-        self.ids
-            .find(hash_id(id.0), |&s| nodes[s as usize].id == id.0)
-            .copied()
+        match self.ids.probe(id.0, |s| nodes[s as usize].id) {
+            (Probe::Found(bucket), _) => Some(bucket),
+            (Probe::Vacant(_), _) => None,
+        }
     }
 
     /// Shared body of execute and cancel.
@@ -366,22 +334,18 @@ impl BookSet {
             self.counters.invalid_qty += 1;
             return Err(BookError::InvalidQty);
         }
-        let nodes = &self.nodes;
-        let Ok(entry) = self
-            .ids
-            .find_entry(hash_id(id.0), |&s| nodes[s as usize].id == id.0)
-        else {
+        let Some(bucket) = self.find(id) else {
             self.counters.unknown_order += 1;
             return Err(BookError::UnknownOrder(id));
         };
-        let slot = *entry.get();
+        let slot = self.ids.slot(bucket);
         let node = self.nodes[slot as usize];
         let resting = u64::from(node.qty);
         if qty.0 >= resting {
             if qty.0 > resting {
                 self.counters.overfill += 1;
             }
-            entry.remove();
+            self.ids.remove(bucket);
             self.detach(slot);
             self.release(slot);
             return Ok(execution(&node, resting, 0));

@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 use quotewire_book::BookConfig;
 use quotewire_core::clock::Clock;
 use quotewire_feed::{Line, Sequencer, SequencerConfig};
-use quotewire_protocol::moldudp64::{Session, MAX_PAYLOAD};
+use quotewire_protocol::moldudp64::{decode_header, Session, MAX_PAYLOAD};
 use quotewire_synth::{packetize, Generator, SynthConfig};
 
 use crate::{EngineError, MarketData, MarketDataCounters};
@@ -26,10 +26,60 @@ use crate::{EngineError, MarketData, MarketDataCounters};
 /// What to replay.
 #[derive(Clone, Debug)]
 pub struct FeedBenchConfig {
-    /// The synthetic session.
-    pub synth: SynthConfig,
-    /// Book sizing; `max_orders` should cover the session's peak.
-    pub book: BookConfig,
+    /// Messages measured.
+    pub messages: u64,
+    /// Live orders resting in the books when measurement starts: a warm-up
+    /// phase (replayed, not measured) builds the books up to this population,
+    /// as at mid-day on a real venue. 0 measures from a cold start.
+    pub live_orders: usize,
+    /// Instruments in the session.
+    pub instruments: u16,
+    /// Seed of the generator.
+    pub seed: u64,
+}
+
+impl FeedBenchConfig {
+    /// Messages of the warm-up phase: twice the target population, so the
+    /// ramp adds about one order net per two messages.
+    #[must_use]
+    pub const fn warmup_messages(&self) -> u64 {
+        2 * self.live_orders as u64
+    }
+
+    /// The generator's configuration: a ramp over the warm-up, then a balanced day mix.
+    #[must_use]
+    pub fn synth(&self) -> SynthConfig {
+        let defaults = SynthConfig::default();
+        let warmup = self.warmup_messages();
+        let framing =
+            SynthConfig { instruments: self.instruments, ..defaults.clone() }.framing_messages();
+        let total = framing + warmup + self.messages;
+        let order_messages = (total - framing).max(1) as f64;
+        SynthConfig {
+            messages: total,
+            instruments: self.instruments,
+            max_live_orders: self.live_orders.max(1024),
+            seed: self.seed,
+            growth_fraction: (self.live_orders as f64 / order_messages).max(defaults.growth_fraction),
+            ramp_fraction: if warmup == 0 {
+                defaults.ramp_fraction
+            } else {
+                warmup as f64 / order_messages
+            },
+            ..defaults
+        }
+    }
+
+    /// Book sizing: room for the peak plus headroom.
+    #[must_use]
+    pub fn book(&self) -> BookConfig {
+        let synth = self.synth();
+        BookConfig {
+            max_orders: synth.peak_live_orders() + synth.peak_live_orders() / 4 + 4096,
+            max_instruments: usize::from(self.instruments) + 1,
+            levels_per_side: 64,
+        }
+    }
 }
 
 /// Figures of one `bench feed` run.
@@ -47,6 +97,10 @@ pub struct FeedBenchResult {
     pub histogram: Histogram<u64>,
     /// Cost of one clock read, median of back-to-back reads (ns).
     pub clock_overhead_ns: u64,
+    /// Live orders resting in the books when measurement started.
+    pub live_orders_start: usize,
+    /// Messages replayed, unmeasured, to build the books first.
+    pub warmup_messages: u64,
     /// Largest number of live orders seen in the books.
     pub live_orders_peak: usize,
     /// Bytes reserved by the books (slab, id map, levels).
@@ -71,30 +125,54 @@ impl FeedBenchResult {
 
 /// Generates the session, then runs the throughput and latency passes.
 pub fn run_feed_bench(config: &FeedBenchConfig) -> Result<FeedBenchResult, EngineError> {
-    let generator = Generator::new(config.synth.clone())?;
+    let synth = config.synth();
+    let book = config.book();
+    let generator = Generator::new(synth.clone())?;
     let session = Session::from_str_padded("QWBENCH");
     let datagrams = packetize(generator, session, 1, MAX_PAYLOAD)?;
+    // Measurement starts at the first datagram whose messages all lie past the warm-up.
+    let warm_end = synth.framing_messages() - 3 + config.warmup_messages();
+    let split = datagrams
+        .iter()
+        .position(|d| decode_header(d).is_ok_and(|h| h.sequence > warm_end))
+        .unwrap_or(datagrams.len());
+    let (warm, measured) = (&datagrams.bounds()[..split], &datagrams.bounds()[split..]);
+    let data = datagrams.data();
     let clock = Clock::default();
 
     // Pass 1: throughput.
-    let mut md = MarketData::new(config.book);
+    let mut md = MarketData::new(book);
     let mut sequencer = Sequencer::new(SequencerConfig::default())?;
+    let mut apply = |_seq: u64, msg: &[u8]| {
+        md.on_message(msg);
+    };
+    for range in warm {
+        sequencer.on_packet(0, Line::A, &data[range.clone()], &mut apply);
+    }
+    let before = md.counters().messages;
     let started = Instant::now();
-    for datagram in datagrams.iter() {
-        sequencer.on_packet(0, Line::A, datagram, &mut |_seq: u64, msg: &[u8]| {
+    for range in measured {
+        sequencer.on_packet(0, Line::A, &data[range.clone()], &mut |_seq: u64, msg: &[u8]| {
             md.on_message(msg);
         });
     }
     let elapsed_ns = started.elapsed().as_nanos() as u64;
-    let count = md.counters().messages;
+    let count = md.counters().messages - before;
+    let live_orders_start = md.books().live_orders();
     drop(md);
 
     // Pass 2: latency, with pre-allocated sample storage.
-    let mut md = MarketData::new(config.book);
+    let mut md = MarketData::new(book);
     let mut sequencer = Sequencer::new(SequencerConfig::default())?;
+    for range in warm {
+        sequencer.on_packet(0, Line::A, &data[range.clone()], &mut |_seq: u64, msg: &[u8]| {
+            md.on_message(msg);
+        });
+    }
     let mut samples: Vec<u32> = Vec::with_capacity(count as usize + 16);
     let mut live_orders_peak = 0;
-    for datagram in datagrams.iter() {
+    for range in measured {
+        let datagram = &data[range.clone()];
         let mut last = clock.now_ns();
         sequencer.on_packet(last, Line::A, datagram, &mut |_seq: u64, msg: &[u8]| {
             md.on_message(msg);
@@ -121,7 +199,9 @@ pub fn run_feed_bench(config: &FeedBenchConfig) -> Result<FeedBenchResult, Engin
         per_sec: count as f64 * 1e9 / elapsed_ns.max(1) as f64,
         histogram,
         clock_overhead_ns: clock_overhead(&clock),
+        live_orders_start,
         live_orders_peak,
+        warmup_messages: config.warmup_messages(),
         book_bytes: md.books().memory_bytes(),
         counters: md.counters(),
         gaps,

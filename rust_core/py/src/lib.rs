@@ -14,7 +14,6 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use quotewire_book::BookConfig;
 use quotewire_engine::bench::{run_feed_bench, FeedBenchConfig};
 use quotewire_engine::capture::{self, CaptureStats};
 use quotewire_engine::EngineError;
@@ -103,6 +102,9 @@ fn write_pcap(path: &Path, cfg: &SynthConfig) -> Result<(u64, u64, u64), EngineE
 }
 
 /// Replays a generated session through MoldUDP64, sequencing, ITCH decode and books.
+///
+/// The books are first built up, unmeasured, to `max_live_orders` resting orders;
+/// then `messages` messages of a balanced day mix are measured.
 #[pyfunction]
 #[pyo3(signature = (messages, *, instruments = 8000, max_live_orders = 1_500_000, seed = 1))]
 fn bench_feed(
@@ -112,13 +114,7 @@ fn bench_feed(
     max_live_orders: usize,
     seed: u64,
 ) -> PyResult<Bound<'_, PyDict>> {
-    let synth = synth_config(messages, instruments, max_live_orders, seed);
-    let book = BookConfig {
-        max_orders: synth.peak_live_orders().max(1024) + 1024,
-        max_instruments: usize::from(instruments) + 1,
-        levels_per_side: 64,
-    };
-    let config = FeedBenchConfig { synth, book };
+    let config = FeedBenchConfig { messages, live_orders: max_live_orders, instruments, seed };
     let result = py.detach(|| run_feed_bench(&config)).map_err(to_py)?;
     let h = &result.histogram;
     let out = PyDict::new(py);
@@ -135,7 +131,9 @@ fn bench_feed(
     out.set_item("p9999_ns", h.value_at_quantile(0.9999))?;
     out.set_item("max_ns", h.max())?;
     out.set_item("clock_overhead_ns", result.clock_overhead_ns)?;
+    out.set_item("live_orders_start", result.live_orders_start)?;
     out.set_item("live_orders_peak", result.live_orders_peak)?;
+    out.set_item("warmup_messages", result.warmup_messages)?;
     out.set_item("book_bytes", result.book_bytes)?;
     out.set_item("unknown_orders", result.counters.unknown_order)?;
     out.set_item("decode_errors", {

@@ -75,7 +75,9 @@ pub struct SynthConfig {
     /// Seed of the pseudo-random generator.
     pub seed: u64,
     /// Timestamp (ns since midnight) of the `Q` start-of-market event; order
-    /// flow starts just after it. Default 09:30:00.
+    /// flow starts just after it. Default 09:30:00. `O` and the directory come
+    /// 6h25 earlier, `S` 5h30 earlier (03:05 and 04:00 for a 09:30 open),
+    /// clamped so timestamps never decrease.
     pub start_ns: u64,
     /// Mean gap between consecutive order messages, in nanoseconds (exponential gaps).
     pub mean_gap_ns: u64,

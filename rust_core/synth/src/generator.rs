@@ -21,6 +21,11 @@ const LAST_NS_OF_DAY: u64 = 24 * 60 * NS_PER_MINUTE - 1;
 const START_OF_MESSAGES_LEAD: u64 = (6 * 60 + 25) * NS_PER_MINUTE;
 /// `S` comes this long before the market opens (04:00 for a 09:30 open).
 const START_OF_SYSTEM_LEAD: u64 = (5 * 60 + 30) * NS_PER_MINUTE;
+/// `M` follows the last order message by 1 ms, `E` comes 4 h later (16:00 ->
+/// 20:00 on a real day) and `C` 5 min after that; all capped at midnight.
+const END_OF_MARKET_GAP: u64 = 1_000_000;
+const END_OF_SYSTEM_GAP: u64 = 4 * 60 * NS_PER_MINUTE;
+const END_OF_MESSAGES_GAP: u64 = 5 * NS_PER_MINUTE;
 /// Spacing of the Stock Directory messages after `O`.
 const DIRECTORY_GAP_NS: u64 = 1_000;
 
@@ -275,22 +280,14 @@ impl Generator {
         } else if k < n + 3 + self.body_len {
             self.order_message()
         } else if k < self.cfg.messages {
-            let lead = match k - (n + 3 + self.body_len) {
-                0 => {
-                    self.ts = self.ts.saturating_add(NS_PER_MINUTE / 60_000);
-                    b'M'
-                }
-                1 => {
-                    self.ts = self.ts.saturating_add(4 * 60 * NS_PER_MINUTE);
-                    b'E'
-                }
-                _ => {
-                    self.ts = self.ts.saturating_add(5 * NS_PER_MINUTE);
-                    b'C'
-                }
+            let (gap, code) = match k - (n + 3 + self.body_len) {
+                0 => (END_OF_MARKET_GAP, b'M'),
+                1 => (END_OF_SYSTEM_GAP, b'E'),
+                _ => (END_OF_MESSAGES_GAP, b'C'),
             };
+            self.ts = self.ts.saturating_add(gap);
             self.ts = self.ts.min(LAST_NS_OF_DAY);
-            self.system_event(lead)
+            self.system_event(code)
         } else {
             return None;
         };
