@@ -2,7 +2,7 @@
 //! and encoded into borrowed byte buffers.
 //!
 //! Each message is written once, as a table of `field: Kind @ offset` rows in
-//! the [`itch_messages!`] invocation below; the macro derives from that table
+//! the `itch_messages!` invocation below; the macro derives from that table
 //! the `Copy` struct, its decoder, its encoder and its [`MessageSpec`] layout
 //! row (which Python uses to build NumPy dtypes straight over wire bytes). A
 //! compile-time check proves every layout contiguous and exactly as long as
@@ -1300,7 +1300,7 @@ mod tests {
                         1_234,
                         0x5353,
                         100,
-                        0x4C50_4141,
+                        0x2020_2020_4C50_4141,
                         1_800_000,
                     ],
                 ))
