@@ -15,7 +15,9 @@ fn check_itch(msg: &[u8]) {
     };
     assert_eq!(Some(msg.len()), itch::message_len(decoded.tag()));
     let mut out = [0u8; 64];
-    let n = decoded.encode(&mut out).expect("decoded message re-encodes");
+    let n = decoded
+        .encode(&mut out)
+        .expect("decoded message re-encodes");
     assert_eq!(&out[..n], msg, "round trip changed bytes of {decoded:?}");
 }
 

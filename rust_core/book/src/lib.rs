@@ -54,6 +54,25 @@
 //! * Level vectors that outgrow `levels_per_side` do grow (a book must stay
 //!   correct); each such growth is counted in `level_growths` so the
 //!   configuration can be fixed.
+//!
+//! # Example
+//!
+//! ```
+//! use quotewire_book::{BookConfig, BookSet};
+//! use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
+//!
+//! let mut books = BookSet::new(BookConfig { max_orders: 1024, max_instruments: 16, levels_per_side: 32 });
+//! let aapl = InstrumentId(7);
+//! books.add(aapl, OrderId(1), Side::Buy, Price(1_000_000), Qty(100))?;
+//! books.add(aapl, OrderId(2), Side::Buy, Price(1_000_000), Qty(50))?;
+//! let fill = books.execute(OrderId(1), Qty(30))?;
+//! assert_eq!(fill.remaining, Qty(70));
+//! let bid = books.book(aapl).and_then(|b| b.bbo().bid).expect("a bid rests");
+//! assert_eq!((bid.price, bid.qty, bid.count), (Price(1_000_000), Qty(120), 2));
+//! let queue: Vec<_> = books.queue(aapl, Side::Buy, Price(1_000_000)).collect();
+//! assert_eq!(queue, [(OrderId(1), Qty(70)), (OrderId(2), Qty(50))]);
+//! # Ok::<(), quotewire_book::BookError>(())
+//! ```
 
 mod book;
 mod ids;

@@ -143,9 +143,6 @@ impl BookSet {
             self.counters.unknown_instrument += 1;
             return Err(BookError::UnknownInstrument(instrument));
         };
-        if !book.active {
-            book.activate(self.levels_per_side);
-        }
         let nodes = &self.nodes;
         let (Probe::Vacant(bucket), tag) = self.ids.probe(id.0, |s| nodes[s as usize].id) else {
             self.counters.duplicate_order += 1;
@@ -156,6 +153,10 @@ impl BookSet {
             self.counters.capacity_exceeded += 1;
             return Err(BookError::CapacityExceeded);
         };
+        if !book.active {
+            // First order of this instrument: the only allocation of a normal day.
+            book.activate(self.levels_per_side);
+        }
         self.free_head = node.next;
         *node = Node {
             id: id.0,
@@ -733,6 +734,24 @@ mod tests {
             empty.add(AAPL, OrderId(1), Side::Buy, Price(1), Qty(1)),
             Err(BookError::CapacityExceeded)
         );
+    }
+
+    #[test]
+    fn refused_add_leaves_books_untouched() {
+        let mut s = set(1);
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(1))
+            .unwrap();
+        assert!(s
+            .add(MSFT, OrderId(1), Side::Buy, Price(100), Qty(1))
+            .is_err());
+        assert!(s
+            .add(MSFT, OrderId(2), Side::Buy, Price(100), Qty(1))
+            .is_err());
+        assert!(s
+            .add(MSFT, OrderId(3), Side::Buy, Price(100), Qty(0))
+            .is_err());
+        assert!(s.book(MSFT).is_none());
+        assert_eq!(s.live_orders(), 1);
     }
 
     #[test]

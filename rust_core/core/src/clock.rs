@@ -43,7 +43,12 @@ impl Clock {
     /// A clock backed only by the OS monotonic clock.
     #[must_use]
     pub fn monotonic() -> Self {
-        Self { source: ClockSource::Monotonic, epoch: Instant::now(), tsc_epoch: 0, mult: 0 }
+        Self {
+            source: ClockSource::Monotonic,
+            epoch: Instant::now(),
+            tsc_epoch: 0,
+            mult: 0,
+        }
     }
 
     fn calibrate_tsc(calibrate: Duration) -> Option<Self> {
@@ -59,7 +64,12 @@ impl Clock {
             return None;
         }
         let mult = u64::try_from((ns << SHIFT) / ticks).ok()?;
-        Some(Self { source: ClockSource::Tsc, epoch: t0, tsc_epoch: c0, mult })
+        Some(Self {
+            source: ClockSource::Tsc,
+            epoch: t0,
+            tsc_epoch: c0,
+            mult,
+        })
     }
 
     /// The source this clock reads.
@@ -74,7 +84,9 @@ impl Clock {
     pub fn now_ns(&self) -> u64 {
         match self.source {
             ClockSource::Tsc => {
-                let ticks = rdtsc().unwrap_or(self.tsc_epoch).wrapping_sub(self.tsc_epoch);
+                let ticks = rdtsc()
+                    .unwrap_or(self.tsc_epoch)
+                    .wrapping_sub(self.tsc_epoch);
                 ((u128::from(ticks) * u128::from(self.mult)) >> SHIFT) as u64
             }
             ClockSource::Monotonic => self.epoch.elapsed().as_nanos() as u64,
@@ -108,10 +120,12 @@ fn tsc_is_invariant() -> bool {
         return false;
     }
     std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
-        info.lines().find(|l| l.starts_with("flags")).is_some_and(|flags| {
-            flags.split_whitespace().any(|f| f == "constant_tsc")
-                && flags.split_whitespace().any(|f| f == "nonstop_tsc")
-        })
+        info.lines()
+            .find(|l| l.starts_with("flags"))
+            .is_some_and(|flags| {
+                flags.split_whitespace().any(|f| f == "constant_tsc")
+                    && flags.split_whitespace().any(|f| f == "nonstop_tsc")
+            })
     })
 }
 

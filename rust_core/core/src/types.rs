@@ -39,7 +39,10 @@ impl Price {
     pub fn from_f64(value: f64) -> Result<Self, CoreError> {
         let scaled = (value * PRICE_SCALE as f64).round();
         if !scaled.is_finite() || scaled.abs() >= 9.0e18 {
-            return Err(CoreError::OutOfRange { value, what: "price" });
+            return Err(CoreError::OutOfRange {
+                value,
+                what: "price",
+            });
         }
         Ok(Self(scaled as i64))
     }
@@ -67,7 +70,10 @@ impl FromStr for Price {
     /// Parses a decimal string exactly: `"12.3400"`, `"-0.5"`, `"7"`. More than four
     /// decimals are refused rather than rounded.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = |reason| CoreError::InvalidPrice { text: text.to_owned(), reason };
+        let bad = |reason| CoreError::InvalidPrice {
+            text: text.to_owned(),
+            reason,
+        };
         let (neg, body) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),
             None => (false, text),
@@ -86,7 +92,9 @@ impl FromStr for Price {
         let whole: i64 = if int_part.is_empty() {
             0
         } else {
-            int_part.parse().map_err(|_| bad("integer part out of range"))?
+            int_part
+                .parse()
+                .map_err(|_| bad("integer part out of range"))?
         };
         let mut frac: i64 = 0;
         for (i, b) in frac_part.bytes().enumerate() {
@@ -207,7 +215,12 @@ impl Timestamp {
     pub fn hms(self) -> String {
         let ns = self.0 % 1_000_000_000;
         let secs = self.0 / 1_000_000_000;
-        format!("{:02}:{:02}:{:02}.{ns:09}", secs / 3600, (secs / 60) % 60, secs % 60)
+        format!(
+            "{:02}:{:02}:{:02}.{ns:09}",
+            secs / 3600,
+            (secs / 60) % 60,
+            secs % 60
+        )
     }
 
     /// Parses `HH:MM:SS[.fraction]` into nanoseconds since midnight.
@@ -265,7 +278,10 @@ mod tests {
         let t = Timestamp::parse_hms("09:30:00.000000123").unwrap();
         assert_eq!(t.0, 34_200_000_000_123);
         assert_eq!(t.hms(), "09:30:00.000000123");
-        assert_eq!(Timestamp::parse_hms("09:30:01.5").unwrap().0, 34_201_500_000_000);
+        assert_eq!(
+            Timestamp::parse_hms("09:30:01.5").unwrap().0,
+            34_201_500_000_000
+        );
         assert!(Timestamp::parse_hms("9:61:00").is_none());
     }
 

@@ -19,7 +19,7 @@ use quotewire_book::BookConfig;
 use quotewire_core::clock::Clock;
 use quotewire_feed::{Line, Sequencer, SequencerConfig};
 use quotewire_protocol::moldudp64::{decode_header, Session, MAX_PAYLOAD};
-use quotewire_synth::{packetize, Generator, SynthConfig};
+use quotewire_synth::{packetize, Generator, SynthConfig, SYSTEM_EVENTS};
 
 use crate::{EngineError, MarketData, MarketDataCounters};
 
@@ -51,8 +51,7 @@ impl FeedBenchConfig {
     pub fn synth(&self) -> SynthConfig {
         let defaults = SynthConfig::default();
         let warmup = self.warmup_messages();
-        let framing =
-            SynthConfig { instruments: self.instruments, ..defaults.clone() }.framing_messages();
+        let framing = SYSTEM_EVENTS + u64::from(self.instruments);
         let total = framing + warmup + self.messages;
         let order_messages = (total - framing).max(1) as f64;
         SynthConfig {
@@ -60,7 +59,8 @@ impl FeedBenchConfig {
             instruments: self.instruments,
             max_live_orders: self.live_orders.max(1024),
             seed: self.seed,
-            growth_fraction: (self.live_orders as f64 / order_messages).max(defaults.growth_fraction),
+            growth_fraction: (self.live_orders as f64 / order_messages)
+                .max(defaults.growth_fraction),
             ramp_fraction: if warmup == 0 {
                 defaults.ramp_fraction
             } else {
@@ -152,9 +152,14 @@ pub fn run_feed_bench(config: &FeedBenchConfig) -> Result<FeedBenchResult, Engin
     let before = md.counters().messages;
     let started = Instant::now();
     for range in measured {
-        sequencer.on_packet(0, Line::A, &data[range.clone()], &mut |_seq: u64, msg: &[u8]| {
-            md.on_message(msg);
-        });
+        sequencer.on_packet(
+            0,
+            Line::A,
+            &data[range.clone()],
+            &mut |_seq: u64, msg: &[u8]| {
+                md.on_message(msg);
+            },
+        );
     }
     let elapsed_ns = started.elapsed().as_nanos() as u64;
     let count = md.counters().messages - before;
@@ -165,9 +170,14 @@ pub fn run_feed_bench(config: &FeedBenchConfig) -> Result<FeedBenchResult, Engin
     let mut md = MarketData::new(book);
     let mut sequencer = Sequencer::new(SequencerConfig::default())?;
     for range in warm {
-        sequencer.on_packet(0, Line::A, &data[range.clone()], &mut |_seq: u64, msg: &[u8]| {
-            md.on_message(msg);
-        });
+        sequencer.on_packet(
+            0,
+            Line::A,
+            &data[range.clone()],
+            &mut |_seq: u64, msg: &[u8]| {
+                md.on_message(msg);
+            },
+        );
     }
     let mut samples: Vec<u32> = Vec::with_capacity(count as usize + 16);
     let mut live_orders_peak = 0;

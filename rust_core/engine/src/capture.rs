@@ -74,8 +74,10 @@ pub fn replay(
     path: &Path,
     mut on_message: impl FnMut(&[u8]) -> bool,
 ) -> Result<CaptureStats, EngineError> {
-    let raw = std::fs::read(path)
-        .map_err(|source| EngineError::Io { path: path.display().to_string(), source })?;
+    let raw = std::fs::read(path).map_err(|source| EngineError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     let bytes = raw.len() as u64;
     match detect(&raw) {
         CaptureFormat::Daily => {
@@ -101,7 +103,11 @@ pub fn replay(
             let mut replay = PcapReplay::from_bytes(raw, PcapFilter::ALL)?;
             let mut sequencer = Sequencer::new(SequencerConfig::default())?;
             let mut buf = vec![0u8; MAX_UDP_PAYLOAD];
-            let mut sink = StopSink { on_message, messages: 0, stop: false };
+            let mut sink = StopSink {
+                on_message,
+                messages: 0,
+                stop: false,
+            };
             let mut last_ts = 0;
             while let Some(received) = replay.recv(&mut buf)? {
                 last_ts = received.ts_ns;
@@ -148,10 +154,21 @@ impl<F: FnMut(&[u8]) -> bool> FeedSink for StopSink<F> {
     }
 }
 
-/// Book sizing for offline replays: generous, since a whole day may be live.
+/// Book sizing for offline replays of a file of `file_bytes`: room for every
+/// order the file could add (the smallest framed Add Order takes 38 bytes; a
+/// gzip file may inflate about tenfold), capped at 8 million live orders.
 #[must_use]
-pub fn replay_book_config() -> BookConfig {
-    BookConfig { max_orders: 4_000_000, max_instruments: 1 << 16, levels_per_side: 32 }
+pub fn replay_book_config(file_bytes: u64) -> BookConfig {
+    let bound = file_bytes.saturating_mul(10) / 38 + 1024;
+    BookConfig {
+        max_orders: usize::try_from(bound.min(8_000_000)).unwrap_or(8_000_000),
+        max_instruments: 1 << 16,
+        levels_per_side: 32,
+    }
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 /// The summary printed by `quotewire itch summary`.
@@ -175,7 +192,7 @@ pub struct Summary {
 
 /// Reads the whole capture through the pipeline and summarises it.
 pub fn summarize(path: &Path) -> Result<Summary, EngineError> {
-    let mut md = MarketData::new(replay_book_config());
+    let mut md = MarketData::new(replay_book_config(file_len(path)));
     let mut by_type = [0u64; 256];
     let mut traded = vec![false; 1 << 16];
     let mut first_ns = None;
@@ -230,7 +247,7 @@ pub fn book_at(
     at_ns: Option<u64>,
     depth: usize,
 ) -> Result<BookAt, EngineError> {
-    let mut md = MarketData::new(replay_book_config());
+    let mut md = MarketData::new(replay_book_config(file_len(path)));
     let mut timestamp_ns = None;
     let mut applied = 0u64;
     replay(path, |bytes| {
@@ -246,7 +263,9 @@ pub fn book_at(
         applied += 1;
         true
     })?;
-    let locate = md.locate_of(symbol).ok_or_else(|| EngineError::UnknownSymbol(symbol.into()))?;
+    let locate = md
+        .locate_of(symbol)
+        .ok_or_else(|| EngineError::UnknownSymbol(symbol.into()))?;
     let levels = |side| {
         md.books()
             .book(locate)
@@ -298,7 +317,7 @@ fn level_or_zero(level: Option<Level>) -> (i64, u64) {
 
 /// Replays the capture, recording every BBO change (of `symbol` only, when given).
 pub fn replay_bbo(path: &Path, symbol: Option<&str>) -> Result<BboSeries, EngineError> {
-    let mut md = MarketData::new(replay_book_config());
+    let mut md = MarketData::new(replay_book_config(file_len(path)));
     let mut last = vec![(0i64, 0u64, 0i64, 0u64); 1 << 16];
     let mut out = BboSeries::default();
     replay(path, |bytes| {
@@ -359,11 +378,23 @@ pub struct L2Series {
 /// Replays the capture, recording `symbol`'s top `depth` levels after each change of its book.
 pub fn replay_l2(path: &Path, symbol: &str, depth: usize) -> Result<L2Series, EngineError> {
     if depth == 0 || depth > 1000 {
-        return Err(EngineError::InvalidArgument(format!("depth {depth} not in 1..=1000")));
+        return Err(EngineError::InvalidArgument(format!(
+            "depth {depth} not in 1..=1000"
+        )));
     }
-    let mut md = MarketData::new(replay_book_config());
-    let mut out = L2Series { depth, ..L2Series::default() };
-    let mut levels = vec![Level { price: Price(0), qty: Qty(0), count: 0 }; depth];
+    let mut md = MarketData::new(replay_book_config(file_len(path)));
+    let mut out = L2Series {
+        depth,
+        ..L2Series::default()
+    };
+    let mut levels = vec![
+        Level {
+            price: Price(0),
+            qty: Qty(0),
+            count: 0
+        };
+        depth
+    ];
     replay(path, |bytes| {
         let Ok(msg) = itch::decode(bytes) else {
             md.on_message(bytes);
@@ -373,11 +404,23 @@ pub fn replay_l2(path: &Path, symbol: &str, depth: usize) -> Result<L2Series, En
             if md.locate_of(symbol) != Some(instrument) {
                 return true;
             }
-            let Some(book) = md.books().book(instrument) else { return true };
+            let Some(book) = md.books().book(instrument) else {
+                return true;
+            };
             out.timestamp_ns.push(msg.timestamp());
             for (side, px, qty, count) in [
-                (Side::Buy, &mut out.bid_px, &mut out.bid_qty, &mut out.bid_count),
-                (Side::Sell, &mut out.ask_px, &mut out.ask_qty, &mut out.ask_count),
+                (
+                    Side::Buy,
+                    &mut out.bid_px,
+                    &mut out.bid_qty,
+                    &mut out.bid_count,
+                ),
+                (
+                    Side::Sell,
+                    &mut out.ask_px,
+                    &mut out.ask_qty,
+                    &mut out.ask_count,
+                ),
             ] {
                 let n = book.depth(side, &mut levels);
                 for (i, level) in levels.iter().enumerate() {

@@ -171,7 +171,13 @@ impl MarketData {
     /// The BBO of an instrument (empty when it has no book yet).
     #[must_use]
     pub fn bbo(&self, instrument: InstrumentId) -> Bbo {
-        self.books.book(instrument).map_or(Bbo { bid: None, ask: None }, |b| b.bbo())
+        self.books.book(instrument).map_or(
+            Bbo {
+                bid: None,
+                ask: None,
+            },
+            |b| b.bbo(),
+        )
     }
 
     /// The symbol registered for a locate by a Stock Directory message, if any.
@@ -197,5 +203,87 @@ impl MarketData {
     #[must_use]
     pub const fn counters(&self) -> MarketDataCounters {
         self.counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quotewire_core::Side;
+    use quotewire_protocol::itch::{AddOrder, OrderDelete, OrderExecuted};
+
+    fn config() -> BookConfig {
+        BookConfig {
+            max_orders: 64,
+            max_instruments: 8,
+            levels_per_side: 4,
+        }
+    }
+
+    fn encode(msg: Message) -> Vec<u8> {
+        let mut buf = vec![0u8; msg.encoded_len()];
+        msg.encode(&mut buf).unwrap();
+        buf
+    }
+
+    fn add(order_ref: u64, side: Side, price: u32, shares: u32) -> Vec<u8> {
+        encode(Message::AddOrder(AddOrder {
+            stock_locate: 1,
+            tracking_number: 0,
+            timestamp: 1,
+            order_ref,
+            side,
+            shares,
+            stock: *b"ABCD    ",
+            price,
+        }))
+    }
+
+    #[test]
+    fn add_then_execute_updates_bbo() {
+        let mut md = MarketData::new(config());
+        assert_eq!(
+            md.on_message(&add(1, Side::Buy, 100_000, 300)),
+            Applied::Book(InstrumentId(1))
+        );
+        md.on_message(&add(2, Side::Sell, 100_100, 200));
+        md.on_message(&encode(Message::OrderExecuted(OrderExecuted {
+            stock_locate: 1,
+            tracking_number: 0,
+            timestamp: 2,
+            order_ref: 1,
+            executed_shares: 100,
+            match_number: 9,
+        })));
+        let bbo = md.bbo(InstrumentId(1));
+        assert_eq!(bbo.bid.unwrap().qty, Qty(200));
+        assert_eq!(bbo.ask.unwrap().price, Price(100_100));
+        assert_eq!(md.counters().book_updates, 3);
+    }
+
+    #[test]
+    fn garbage_and_unknown_orders_are_counted_not_fatal() {
+        let mut md = MarketData::new(config());
+        assert_eq!(md.on_message(&[]), Applied::Dropped);
+        assert_eq!(md.on_message(b"~xyz"), Applied::Dropped);
+        let mut short = add(1, Side::Buy, 1, 1);
+        short.pop();
+        assert_eq!(md.on_message(&short), Applied::Dropped);
+        let mut bad_side = add(1, Side::Buy, 1, 1);
+        bad_side[19] = b'Z';
+        assert_eq!(md.on_message(&bad_side), Applied::Dropped);
+        let delete = encode(Message::OrderDelete(OrderDelete {
+            stock_locate: 1,
+            tracking_number: 0,
+            timestamp: 3,
+            order_ref: 77,
+        }));
+        assert_eq!(md.on_message(&delete), Applied::Dropped);
+        let c = md.counters();
+        assert_eq!(c.messages, 5);
+        assert_eq!(c.truncated + c.bad_length, 2);
+        assert_eq!(c.unknown_type, 1);
+        assert_eq!(c.invalid_field, 1);
+        assert_eq!(c.unknown_order, 1);
     }
 }

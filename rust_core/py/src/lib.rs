@@ -6,6 +6,10 @@
 //! replay, benchmark) in Rust with the GIL released, and hands results back as
 //! plain Python objects or NumPy arrays. Nothing here is called per event.
 
+// pyo3 extracts `#[pyfunction]` arguments by value (`PathBuf`, ...); taking them by
+// reference is not an option there.
+#![allow(clippy::needless_pass_by_value)]
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -22,10 +26,30 @@ use quotewire_protocol::moldudp64::{Session, MAX_PAYLOAD};
 use quotewire_synth::{packetize, write_daily, Generator, SynthConfig};
 use quotewire_transport::PcapWriter;
 
-create_exception!(quotewire, QuotewireError, PyException, "Base of every quotewire error.");
-create_exception!(quotewire, ConfigError, QuotewireError, "A configuration value was refused.");
-create_exception!(quotewire, ProtocolError, QuotewireError, "Bytes did not follow the protocol.");
-create_exception!(quotewire, DataError, QuotewireError, "A data file could not be used.");
+create_exception!(
+    quotewire,
+    QuotewireError,
+    PyException,
+    "Base of every quotewire error."
+);
+create_exception!(
+    quotewire,
+    ConfigError,
+    QuotewireError,
+    "A configuration value was refused."
+);
+create_exception!(
+    quotewire,
+    ProtocolError,
+    QuotewireError,
+    "Bytes did not follow the protocol."
+);
+create_exception!(
+    quotewire,
+    DataError,
+    QuotewireError,
+    "A data file could not be used."
+);
 
 fn to_py(error: EngineError) -> PyErr {
     match error {
@@ -49,7 +73,13 @@ fn version() -> &'static str {
 }
 
 fn synth_config(messages: u64, instruments: u16, max_live_orders: usize, seed: u64) -> SynthConfig {
-    SynthConfig { messages, instruments, max_live_orders, seed, ..SynthConfig::default() }
+    SynthConfig {
+        messages,
+        instruments,
+        max_live_orders,
+        seed,
+        ..SynthConfig::default()
+    }
 }
 
 /// Writes a synthetic Nasdaq-shaped ITCH session to `path`.
@@ -86,9 +116,17 @@ fn generate_session<'py>(
 }
 
 fn write_pcap(path: &Path, cfg: &SynthConfig) -> Result<(u64, u64, u64), EngineError> {
-    let io = |source| EngineError::Io { path: path.display().to_string(), source };
+    let io = |source| EngineError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let generator = Generator::new(cfg.clone())?;
-    let datagrams = packetize(generator, Session::from_str_padded("QWSYNTH"), 1, MAX_PAYLOAD)?;
+    let datagrams = packetize(
+        generator,
+        Session::from_str_padded("QWSYNTH"),
+        1,
+        MAX_PAYLOAD,
+    )?;
     let mut writer = PcapWriter::create(path)?;
     let src = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 26400);
     let dst = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 26477);
@@ -114,7 +152,12 @@ fn bench_feed(
     max_live_orders: usize,
     seed: u64,
 ) -> PyResult<Bound<'_, PyDict>> {
-    let config = FeedBenchConfig { messages, live_orders: max_live_orders, instruments, seed };
+    let config = FeedBenchConfig {
+        messages,
+        live_orders: max_live_orders,
+        instruments,
+        seed,
+    };
     let result = py.detach(|| run_feed_bench(&config)).map_err(to_py)?;
     let h = &result.histogram;
     let out = PyDict::new(py);
@@ -142,7 +185,10 @@ fn bench_feed(
     })?;
     out.set_item("gaps", result.gaps)?;
     let encoded = result.histogram_v2_deflate().map_err(to_py)?;
-    out.set_item("histogram", base64::engine::general_purpose::STANDARD.encode(encoded))?;
+    out.set_item(
+        "histogram",
+        base64::engine::general_purpose::STANDARD.encode(encoded),
+    )?;
     Ok(out)
 }
 
@@ -208,14 +254,19 @@ fn itch_book<'py>(
     at_ns: Option<u64>,
     depth: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let b = py.detach(|| capture::book_at(&path, symbol, at_ns, depth)).map_err(to_py)?;
+    let b = py
+        .detach(|| capture::book_at(&path, symbol, at_ns, depth))
+        .map_err(to_py)?;
     let out = PyDict::new(py);
     out.set_item("symbol", symbol)?;
     out.set_item("locate", b.locate)?;
     out.set_item("timestamp_ns", b.timestamp_ns)?;
     out.set_item("messages_applied", b.messages_applied)?;
     let side = |levels: &[quotewire_book::Level]| -> Vec<(i64, u64, u32)> {
-        levels.iter().map(|l| (l.price.0, l.qty.0, l.count)).collect()
+        levels
+            .iter()
+            .map(|l| (l.price.0, l.qty.0, l.count))
+            .collect()
     };
     out.set_item("bids", side(&b.bids))?;
     out.set_item("asks", side(&b.asks))?;
@@ -229,7 +280,10 @@ fn itch_read_raw(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyDict>> {
     let out = PyDict::new(py);
     for (tag, bytes) in raw.iter().enumerate() {
         if !bytes.is_empty() {
-            out.set_item(char::from(tag as u8).to_string(), pyo3::types::PyBytes::new(py, bytes))?;
+            out.set_item(
+                char::from(tag as u8).to_string(),
+                pyo3::types::PyBytes::new(py, bytes),
+            )?;
         }
     }
     Ok(out)
@@ -253,9 +307,15 @@ const fn kind_name(kind: FieldKind) -> &'static str {
 fn itch_layouts(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let out = PyDict::new(py);
     for spec in itch::MESSAGE_SPECS {
-        let fields: Vec<(&str, usize, usize, &str)> =
-            spec.fields.iter().map(|f| (f.name, f.offset, f.len, kind_name(f.kind))).collect();
-        out.set_item(char::from(spec.tag).to_string(), (spec.name, spec.len, fields))?;
+        let fields: Vec<(&str, usize, usize, &str)> = spec
+            .fields
+            .iter()
+            .map(|f| (f.name, f.offset, f.len, kind_name(f.kind)))
+            .collect();
+        out.set_item(
+            char::from(spec.tag).to_string(),
+            (spec.name, spec.len, fields),
+        )?;
     }
     Ok(out)
 }
@@ -268,7 +328,9 @@ fn replay_bbo<'py>(
     path: PathBuf,
     symbol: Option<&str>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let s = py.detach(|| capture::replay_bbo(&path, symbol)).map_err(to_py)?;
+    let s = py
+        .detach(|| capture::replay_bbo(&path, symbol))
+        .map_err(to_py)?;
     let out = PyDict::new(py);
     out.set_item("timestamp_ns", s.timestamp_ns.into_pyarray(py))?;
     out.set_item("locate", s.locate.into_pyarray(py))?;
@@ -298,7 +360,9 @@ fn replay_l2<'py>(
     symbol: &str,
     depth: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let s = py.detach(|| capture::replay_l2(&path, symbol, depth)).map_err(to_py)?;
+    let s = py
+        .detach(|| capture::replay_l2(&path, symbol, depth))
+        .map_err(to_py)?;
     let out = PyDict::new(py);
     out.set_item("timestamp_ns", s.timestamp_ns.into_pyarray(py))?;
     out.set_item("bid_px", matrix(py, s.bid_px, depth)?)?;

@@ -149,7 +149,8 @@ impl Generator {
         let mut zipf_cumulative = Vec::with_capacity(n);
         let mut sum = 0u64;
         for rank in 0..n {
-            // 2^40 keeps every rank's weight non-zero for any u16 count and s <= ~3.
+            // Fixed-point weights so sampling is an integer search; `max(1)` keeps
+            // every instrument reachable whatever the exponent.
             let w = ((1u64 << 40) as f64 / ((rank + 1) as f64).powf(cfg.zipf_exponent)) as u64;
             sum += w.max(1);
             zipf_cumulative.push(sum);
