@@ -23,6 +23,9 @@ use quotewire_synth::{packetize, Generator, SynthConfig, SYSTEM_EVENTS};
 
 use crate::{EngineError, MarketData, MarketDataCounters};
 
+/// More than the messages one MoldUDP64 datagram of [`MAX_PAYLOAD`] bytes can carry.
+const DATAGRAM_SLACK: u64 = (MAX_PAYLOAD / 14) as u64;
+
 /// What to replay.
 #[derive(Clone, Debug)]
 pub struct FeedBenchConfig {
@@ -52,7 +55,9 @@ impl FeedBenchConfig {
         let defaults = SynthConfig::default();
         let warmup = self.warmup_messages();
         let framing = SYSTEM_EVENTS + u64::from(self.instruments);
-        let total = framing + warmup + self.messages;
+        // The first measured datagram may straddle the warm-up boundary: a datagram of
+        // slack keeps the measured count at or above `messages`.
+        let total = framing + warmup + self.messages + DATAGRAM_SLACK;
         let order_messages = (total - framing).max(1) as f64;
         SynthConfig {
             messages: total,
