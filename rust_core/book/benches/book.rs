@@ -7,7 +7,9 @@
 //! Each timed iteration rebuilds the warm book (untimed) and applies the whole
 //! steady-state stream, so every op runs against ~1M live orders.
 //!
-//! `book/day_stream` is the full `BookSet`; `id_map_only/day_stream` applies
+//! `day_stream/book` is the full `BookSet`; `day_stream/book_prefetch` the same
+//! with the engine's three-stage prefetch pipeline (hints for event `i + 3D`,
+//! `i + 2D` and `i + D` issued before applying event `i`); `day_stream/id_map_only` applies
 //! the same stream to a pre-sized `hashbrown` id -> slot map only (the lookup
 //! every book needs), so the ratio of the two is the cost of the book itself.
 //! `book/touch_add_delete` is the cache-resident best case: add and delete at
@@ -298,6 +300,36 @@ fn apply(set: &mut BookSet, ev: Ev) -> u64 {
     r.unwrap_or(1)
 }
 
+/// Events between the stages of the prefetch pipeline (as in the engine).
+const PREFETCH_DISTANCE: usize = 3;
+
+/// The engine's three-stage hint pipeline, on decoded events: stage 3 id-map
+/// lines, stage 2 nodes (adds: instrument line), stage 1 queue neighbours
+/// (adds: touch levels).
+#[inline(always)]
+fn prefetch(set: &BookSet, stage: u8, ev: Ev) {
+    match ev {
+        Ev::Add { inst, id, side, .. } => match stage {
+            3 => set.prefetch_id(OrderId(id)),
+            2 => set.prefetch_book(InstrumentId(inst)),
+            _ => set.prefetch_level(InstrumentId(inst), side),
+        },
+        Ev::Execute { id, .. } | Ev::Cancel { id, .. } | Ev::Delete { id } => match stage {
+            3 => set.prefetch_id(OrderId(id)),
+            2 => set.prefetch_order(OrderId(id)),
+            _ => set.prefetch_order_links(OrderId(id)),
+        },
+        Ev::Replace { old, new, .. } => match stage {
+            3 => {
+                set.prefetch_id(OrderId(old));
+                set.prefetch_id(OrderId(new));
+            }
+            2 => set.prefetch_order(OrderId(old)),
+            _ => set.prefetch_order_links(OrderId(old)),
+        },
+    }
+}
+
 fn warm_set(day: &Day) -> BookSet {
     let mut set = BookSet::new(config());
     for &ev in &day.warm {
@@ -404,6 +436,33 @@ fn bench(c: &mut Criterion) {
                 let t = Instant::now();
                 let mut sum = 0_u64;
                 for &ev in &day.stream {
+                    sum = sum.wrapping_add(apply(&mut set, ev));
+                }
+                total += t.elapsed();
+                black_box(sum);
+            }
+            total
+        });
+    });
+
+    g.bench_function("book_prefetch", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut set = warm_set(&day);
+                let t = Instant::now();
+                let mut sum = 0_u64;
+                let s = &day.stream;
+                for (i, &ev) in s.iter().enumerate() {
+                    if let Some(&far) = s.get(i + 3 * PREFETCH_DISTANCE) {
+                        prefetch(&set, 3, far);
+                    }
+                    if let Some(&mid) = s.get(i + 2 * PREFETCH_DISTANCE) {
+                        prefetch(&set, 2, mid);
+                    }
+                    if let Some(&near) = s.get(i + PREFETCH_DISTANCE) {
+                        prefetch(&set, 1, near);
+                    }
                     sum = sum.wrapping_add(apply(&mut set, ev));
                 }
                 total += t.elapsed();

@@ -9,6 +9,8 @@
 //! that node. The table holds at least twice `max_orders` buckets, so probe
 //! runs are short and almost always stay within the first cache line.
 
+use quotewire_core::mem::{prefetch_read, HugePageAdvice, HugeSlice};
+
 use crate::book::NIL;
 
 #[derive(Clone, Copy)]
@@ -40,7 +42,8 @@ pub(crate) enum Probe {
 }
 
 pub(crate) struct IdMap {
-    entries: Vec<Entry>,
+    /// Huge-page backed: probes land anywhere in tens of megabytes.
+    entries: HugeSlice<Entry>,
     mask: usize,
 }
 
@@ -53,7 +56,7 @@ impl IdMap {
             .max(8)
             .next_power_of_two();
         Self {
-            entries: vec![EMPTY; buckets],
+            entries: HugeSlice::filled(buckets, EMPTY),
             mask: buckets - 1,
         }
     }
@@ -73,6 +76,34 @@ impl IdMap {
             }
             i = (i + 1) & self.mask;
         }
+    }
+
+    /// Starts loading the home bucket line of `id` (a hint; no effect on contents).
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, id: u64) {
+        let i = hash_id(id) as u32 as usize & self.mask;
+        if let Some(e) = self.entries.get(i) {
+            prefetch_read(e);
+        }
+    }
+
+    /// The slot of the first entry in `id`'s probe run whose tag matches, looking
+    /// at most a few buckets ahead. Not confirmed against the node: a hint only.
+    #[inline(always)]
+    pub(crate) fn peek(&self, id: u64) -> Option<u32> {
+        let tag = hash_id(id) as u32;
+        let mut i = tag as usize & self.mask;
+        for _ in 0..4 {
+            let e = self.entries.get(i)?;
+            if e.slot == NIL {
+                return None;
+            }
+            if e.tag == tag {
+                return Some(e.slot);
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
     }
 
     /// The slot in a bucket returned by [`Self::probe`].
@@ -120,7 +151,11 @@ impl IdMap {
     }
 
     pub(crate) fn bytes(&self) -> usize {
-        self.entries.capacity() * size_of::<Entry>()
+        self.entries.reserved_bytes()
+    }
+
+    pub(crate) fn huge_page_advice(&self) -> HugePageAdvice {
+        self.entries.advice()
     }
 }
 

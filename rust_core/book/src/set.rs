@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use quotewire_core::mem::{prefetch_read, prefetch_write, HugeSlice};
 use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
 
 use crate::book::{find_level, key_of, side_index, side_of_index, Book, LevelSlot, NIL};
@@ -63,8 +64,9 @@ fn resting_qty(qty: Qty) -> Option<u32> {
 
 /// Every instrument's book plus the order slab and id map they share.
 pub struct BookSet {
-    /// The slab, fully initialised at construction; free nodes chain through `next`.
-    nodes: Vec<Node>,
+    /// The slab, fully initialised (and so faulted in, on huge pages where the
+    /// OS allows) at construction; free nodes chain through `next`.
+    nodes: HugeSlice<Node>,
     free_head: u32,
     live: usize,
     /// Order id -> slab index; a tag match is confirmed against `nodes[slot].id`.
@@ -93,14 +95,14 @@ impl BookSet {
     pub fn new(config: BookConfig) -> Self {
         let max_orders = config.max_orders.min(MAX_ORDERS);
         let max_instruments = config.max_instruments.min(usize::from(u16::MAX) + 1);
-        let mut nodes = vec![Node::FREE; max_orders];
-        for (i, node) in nodes.iter_mut().enumerate() {
-            node.next = if i + 1 < max_orders {
+        let nodes = HugeSlice::from_fn(max_orders, |i| Node {
+            next: if i + 1 < max_orders {
                 (i + 1) as u32
             } else {
                 NIL
-            };
-        }
+            },
+            ..Node::FREE
+        });
         let books = (0..max_instruments)
             .map(|i| Book::new(InstrumentId(i as u16)))
             .collect();
@@ -242,6 +244,91 @@ impl BookSet {
         Ok(execution(&before, u64::from(before.qty), 0))
     }
 
+    /// Prefetch hint, first stage for any event naming `id` (including the id of
+    /// an add or a replace's new id): starts loading its id-map line.
+    ///
+    /// Like every `prefetch_*` method this is only a hint: it reads nothing that
+    /// is not already valid, never fails, and changes no state or result. Issue
+    /// it a few events ahead of the event itself (see the engine's pipeline).
+    #[inline(always)]
+    pub fn prefetch_id(&self, id: OrderId) {
+        self.ids.prefetch(id.0);
+    }
+
+    /// Prefetch hint, second stage for an event on a live order `id`: reads
+    /// its id-map bucket (cheap once [`Self::prefetch_id`] brought it in) and
+    /// starts loading the order's node.
+    #[inline(always)]
+    pub fn prefetch_order(&self, id: OrderId) {
+        if let Some(node) = self.ids.peek(id.0).and_then(|s| self.nodes.get(s as usize)) {
+            prefetch_write(node);
+        }
+    }
+
+    /// Prefetch hint, third stage for an event on a live order `id`: reads its
+    /// node (cheap once [`Self::prefetch_order`] brought it in) and starts
+    /// loading its queue neighbours and its instrument's `Book` line.
+    #[inline(always)]
+    pub fn prefetch_order_links(&self, id: OrderId) {
+        let Some(node) = self.ids.peek(id.0).and_then(|s| self.nodes.get(s as usize)) else {
+            return;
+        };
+        if node.id != id.0 {
+            return;
+        }
+        if let Some(prev) = self.nodes.get(node.prev as usize) {
+            prefetch_write(prev);
+        }
+        if let Some(next) = self.nodes.get(node.next as usize) {
+            prefetch_write(next);
+        }
+        if let Some(book) = self.books.get(usize::from(node.instrument)) {
+            prefetch_read(book);
+        }
+    }
+
+    /// Prefetch hint, fourth stage for an event on a live order `id`: reads its
+    /// node and its instrument's `Book` line (cheap once
+    /// [`Self::prefetch_order_links`] brought them in) and starts loading the
+    /// level slots the level search will scan.
+    #[inline(always)]
+    pub fn prefetch_order_level(&self, id: OrderId) {
+        let Some(node) = self.ids.peek(id.0).and_then(|s| self.nodes.get(s as usize)) else {
+            return;
+        };
+        if node.id != id.0 {
+            return;
+        }
+        self.prefetch_level(InstrumentId(node.instrument), side_of_index(node.side));
+    }
+
+    /// Prefetch hint for an instrument about to receive an add: starts loading
+    /// its `Book` line.
+    #[inline(always)]
+    pub fn prefetch_book(&self, instrument: InstrumentId) {
+        if let Some(book) = self.books.get(usize::from(instrument.0)) {
+            prefetch_read(book);
+        }
+    }
+
+    /// Prefetch hint for an add at `price`: reads the instrument's `Book` line
+    /// (cheap once [`Self::prefetch_book`] brought it in) and starts loading the
+    /// level slots near the touch of that side, where almost every add lands.
+    #[inline(always)]
+    pub fn prefetch_level(&self, instrument: InstrumentId, side: Side) {
+        let Some(book) = self.books.get(usize::from(instrument.0)) else {
+            return;
+        };
+        let levels = &book.sides[usize::from(side_index(side))];
+        let n = levels.len();
+        if let Some(best) = levels.get(n.wrapping_sub(1)) {
+            prefetch_write(best);
+        }
+        if let Some(near) = levels.get(n.wrapping_sub(3)) {
+            prefetch_write(near);
+        }
+    }
+
     /// A live order, if `id` names one.
     #[inline]
     #[must_use]
@@ -307,7 +394,14 @@ impl BookSet {
     /// Bytes reserved by the order slab and the id map (the per-order cost).
     #[must_use]
     pub fn order_index_bytes(&self) -> usize {
-        self.nodes.capacity() * size_of::<Node>() + self.ids.bytes()
+        self.nodes.reserved_bytes() + self.ids.bytes()
+    }
+
+    /// Bytes of the slab and id map the kernel was asked to back with
+    /// transparent huge pages (0 off Linux, or when the advice was refused).
+    #[must_use]
+    pub fn huge_page_bytes(&self) -> usize {
+        self.nodes.advice().advised_bytes + self.ids.huge_page_advice().advised_bytes
     }
 
     /// Bytes reserved by slab, id map, instrument table and level vectors.

@@ -1,12 +1,14 @@
 //! Core value types shared by every quotewire crate.
 //!
 //! Owns: fixed-point [`Price`] and [`Qty`], [`Side`], identifiers, nanosecond
-//! timestamps and the calibrated monotonic [`clock`].
+//! timestamps, the calibrated monotonic [`clock`] and huge-page backed
+//! buffers for large hot tables ([`mem`]).
 //! Must never: allocate on a hot path, perform I/O, or depend on another
 //! quotewire crate. Money is integers here; `f64` appears only in explicit
 //! conversion functions used at the configuration boundary.
 
 pub mod clock;
+pub mod mem;
 mod error;
 mod types;
 

@@ -17,11 +17,12 @@ use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use quotewire_book::BookConfig;
 use quotewire_core::clock::Clock;
+use quotewire_core::mem::prefetch_bytes;
 use quotewire_feed::{Line, Sequencer, SequencerConfig};
 use quotewire_protocol::moldudp64::{decode_header, Session, MAX_PAYLOAD};
 use quotewire_synth::{packetize, Generator, SynthConfig, SYSTEM_EVENTS};
 
-use crate::{EngineError, MarketData, MarketDataCounters};
+use crate::{EngineError, Lookahead, MarketData, MarketDataCounters, Pipeline};
 
 /// More than the messages one MoldUDP64 datagram of [`MAX_PAYLOAD`] bytes can carry.
 const DATAGRAM_SLACK: u64 = (MAX_PAYLOAD / 14) as u64;
@@ -128,8 +129,18 @@ impl FeedBenchResult {
     }
 }
 
-/// Generates the session, then runs the throughput and latency passes.
+/// Generates the session, then runs the throughput and latency passes with
+/// the default prefetch [`Pipeline`].
 pub fn run_feed_bench(config: &FeedBenchConfig) -> Result<FeedBenchResult, EngineError> {
+    run_feed_bench_with(config, Pipeline::default())
+}
+
+/// [`run_feed_bench`] with an explicit prefetch pipeline (`distance: 0` is the
+/// one-message-at-a-time baseline).
+pub fn run_feed_bench_with(
+    config: &FeedBenchConfig,
+    pipeline: Pipeline,
+) -> Result<FeedBenchResult, EngineError> {
     let synth = config.synth();
     let book = config.book();
     let generator = Generator::new(synth.clone())?;
@@ -148,23 +159,16 @@ pub fn run_feed_bench(config: &FeedBenchConfig) -> Result<FeedBenchResult, Engin
     // Pass 1: throughput.
     let mut md = MarketData::new(book);
     let mut sequencer = Sequencer::new(SequencerConfig::default())?;
-    let mut apply = |_seq: u64, msg: &[u8]| {
-        md.on_message(msg);
-    };
     for range in warm {
-        sequencer.on_packet(0, Line::A, &data[range.clone()], &mut apply);
+        replay(&mut sequencer, &mut md, pipeline, &data[range.clone()]);
     }
     let before = md.counters().messages;
     let started = Instant::now();
-    for range in measured {
-        sequencer.on_packet(
-            0,
-            Line::A,
-            &data[range.clone()],
-            &mut |_seq: u64, msg: &[u8]| {
-                md.on_message(msg);
-            },
-        );
+    for (i, range) in measured.iter().enumerate() {
+        if let Some(next) = measured.get(i + 1) {
+            prefetch_bytes(&data[next.clone()]);
+        }
+        replay(&mut sequencer, &mut md, pipeline, &data[range.clone()]);
     }
     let elapsed_ns = started.elapsed().as_nanos() as u64;
     let count = md.counters().messages - before;
@@ -175,22 +179,22 @@ pub fn run_feed_bench(config: &FeedBenchConfig) -> Result<FeedBenchResult, Engin
     let mut md = MarketData::new(book);
     let mut sequencer = Sequencer::new(SequencerConfig::default())?;
     for range in warm {
-        sequencer.on_packet(
-            0,
-            Line::A,
-            &data[range.clone()],
-            &mut |_seq: u64, msg: &[u8]| {
-                md.on_message(msg);
-            },
-        );
+        replay(&mut sequencer, &mut md, pipeline, &data[range.clone()]);
     }
     let mut samples: Vec<u32> = Vec::with_capacity(count as usize + 16);
     let mut live_orders_peak = 0;
-    for range in measured {
+    for (i, range) in measured.iter().enumerate() {
         let datagram = &data[range.clone()];
         let mut last = clock.now_ns();
-        sequencer.on_packet(last, Line::A, datagram, &mut |_seq: u64, msg: &[u8]| {
-            md.on_message(msg);
+        // A receive loop finds the next datagram in its ring while this one is
+        // processed; start loading it, as such a loop would.
+        if let Some(next) = measured.get(i + 1) {
+            prefetch_bytes(&data[next.clone()]);
+        }
+        let lookahead = Lookahead::new(datagram);
+        md.prime(&lookahead, pipeline);
+        sequencer.on_packet(last, Line::A, datagram, &mut |seq: u64, msg: &[u8]| {
+            md.on_message_pipelined(seq, msg, &lookahead, pipeline);
             let now = clock.now_ns();
             if samples.len() < samples.capacity() {
                 samples.push(u32::try_from(now - last).unwrap_or(u32::MAX));
@@ -221,6 +225,16 @@ pub fn run_feed_bench(config: &FeedBenchConfig) -> Result<FeedBenchResult, Engin
         counters: md.counters(),
         gaps,
     })
+}
+
+/// One datagram through the sequencer into the books, with the prefetch pipeline.
+#[inline]
+fn replay(sequencer: &mut Sequencer, md: &mut MarketData, pipeline: Pipeline, datagram: &[u8]) {
+    let lookahead = Lookahead::new(datagram);
+    md.prime(&lookahead, pipeline);
+    sequencer.on_packet(0, Line::A, datagram, &mut |seq: u64, msg: &[u8]| {
+        md.on_message_pipelined(seq, msg, &lookahead, pipeline);
+    });
 }
 
 fn clock_overhead(clock: &Clock) -> u64 {

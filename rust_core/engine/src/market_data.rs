@@ -1,9 +1,25 @@
 //! ITCH messages applied to the order books: the market-data half of the hot path.
+//!
+//! # Software pipeline
+//!
+//! A book event on a day-sized book is a chain of dependent cache misses (id
+//! map -> order node -> queue neighbours, instrument line -> level). Applied
+//! one at a time, the CPU waits for each in turn. [`Pipeline`] overlaps them
+//! across the messages of one MoldUDP64 datagram: while message `i` is
+//! applied, it reads just the order reference (or instrument) of messages
+//! `i + D`, `i + 2D` and `i + 3D` at fixed offsets and issues the matching
+//! [`BookSet`] prefetch hints, one link of the chain per stage. Application
+//! order is untouched (messages are still applied one by one, in the
+//! sequencer's order); the hints only change timing.
 
 use hashbrown::HashMap;
 use quotewire_book::{Bbo, BookConfig, BookError, BookSet};
-use quotewire_core::{InstrumentId, OrderId, Price, Qty};
-use quotewire_protocol::itch::{self, Message};
+use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
+use quotewire_protocol::itch::{
+    self, AddOrder, AddOrderMpid, Message, OrderCancel, OrderDelete, OrderExecuted,
+    OrderExecutedWithPrice, OrderReplace,
+};
+use quotewire_protocol::moldudp64::Packet;
 use quotewire_protocol::DecodeError;
 
 /// Number of distinct stock locate codes (ITCH locates are `u16`).
@@ -45,6 +61,106 @@ pub struct MarketDataCounters {
     pub book_rejects: u64,
 }
 
+/// Most messages of one datagram a [`Lookahead`] indexes. A MoldUDP64 datagram
+/// of at most 1,500 bytes carries fewer book messages (the smallest, `D`, takes
+/// 21 bytes with its length prefix); any beyond are applied without hints.
+pub const LOOKAHEAD_MESSAGES: usize = 96;
+
+/// The messages of one MoldUDP64 datagram by sequence number, so the books can
+/// be warmed for later messages while earlier ones are applied. Holds borrowed
+/// slices only; building one never allocates.
+#[derive(Debug)]
+pub struct Lookahead<'a> {
+    first: u64,
+    len: usize,
+    messages: [&'a [u8]; LOOKAHEAD_MESSAGES],
+}
+
+impl<'a> Lookahead<'a> {
+    /// Indexes the messages of `datagram`; a malformed datagram indexes none
+    /// (the sequencer will count it).
+    #[inline]
+    #[must_use]
+    pub fn new(datagram: &'a [u8]) -> Self {
+        let mut la = Self {
+            first: 0,
+            len: 0,
+            messages: [&[]; LOOKAHEAD_MESSAGES],
+        };
+        if let Ok(packet) = Packet::decode(datagram) {
+            la.first = packet.header.sequence;
+            for ((_, msg), slot) in packet.messages().zip(la.messages.iter_mut()) {
+                *slot = msg;
+                la.len += 1;
+            }
+        }
+        la
+    }
+
+    /// Message `seq` of the datagram, if it carries it.
+    #[inline(always)]
+    #[must_use]
+    pub fn get(&self, seq: u64) -> Option<&'a [u8]> {
+        let i = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        self.messages[..self.len].get(i).copied()
+    }
+
+    /// Number of messages indexed.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no message is indexed.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sequence number of the datagram's first message.
+    #[must_use]
+    pub const fn first_sequence(&self) -> u64 {
+        self.first
+    }
+}
+
+/// How far ahead [`MarketData`]'s prefetch pipeline works.
+///
+/// Stage 3 (furthest ahead) loads id-map lines, stage 2 order nodes and
+/// instrument lines, stage 1 (`distance` messages ahead) queue neighbours and
+/// touch levels. `distance == 0` turns the pipeline off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pipeline {
+    /// Messages between consecutive stages.
+    pub distance: u64,
+}
+
+impl Default for Pipeline {
+    /// The distance that measured best on the `bench feed` day (see the book
+    /// crate's `PERFORMANCE.md`).
+    fn default() -> Self {
+        Self { distance: 4 }
+    }
+}
+
+/// Order-ref and instrument fields read straight off the wire for a hint.
+#[inline(always)]
+fn be_u64(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+#[inline(always)]
+fn be_u16(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+}
+
+/// Offsets shared by every book message of ITCH 5.0 (checked against the full
+/// decoder in the tests).
+const LOCATE_AT: usize = 1;
+const ORDER_REF_AT: usize = 11;
+const ADD_SIDE_AT: usize = 19;
+const REPLACE_NEW_REF_AT: usize = 19;
+
 /// The market-data state: one L3/L2 book per instrument and the symbol directory.
 #[derive(Debug)]
 pub struct MarketData {
@@ -77,6 +193,117 @@ impl MarketData {
                 self.count_decode_error(error);
                 Applied::Dropped
             }
+        }
+    }
+
+    /// Decodes and applies message `seq`, first issuing the pipeline's prefetch
+    /// hints for the messages `pipeline.distance`, twice and three times that
+    /// many sequence numbers ahead in `lookahead`. Same effect as
+    /// [`Self::on_message`]; only the timing differs.
+    #[inline]
+    pub fn on_message_pipelined(
+        &mut self,
+        seq: u64,
+        bytes: &[u8],
+        lookahead: &Lookahead<'_>,
+        pipeline: Pipeline,
+    ) -> Applied {
+        let d = pipeline.distance;
+        if d != 0 {
+            if let Some(m) = lookahead.get(seq.wrapping_add(4 * d)) {
+                self.prefetch_stage(4, m);
+            }
+            if let Some(m) = lookahead.get(seq.wrapping_add(3 * d)) {
+                self.prefetch_stage(3, m);
+            }
+            if let Some(m) = lookahead.get(seq.wrapping_add(2 * d)) {
+                self.prefetch_stage(2, m);
+            }
+            if let Some(m) = lookahead.get(seq.wrapping_add(d)) {
+                self.prefetch_stage(1, m);
+            }
+        }
+        self.on_message(bytes)
+    }
+
+    /// Fills the pipeline at the start of a datagram: the hints for its first
+    /// messages, which no earlier message of the datagram issued. Call it
+    /// before the datagram's first [`Self::on_message_pipelined`].
+    #[inline]
+    pub fn prime(&self, lookahead: &Lookahead<'_>, pipeline: Pipeline) {
+        let d = pipeline.distance;
+        if d == 0 {
+            return;
+        }
+        let first = lookahead.first_sequence();
+        for stage in (1..=4_u64).rev() {
+            for seq in first..first.saturating_add(stage * d) {
+                match lookahead.get(seq) {
+                    Some(m) => self.prefetch_stage(stage, m),
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// Issues one stage of book prefetch hints for an ITCH message, reading only
+    /// the type byte and fixed-offset fields (no validation: a hint for a
+    /// malformed message is merely useless). Stage 3 starts the id-map lines,
+    /// stage 2 the order node (or, for an add, the instrument line), stage 1
+    /// the queue neighbours (or, for an add, the touch levels).
+    #[inline(always)]
+    pub fn prefetch_stage(&self, stage: u64, bytes: &[u8]) {
+        let books = &self.books;
+        let Some(&tag) = bytes.first() else {
+            return;
+        };
+        match tag {
+            AddOrder::TAG | AddOrderMpid::TAG => match stage {
+                4 => {
+                    if let Some(id) = be_u64(bytes, ORDER_REF_AT) {
+                        books.prefetch_id(OrderId(id));
+                    }
+                }
+                3 => {
+                    if let Some(locate) = be_u16(bytes, LOCATE_AT) {
+                        books.prefetch_book(InstrumentId(locate));
+                    }
+                }
+                1 => {}
+                _ => {
+                    let side = match bytes.get(ADD_SIDE_AT) {
+                        Some(b'B') => Side::Buy,
+                        Some(b'S') => Side::Sell,
+                        _ => return,
+                    };
+                    if let Some(locate) = be_u16(bytes, LOCATE_AT) {
+                        books.prefetch_level(InstrumentId(locate), side);
+                    }
+                }
+            },
+            OrderExecuted::TAG
+            | OrderExecutedWithPrice::TAG
+            | OrderCancel::TAG
+            | OrderDelete::TAG
+            | OrderReplace::TAG => {
+                let Some(id) = be_u64(bytes, ORDER_REF_AT) else {
+                    return;
+                };
+                match stage {
+                    4 => {
+                        books.prefetch_id(OrderId(id));
+                        if tag == OrderReplace::TAG {
+                            if let Some(new) = be_u64(bytes, REPLACE_NEW_REF_AT) {
+                                books.prefetch_id(OrderId(new));
+                            }
+                        }
+                    }
+                    3 => books.prefetch_order(OrderId(id)),
+                    2 => books.prefetch_order_links(OrderId(id)),
+                    _ => books.prefetch_order_level(OrderId(id)),
+                }
+            }
+            _ => {}
         }
     }
 
