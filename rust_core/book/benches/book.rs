@@ -8,8 +8,9 @@
 //! steady-state stream, so every op runs against ~1M live orders.
 //!
 //! `day_stream/book` is the full `BookSet`; `day_stream/book_prefetch` the same
-//! with the engine's three-stage prefetch pipeline (hints for event `i + 3D`,
-//! `i + 2D` and `i + D` issued before applying event `i`); `day_stream/id_map_only` applies
+//! with the engine's four-stage prefetch pipeline (hints for events `i + 4D`,
+//! `i + 3D`, `i + 2D` and `i + D` issued before applying event `i`);
+//! `day_stream/id_map_only` applies
 //! the same stream to a pre-sized `hashbrown` id -> slot map only (the lookup
 //! every book needs), so the ratio of the two is the cost of the book itself.
 //! `book/touch_add_delete` is the cache-resident best case: add and delete at
@@ -303,29 +304,39 @@ fn apply(set: &mut BookSet, ev: Ev) -> u64 {
 /// Events between the stages of the prefetch pipeline (as in the engine).
 const PREFETCH_DISTANCE: usize = 3;
 
-/// The engine's three-stage hint pipeline, on decoded events: stage 3 id-map
-/// lines, stage 2 nodes (adds: instrument line), stage 1 queue neighbours
-/// (adds: touch levels).
+/// The engine's four-stage hint pipeline, on decoded events: stage 4 id-map
+/// lines; stage 3 nodes (adds: instrument line); stage 2 queue neighbours and
+/// instrument line (adds: touch levels); stage 1 touch levels (adds: the
+/// queue tail and the free node).
 #[inline(always)]
 fn prefetch(set: &BookSet, stage: u8, ev: Ev) {
     match ev {
-        Ev::Add { inst, id, side, .. } => match stage {
-            3 => set.prefetch_id(OrderId(id)),
-            2 => set.prefetch_book(InstrumentId(inst)),
-            _ => set.prefetch_level(InstrumentId(inst), side),
+        Ev::Add {
+            inst,
+            id,
+            side,
+            price,
+            ..
+        } => match stage {
+            4 => set.prefetch_id(OrderId(id)),
+            3 => set.prefetch_book(InstrumentId(inst)),
+            2 => set.prefetch_level(InstrumentId(inst), side),
+            _ => set.prefetch_add_tail(InstrumentId(inst), side, Price(price)),
         },
         Ev::Execute { id, .. } | Ev::Cancel { id, .. } | Ev::Delete { id } => match stage {
-            3 => set.prefetch_id(OrderId(id)),
-            2 => set.prefetch_order(OrderId(id)),
-            _ => set.prefetch_order_links(OrderId(id)),
+            4 => set.prefetch_id(OrderId(id)),
+            3 => set.prefetch_order(OrderId(id)),
+            2 => set.prefetch_order_links(OrderId(id)),
+            _ => set.prefetch_order_level(OrderId(id)),
         },
         Ev::Replace { old, new, .. } => match stage {
-            3 => {
+            4 => {
                 set.prefetch_id(OrderId(old));
                 set.prefetch_id(OrderId(new));
             }
-            2 => set.prefetch_order(OrderId(old)),
-            _ => set.prefetch_order_links(OrderId(old)),
+            3 => set.prefetch_order(OrderId(old)),
+            2 => set.prefetch_order_links(OrderId(old)),
+            _ => set.prefetch_order_level(OrderId(old)),
         },
     }
 }
@@ -454,6 +465,9 @@ fn bench(c: &mut Criterion) {
                 let mut sum = 0_u64;
                 let s = &day.stream;
                 for (i, &ev) in s.iter().enumerate() {
+                    if let Some(&furthest) = s.get(i + 4 * PREFETCH_DISTANCE) {
+                        prefetch(&set, 4, furthest);
+                    }
                     if let Some(&far) = s.get(i + 3 * PREFETCH_DISTANCE) {
                         prefetch(&set, 3, far);
                     }

@@ -16,7 +16,18 @@
 //!   doubly linked FIFO list (`prev`/`next` are `u32` slab indices), so a
 //!   cancel or delete from the middle of a queue is O(1) once the node is
 //!   found. The node keeps quantity as `u32` (ITCH shares are `u32`); that is
-//!   what keeps it at 32 bytes, two per cache line.
+//!   what keeps it at 32 bytes, two per cache line. The slab and the id map are
+//!   [`HugeSlice`](quotewire_core::mem::HugeSlice)s: 2 MiB-aligned and advised
+//!   for transparent huge pages before they are first touched, so random
+//!   accesses over ~100 MB do not also miss the TLB
+//!   ([`BookSet::huge_page_bytes`] says how much the kernel was asked to back).
+//! * **Prefetch hints.** `prefetch_id`, `prefetch_order`,
+//!   `prefetch_order_links`, `prefetch_order_level`, `prefetch_book`,
+//!   `prefetch_level` and `prefetch_add_tail` each start loading one link of an
+//!   event's chain of dependent cache lines (id-map line, node, queue
+//!   neighbours, `Book` line, touch levels, queue tail), reading only lines
+//!   the previous link brought in. The engine issues them a few messages ahead
+//!   of applying each message; they never change state or results.
 //! * **Id map.** Order id -> slab index lives in a purpose-built open-addressing
 //!   table (`ids.rs`) of 8-byte entries `(hash tag, slot)` with linear probing
 //!   and backward-shift deletion. A tag match is confirmed against the node's

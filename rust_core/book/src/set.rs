@@ -290,16 +290,37 @@ impl BookSet {
     /// Prefetch hint, fourth stage for an event on a live order `id`: reads its
     /// node and its instrument's `Book` line (cheap once
     /// [`Self::prefetch_order_links`] brought them in) and starts loading the
-    /// level slots the level search will scan.
+    /// level slots near the touch of its side, where the level search starts.
     #[inline(always)]
     pub fn prefetch_order_level(&self, id: OrderId) {
         let Some(node) = self.ids.peek(id.0).and_then(|s| self.nodes.get(s as usize)) else {
             return;
         };
-        if node.id != id.0 {
-            return;
+        if node.id == id.0 {
+            self.prefetch_level(InstrumentId(node.instrument), side_of_index(node.side));
         }
-        self.prefetch_level(InstrumentId(node.instrument), side_of_index(node.side));
+    }
+
+    /// Prefetch hint, last stage for an add at `price`: finds the level (cheap
+    /// once [`Self::prefetch_level`] brought the touch in) and starts loading
+    /// the order at the tail of its queue, which the add links behind, and
+    /// the free node the add will take.
+    #[inline(always)]
+    pub fn prefetch_add_tail(&self, instrument: InstrumentId, side: Side, price: Price) {
+        if let Some(free) = self.nodes.get(self.free_head as usize) {
+            prefetch_write(free);
+        }
+        let Some(book) = self.books.get(usize::from(instrument.0)) else {
+            return;
+        };
+        let s = side_index(side);
+        let levels = &book.sides[usize::from(s)];
+        let Ok(i) = find_level(levels, key_of(s, price.0)) else {
+            return;
+        };
+        if let Some(tail) = levels.get(i).and_then(|l| self.nodes.get(l.tail as usize)) {
+            prefetch_write(tail);
+        }
     }
 
     /// Prefetch hint for an instrument about to receive an add: starts loading
@@ -311,7 +332,7 @@ impl BookSet {
         }
     }
 
-    /// Prefetch hint for an add at `price`: reads the instrument's `Book` line
+    /// Prefetch hint for an add: reads the instrument's `Book` line
     /// (cheap once [`Self::prefetch_book`] brought it in) and starts loading the
     /// level slots near the touch of that side, where almost every add lands.
     #[inline(always)]
@@ -943,6 +964,49 @@ mod tests {
         }
         assert_eq!(s.live_orders(), 0);
         assert_eq!(s.memory_bytes(), before);
+    }
+
+    #[test]
+    fn prefetch_hints_never_fail_and_change_nothing() {
+        let mut s = set(8);
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10))
+            .unwrap();
+        s.add(AAPL, OrderId(2), Side::Buy, Price(100), Qty(5))
+            .unwrap();
+        let before = (
+            s.counters(),
+            s.live_orders(),
+            queue(&s, AAPL, Side::Buy, 100),
+        );
+        for id in [0, 1, 2, 3, u64::MAX] {
+            s.prefetch_id(OrderId(id));
+            s.prefetch_order(OrderId(id));
+            s.prefetch_order_links(OrderId(id));
+            s.prefetch_order_level(OrderId(id));
+        }
+        for inst in [AAPL, MSFT, InstrumentId(u16::MAX)] {
+            for side in [Side::Buy, Side::Sell] {
+                s.prefetch_book(inst);
+                s.prefetch_level(inst, side);
+                for px in [Price(100), Price(1), Price::MIN] {
+                    s.prefetch_add_tail(inst, side, px);
+                }
+            }
+        }
+        let mut empty = set(0);
+        empty.prefetch_order_links(OrderId(1));
+        empty.prefetch_add_tail(AAPL, Side::Sell, Price(1));
+        assert_eq!(
+            (
+                s.counters(),
+                s.live_orders(),
+                queue(&s, AAPL, Side::Buy, 100)
+            ),
+            before
+        );
+        assert!(empty
+            .add(AAPL, OrderId(1), Side::Buy, Price(1), Qty(1))
+            .is_err());
     }
 
     #[test]

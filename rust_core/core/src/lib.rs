@@ -8,8 +8,8 @@
 //! conversion functions used at the configuration boundary.
 
 pub mod clock;
-pub mod mem;
 mod error;
+pub mod mem;
 mod types;
 
 pub use error::CoreError;

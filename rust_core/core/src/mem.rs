@@ -96,14 +96,14 @@ pub fn prefetch_read<T>(value: &T) {
     let _ = value;
 }
 
-/// Like [`prefetch_read`], for a line about to be written: PREFETCHW on
-/// x86-64 (fetches the line exclusive, saving the later ownership request).
+/// Like [`prefetch_read`], for a line about to be written: PREFETCHW (fetch
+/// exclusive, saving the later ownership request) when the build enables the
+/// `prfchw` target feature, PREFETCHT0 otherwise.
 #[inline(always)]
 pub fn prefetch_write<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: as for `prefetch_read`: a non-faulting hint on a live reference.
-    // `_MM_HINT_ET0` emits PREFETCHW where the CPU has it (x86-64 CPUs without
-    // it decode it as a NOP), and SSE is baseline.
+    // `_MM_HINT_ET0` only selects the flavour of the hint, and SSE is baseline.
     unsafe {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
         _mm_prefetch::<_MM_HINT_ET0>(std::ptr::from_ref(value).cast::<i8>());

@@ -1,6 +1,12 @@
 //! The `quotewire bench feed` harness: a generated Nasdaq-shaped session replayed
 //! from memory through MoldUDP64 decode, sequencing, ITCH decode and the books.
 //!
+//! Datagrams are replayed as a busy receive loop sees them: the prefetch
+//! [`Pipeline`] of [`MarketData`] runs across each datagram and on into the
+//! next, and the bytes of the datagram after that are prefetched (see `Ring`).
+//! [`run_feed_bench_with`] takes the pipeline (`distance: 0` is the
+//! one-message-at-a-time baseline).
+//!
 //! Two passes over the same datagrams, each with fresh state:
 //! 1. throughput: no timer inside the loop; messages / wall time;
 //! 2. latency: one clock read after every message (liquibook style: raw samples
@@ -11,6 +17,7 @@
 //!    samples add up to the whole processing time. The clock's own cost is
 //!    measured and reported alongside.
 
+use std::ops::Range;
 use std::time::Instant;
 
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
@@ -22,7 +29,8 @@ use quotewire_feed::{Line, Sequencer, SequencerConfig};
 use quotewire_protocol::moldudp64::{decode_header, Session, MAX_PAYLOAD};
 use quotewire_synth::{packetize, Generator, SynthConfig, SYSTEM_EVENTS};
 
-use crate::{EngineError, Lookahead, MarketData, MarketDataCounters, Pipeline};
+use crate::market_data::{Lookahead, Pipeline};
+use crate::{Applied, EngineError, MarketData, MarketDataCounters};
 
 /// More than the messages one MoldUDP64 datagram of [`MAX_PAYLOAD`] bytes can carry.
 const DATAGRAM_SLACK: u64 = (MAX_PAYLOAD / 14) as u64;
@@ -159,16 +167,15 @@ pub fn run_feed_bench_with(
     // Pass 1: throughput.
     let mut md = MarketData::new(book);
     let mut sequencer = Sequencer::new(SequencerConfig::default())?;
-    for range in warm {
-        replay(&mut sequencer, &mut md, pipeline, &data[range.clone()]);
+    let mut ring = Ring::new(data, warm, pipeline);
+    for i in 0..warm.len() {
+        ring.replay(i, 0, &mut sequencer, &mut md, |_| {});
     }
     let before = md.counters().messages;
+    let mut ring = Ring::new(data, measured, pipeline);
     let started = Instant::now();
-    for (i, range) in measured.iter().enumerate() {
-        if let Some(next) = measured.get(i + 1) {
-            prefetch_bytes(&data[next.clone()]);
-        }
-        replay(&mut sequencer, &mut md, pipeline, &data[range.clone()]);
+    for i in 0..measured.len() {
+        ring.replay(i, 0, &mut sequencer, &mut md, |_| {});
     }
     let elapsed_ns = started.elapsed().as_nanos() as u64;
     let count = md.counters().messages - before;
@@ -178,23 +185,16 @@ pub fn run_feed_bench_with(
     // Pass 2: latency, with pre-allocated sample storage.
     let mut md = MarketData::new(book);
     let mut sequencer = Sequencer::new(SequencerConfig::default())?;
-    for range in warm {
-        replay(&mut sequencer, &mut md, pipeline, &data[range.clone()]);
+    let mut ring = Ring::new(data, warm, pipeline);
+    for i in 0..warm.len() {
+        ring.replay(i, 0, &mut sequencer, &mut md, |_| {});
     }
     let mut samples: Vec<u32> = Vec::with_capacity(count as usize + 16);
     let mut live_orders_peak = 0;
-    for (i, range) in measured.iter().enumerate() {
-        let datagram = &data[range.clone()];
+    let mut ring = Ring::new(data, measured, pipeline);
+    for i in 0..measured.len() {
         let mut last = clock.now_ns();
-        // A receive loop finds the next datagram in its ring while this one is
-        // processed; start loading it, as such a loop would.
-        if let Some(next) = measured.get(i + 1) {
-            prefetch_bytes(&data[next.clone()]);
-        }
-        let lookahead = Lookahead::new(datagram);
-        md.prime(&lookahead, pipeline);
-        sequencer.on_packet(last, Line::A, datagram, &mut |seq: u64, msg: &[u8]| {
-            md.on_message_pipelined(seq, msg, &lookahead, pipeline);
+        ring.replay(i, last, &mut sequencer, &mut md, |_| {
             let now = clock.now_ns();
             if samples.len() < samples.capacity() {
                 samples.push(u32::try_from(now - last).unwrap_or(u32::MAX));
@@ -227,14 +227,60 @@ pub fn run_feed_bench_with(
     })
 }
 
-/// One datagram through the sequencer into the books, with the prefetch pipeline.
-#[inline]
-fn replay(sequencer: &mut Sequencer, md: &mut MarketData, pipeline: Pipeline, datagram: &[u8]) {
-    let lookahead = Lookahead::new(datagram);
-    md.prime(&lookahead, pipeline);
-    sequencer.on_packet(0, Line::A, datagram, &mut |seq: u64, msg: &[u8]| {
-        md.on_message_pipelined(seq, msg, &lookahead, pipeline);
-    });
+/// The replay's receive loop over datagrams held in memory, as a busy receive
+/// ring holds them: while datagram `i` is applied, the prefetch pipeline runs
+/// on into datagram `i + 1` (so its first messages arrive warm) and the bytes
+/// of datagram `i + 2` are prefetched (so indexing `i + 1` next time does not
+/// wait for memory).
+struct Ring<'a> {
+    data: &'a [u8],
+    bounds: &'a [Range<usize>],
+    pipeline: Pipeline,
+    /// The previous datagram's pipeline already issued this one's first hints.
+    primed: bool,
+}
+
+impl<'a> Ring<'a> {
+    fn new(data: &'a [u8], bounds: &'a [Range<usize>], pipeline: Pipeline) -> Self {
+        Self {
+            data,
+            bounds,
+            pipeline,
+            primed: false,
+        }
+    }
+
+    fn datagram(&self, i: usize) -> Option<&'a [u8]> {
+        self.bounds.get(i).and_then(|r| self.data.get(r.clone()))
+    }
+
+    /// Datagram `i` through the sequencer into the books; `after` runs after
+    /// every message with the book effect.
+    #[inline]
+    fn replay(
+        &mut self,
+        i: usize,
+        now_ns: u64,
+        sequencer: &mut Sequencer,
+        md: &mut MarketData,
+        mut after: impl FnMut(Applied),
+    ) {
+        let Some(datagram) = self.datagram(i) else {
+            return;
+        };
+        if let Some(later) = self.datagram(i + 2) {
+            prefetch_bytes(later);
+        }
+        let pipeline = self.pipeline;
+        let lookahead = Lookahead::with_next(datagram, self.datagram(i + 1));
+        if !self.primed {
+            md.prime(&lookahead, pipeline);
+        }
+        self.primed = lookahead.runs_into_next();
+        sequencer.on_packet(now_ns, Line::A, datagram, &mut |seq: u64, msg: &[u8]| {
+            after(md.on_message_pipelined(seq, msg, &lookahead, pipeline));
+        });
+    }
 }
 
 fn clock_overhead(clock: &Clock) -> u64 {

@@ -13,4 +13,4 @@ mod error;
 pub mod market_data;
 
 pub use error::EngineError;
-pub use market_data::{Applied, Lookahead, MarketData, MarketDataCounters, Pipeline};
+pub use market_data::{Applied, MarketData, MarketDataCounters};

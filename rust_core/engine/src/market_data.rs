@@ -3,14 +3,16 @@
 //! # Software pipeline
 //!
 //! A book event on a day-sized book is a chain of dependent cache misses (id
-//! map -> order node -> queue neighbours, instrument line -> level). Applied
-//! one at a time, the CPU waits for each in turn. [`Pipeline`] overlaps them
-//! across the messages of one MoldUDP64 datagram: while message `i` is
-//! applied, it reads just the order reference (or instrument) of messages
-//! `i + D`, `i + 2D` and `i + 3D` at fixed offsets and issues the matching
-//! [`BookSet`] prefetch hints, one link of the chain per stage. Application
-//! order is untouched (messages are still applied one by one, in the
-//! sequencer's order); the hints only change timing.
+//! map -> order node -> queue neighbours, instrument line -> level -> queue
+//! tail). Applied one at a time, the CPU waits for each in turn. [`Pipeline`]
+//! overlaps them across the messages of a MoldUDP64 datagram (and into the
+//! next one when it has already arrived, see [`Lookahead`]): while message
+//! `i` is applied, it reads just the type byte and fixed-offset fields of
+//! messages `i + D`, `i + 2D`, `i + 3D` and `i + 4D` and issues the matching
+//! [`BookSet`] prefetch hints, one link of the chain per stage, so by the time
+//! a message is applied its lines are in cache. Application order is
+//! untouched (messages are still applied one by one, in the sequencer's
+//! order); the hints only change timing.
 
 use hashbrown::HashMap;
 use quotewire_book::{Bbo, BookConfig, BookError, BookSet};
@@ -19,7 +21,7 @@ use quotewire_protocol::itch::{
     self, AddOrder, AddOrderMpid, Message, OrderCancel, OrderDelete, OrderExecuted,
     OrderExecutedWithPrice, OrderReplace,
 };
-use quotewire_protocol::moldudp64::Packet;
+use quotewire_protocol::moldudp64::{decode_header, HEADER_LEN};
 use quotewire_protocol::DecodeError;
 
 /// Number of distinct stock locate codes (ITCH locates are `u16`).
@@ -61,40 +63,83 @@ pub struct MarketDataCounters {
     pub book_rejects: u64,
 }
 
-/// Most messages of one datagram a [`Lookahead`] indexes. A MoldUDP64 datagram
-/// of at most 1,500 bytes carries fewer book messages (the smallest, `D`, takes
-/// 21 bytes with its length prefix); any beyond are applied without hints.
-pub const LOOKAHEAD_MESSAGES: usize = 96;
+/// Most messages a [`Lookahead`] indexes: more than one MoldUDP64 datagram of
+/// at most 1,500 bytes carries (the smallest book message, `D`, takes 21 bytes
+/// with its length prefix), so a full datagram and most of the next fit. Any
+/// beyond are applied without hints.
+pub const LOOKAHEAD_MESSAGES: usize = 128;
 
-/// The messages of one MoldUDP64 datagram by sequence number, so the books can
-/// be warmed for later messages while earlier ones are applied. Holds borrowed
-/// slices only; building one never allocates.
+/// The messages of one MoldUDP64 datagram (and, when it has already arrived, of
+/// the next one) by sequence number, so the books can be warmed for later
+/// messages while earlier ones are applied. Holds borrowed slices only;
+/// building one never allocates.
 #[derive(Debug)]
 pub struct Lookahead<'a> {
     first: u64,
     len: usize,
+    /// Messages of the datagram itself (the rest come from the next one).
+    own: usize,
     messages: [&'a [u8]; LOOKAHEAD_MESSAGES],
 }
 
 impl<'a> Lookahead<'a> {
-    /// Indexes the messages of `datagram`; a malformed datagram indexes none
-    /// (the sequencer will count it).
+    /// Indexes the messages of `datagram`. Only as much of it is read as
+    /// parses (the sequencer validates and counts malformed datagrams).
     #[inline]
     #[must_use]
     pub fn new(datagram: &'a [u8]) -> Self {
+        Self::with_next(datagram, None)
+    }
+
+    /// Indexes the messages of `datagram`, then those of `next` (a datagram
+    /// already received, e.g. the next slot of a receive ring) if it continues
+    /// the sequence, so the last messages of `datagram` warm the books for the
+    /// first ones of `next`.
+    #[inline]
+    #[must_use]
+    pub fn with_next(datagram: &'a [u8], next: Option<&'a [u8]>) -> Self {
         let mut la = Self {
             first: 0,
             len: 0,
+            own: 0,
             messages: [&[]; LOOKAHEAD_MESSAGES],
         };
-        if let Ok(packet) = Packet::decode(datagram) {
-            la.first = packet.header.sequence;
-            for ((_, msg), slot) in packet.messages().zip(la.messages.iter_mut()) {
-                *slot = msg;
-                la.len += 1;
+        let Ok(header) = decode_header(datagram) else {
+            return la;
+        };
+        la.first = header.sequence;
+        la.push(datagram, header.message_count());
+        la.own = la.len;
+        if let Some(next) = next {
+            if let Ok(h) = decode_header(next) {
+                if Some(h.sequence) == la.first.checked_add(la.len as u64) {
+                    la.push(next, h.message_count());
+                }
             }
         }
         la
+    }
+
+    /// Appends up to `count` message blocks of `datagram`, stopping at the first
+    /// that does not fit. One pass: a lookahead is a hint, not validation.
+    #[inline]
+    fn push(&mut self, datagram: &'a [u8], count: u16) {
+        let mut rest = datagram.get(HEADER_LEN..).unwrap_or_default();
+        for _ in 0..count {
+            let Some(slot) = self.messages.get_mut(self.len) else {
+                return;
+            };
+            let Some((len, tail)) = rest.split_first_chunk::<2>() else {
+                return;
+            };
+            let len = usize::from(u16::from_be_bytes(*len));
+            let Some((msg, tail)) = tail.split_at_checked(len) else {
+                return;
+            };
+            *slot = msg;
+            self.len += 1;
+            rest = tail;
+        }
     }
 
     /// Message `seq` of the datagram, if it carries it.
@@ -117,6 +162,14 @@ impl<'a> Lookahead<'a> {
         self.len == 0
     }
 
+    /// Whether messages of the next datagram are indexed too: the pipeline then
+    /// issues their first hints, and the next datagram needs no
+    /// [`MarketData::prime`].
+    #[must_use]
+    pub const fn runs_into_next(&self) -> bool {
+        self.len > self.own
+    }
+
     /// Sequence number of the datagram's first message.
     #[must_use]
     pub const fn first_sequence(&self) -> u64 {
@@ -126,9 +179,11 @@ impl<'a> Lookahead<'a> {
 
 /// How far ahead [`MarketData`]'s prefetch pipeline works.
 ///
-/// Stage 3 (furthest ahead) loads id-map lines, stage 2 order nodes and
-/// instrument lines, stage 1 (`distance` messages ahead) queue neighbours and
-/// touch levels. `distance == 0` turns the pipeline off.
+/// Stage 4 (`4 * distance` messages ahead) loads id-map lines, stage 3 order
+/// nodes (adds: the instrument line), stage 2 queue neighbours and the
+/// instrument line (adds: the levels near the touch), stage 1 (`distance`
+/// messages ahead) the levels near the touch (adds: the queue tail the order
+/// joins and the free node it takes). `distance == 0` turns the pipeline off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pipeline {
     /// Messages between consecutive stages.
@@ -139,7 +194,7 @@ impl Default for Pipeline {
     /// The distance that measured best on the `bench feed` day (see the book
     /// crate's `PERFORMANCE.md`).
     fn default() -> Self {
-        Self { distance: 4 }
+        Self { distance: 3 }
     }
 }
 
@@ -147,6 +202,11 @@ impl Default for Pipeline {
 #[inline(always)]
 fn be_u64(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+#[inline(always)]
+fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
 
 #[inline(always)]
@@ -159,6 +219,7 @@ fn be_u16(bytes: &[u8], at: usize) -> Option<u16> {
 const LOCATE_AT: usize = 1;
 const ORDER_REF_AT: usize = 11;
 const ADD_SIDE_AT: usize = 19;
+const ADD_PRICE_AT: usize = 32;
 const REPLACE_NEW_REF_AT: usize = 19;
 
 /// The market-data state: one L3/L2 book per instrument and the symbol directory.
@@ -197,8 +258,8 @@ impl MarketData {
     }
 
     /// Decodes and applies message `seq`, first issuing the pipeline's prefetch
-    /// hints for the messages `pipeline.distance`, twice and three times that
-    /// many sequence numbers ahead in `lookahead`. Same effect as
+    /// hints for the messages `pipeline.distance` and two, three and four
+    /// times that many sequence numbers ahead in `lookahead`. Same effect as
     /// [`Self::on_message`]; only the timing differs.
     #[inline]
     pub fn on_message_pipelined(
@@ -248,9 +309,8 @@ impl MarketData {
 
     /// Issues one stage of book prefetch hints for an ITCH message, reading only
     /// the type byte and fixed-offset fields (no validation: a hint for a
-    /// malformed message is merely useless). Stage 3 starts the id-map lines,
-    /// stage 2 the order node (or, for an add, the instrument line), stage 1
-    /// the queue neighbours (or, for an add, the touch levels).
+    /// malformed message is merely useless). Stages are those of [`Pipeline`]:
+    /// 4 (furthest ahead) to 1 (next to be applied).
     #[inline(always)]
     pub fn prefetch_stage(&self, stage: u64, bytes: &[u8]) {
         let books = &self.books;
@@ -269,15 +329,23 @@ impl MarketData {
                         books.prefetch_book(InstrumentId(locate));
                     }
                 }
-                1 => {}
                 _ => {
                     let side = match bytes.get(ADD_SIDE_AT) {
                         Some(b'B') => Side::Buy,
                         Some(b'S') => Side::Sell,
                         _ => return,
                     };
-                    if let Some(locate) = be_u16(bytes, LOCATE_AT) {
+                    let Some(locate) = be_u16(bytes, LOCATE_AT) else {
+                        return;
+                    };
+                    if stage == 2 {
                         books.prefetch_level(InstrumentId(locate), side);
+                    } else if let Some(price) = be_u32(bytes, ADD_PRICE_AT) {
+                        books.prefetch_add_tail(
+                            InstrumentId(locate),
+                            side,
+                            Price(i64::from(price)),
+                        );
                     }
                 }
             },
@@ -512,5 +580,190 @@ mod tests {
         assert_eq!(c.unknown_type, 1);
         assert_eq!(c.invalid_field, 1);
         assert_eq!(c.unknown_order, 1);
+    }
+
+    /// Every book-message type: wire fields at the fixed offsets the prefetch
+    /// hints read must be the fields the decoder reads.
+    #[test]
+    fn hint_offsets_match_the_decoder() {
+        let msgs = [
+            add(0x0102_0304_0506_0708, Side::Sell, 123_456, 7),
+            encode(Message::AddOrderMpid(itch::AddOrderMpid {
+                stock_locate: 0x0A0B,
+                tracking_number: 0,
+                timestamp: 1,
+                order_ref: 99,
+                side: Side::Buy,
+                shares: 5,
+                stock: *b"ABCD    ",
+                price: 777,
+                attribution: *b"MPID",
+            })),
+            encode(Message::OrderExecuted(OrderExecuted {
+                stock_locate: 3,
+                tracking_number: 0,
+                timestamp: 2,
+                order_ref: 0xDEAD_BEEF,
+                executed_shares: 1,
+                match_number: 5,
+            })),
+            encode(Message::OrderCancel(itch::OrderCancel {
+                stock_locate: 3,
+                tracking_number: 0,
+                timestamp: 2,
+                order_ref: 42,
+                cancelled_shares: 1,
+            })),
+            encode(Message::OrderDelete(OrderDelete {
+                stock_locate: 3,
+                tracking_number: 0,
+                timestamp: 3,
+                order_ref: 43,
+            })),
+            encode(Message::OrderReplace(itch::OrderReplace {
+                stock_locate: 3,
+                tracking_number: 0,
+                timestamp: 3,
+                original_order_ref: 44,
+                new_order_ref: 45,
+                shares: 9,
+                price: 1000,
+            })),
+        ];
+        for bytes in &msgs {
+            let m = itch::decode(bytes).unwrap();
+            assert_eq!(be_u64(bytes, ORDER_REF_AT), m.order_ref());
+            assert_eq!(be_u16(bytes, LOCATE_AT), Some(m.stock_locate()));
+            match m {
+                Message::AddOrder(a) => {
+                    assert_eq!(bytes[ADD_SIDE_AT], a.side.as_byte());
+                    assert_eq!(be_u32(bytes, ADD_PRICE_AT), Some(a.price));
+                }
+                Message::AddOrderMpid(a) => {
+                    assert_eq!(bytes[ADD_SIDE_AT], a.side.as_byte());
+                    assert_eq!(be_u32(bytes, ADD_PRICE_AT), Some(a.price));
+                }
+                Message::OrderReplace(u) => {
+                    assert_eq!(be_u64(bytes, REPLACE_NEW_REF_AT), Some(u.new_order_ref));
+                }
+                _ => {}
+            }
+        }
+        // Hints on garbage are harmless no-ops.
+        let md = MarketData::new(config());
+        for stage in 0..=5 {
+            for junk in [&b""[..], b"A", b"Dxx", b"U\xff\xff"] {
+                md.prefetch_stage(stage, junk);
+            }
+        }
+    }
+
+    /// A generated session through the sequencer: with the prefetch pipeline
+    /// (any distance, running on into the next datagram or not) the books and
+    /// counters end exactly as when messages are applied one at a time.
+    #[test]
+    fn pipelined_replay_matches_plain_replay() {
+        use quotewire_feed::{Line, Sequencer, SequencerConfig};
+        use quotewire_protocol::moldudp64::{Session, MAX_PAYLOAD};
+        use quotewire_synth::{packetize, Generator, SynthConfig};
+
+        let synth = SynthConfig {
+            messages: 30_000,
+            instruments: 20,
+            max_live_orders: 2_000,
+            ..SynthConfig::default()
+        };
+        let datagrams = packetize(
+            Generator::new(synth).unwrap(),
+            Session::from_str_padded("T"),
+            1,
+            MAX_PAYLOAD,
+        )
+        .unwrap();
+        let books = BookConfig {
+            max_orders: 4_096,
+            max_instruments: 32,
+            levels_per_side: 8,
+        };
+        let run = |pipeline: Option<(Pipeline, bool)>| {
+            let mut md = MarketData::new(books);
+            let mut seq = Sequencer::new(SequencerConfig::default()).unwrap();
+            let all: Vec<&[u8]> = datagrams.iter().collect();
+            for (i, d) in all.iter().enumerate() {
+                match pipeline {
+                    None => seq.on_packet(0, Line::A, d, &mut |_s: u64, m: &[u8]| {
+                        md.on_message(m);
+                    }),
+                    Some((p, into_next)) => {
+                        let next = all.get(i + 1).copied().filter(|_| into_next);
+                        let la = Lookahead::with_next(d, next);
+                        md.prime(&la, p);
+                        seq.on_packet(0, Line::A, d, &mut |s: u64, m: &[u8]| {
+                            md.on_message_pipelined(s, m, &la, p);
+                        });
+                    }
+                }
+            }
+            let levels: Vec<Vec<_>> = (0..32_u16)
+                .flat_map(|i| {
+                    let b = md.books().book(InstrumentId(i));
+                    [Side::Buy, Side::Sell]
+                        .map(|side| b.map(|b| b.levels(side).collect()).unwrap_or_default())
+                })
+                .collect();
+            (
+                md.counters(),
+                md.books().counters(),
+                md.books().live_orders(),
+                levels,
+            )
+        };
+        let plain = run(None);
+        assert!(plain.0.book_updates > 20_000);
+        for distance in [0, 1, 3, 7] {
+            for into_next in [false, true] {
+                assert_eq!(run(Some((Pipeline { distance }, into_next))), plain);
+            }
+        }
+    }
+
+    #[test]
+    fn lookahead_indexes_by_sequence_and_runs_into_the_next_datagram() {
+        use quotewire_protocol::moldudp64::{PacketBuilder, Session};
+
+        let packet = |first: u64, n: u64| {
+            let mut buf = vec![0u8; 1400];
+            let mut b = PacketBuilder::new(&mut buf, Session::from_str_padded("T"), first).unwrap();
+            for i in 0..n {
+                b.push(&add(first + i, Side::Buy, 1, 1)).unwrap();
+            }
+            let len = b.finish();
+            buf.truncate(len);
+            buf
+        };
+        let (a, b, far) = (packet(10, 3), packet(13, 2), packet(40, 2));
+        let la = Lookahead::with_next(&a, Some(&b));
+        assert_eq!(
+            (la.len(), la.first_sequence(), la.runs_into_next()),
+            (5, 10, true)
+        );
+        for seq in 10..15 {
+            assert_eq!(la.get(seq).and_then(|m| be_u64(m, ORDER_REF_AT)), Some(seq));
+        }
+        assert!(la.get(9).is_none() && la.get(15).is_none());
+        let la = Lookahead::with_next(&a, Some(&far));
+        assert_eq!((la.len(), la.runs_into_next()), (3, false));
+        let la = Lookahead::new(&a[..25]);
+        assert!(la.len() < 3);
+        assert!(Lookahead::new(b"short").is_empty());
+        // More messages than the index holds: the rest are simply not indexed.
+        let mut big = vec![0u8; 9000];
+        let mut builder = PacketBuilder::new(&mut big, Session::from_str_padded("T"), 1).unwrap();
+        for i in 0..200 {
+            builder.push(&[b'Z', i as u8]).unwrap();
+        }
+        let len = builder.finish();
+        let la = Lookahead::new(&big[..len]);
+        assert_eq!(la.len(), LOOKAHEAD_MESSAGES);
     }
 }

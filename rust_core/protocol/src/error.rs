@@ -48,4 +48,7 @@ pub enum EncodeError {
     /// A value does not fit its wire field.
     #[error("value does not fit field {0}")]
     Overflow(&'static str),
+    /// A value the wire format cannot carry (empty, or holding a delimiter).
+    #[error("value not allowed in field {0}")]
+    InvalidValue(&'static str),
 }

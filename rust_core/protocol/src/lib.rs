@@ -7,7 +7,10 @@
 //! any input: malformed bytes are reported as a [`DecodeError`].
 
 mod error;
+pub mod fix;
 pub mod itch;
 pub mod moldudp64;
+pub mod ouch;
+pub mod soupbintcp;
 
 pub use error::{DecodeError, EncodeError};
