@@ -1043,7 +1043,7 @@ mod tests {
         assert_eq!(m.side, Side::Sell);
         assert_eq!(m.shares, 500);
         assert_eq!(&m.stock, b"AAPL    ");
-        assert_eq!(m.price, 0x001B_7F00); // 180.0000
+        assert_eq!(m.price, 0x001B_7F00); // 180.1984
         assert_eq!(encoded(&Message::AddOrder(m)), b);
         assert_eq!(Message::AddOrder(m).order_ref(), Some(1_234_567));
     }

@@ -1,8 +1,9 @@
 //! Wire codecs for the protocols quotewire speaks.
 //!
-//! Owns: byte layouts of Nasdaq TotalView-ITCH 5.0 and MoldUDP64 (later OUCH
-//! 5.0, SoupBinTCP 4.0 and FIX 4.4), decoding from borrowed `&[u8]` and encoding
-//! into caller-provided buffers.
+//! Owns: the byte layouts of Nasdaq TotalView-ITCH 5.0 ([`itch`]), MoldUDP64
+//! ([`moldudp64`]), SoupBinTCP 4.0 ([`soupbintcp`]), OUCH 5.0 ([`ouch`]) and
+//! FIX 4.4 tag=value ([`fix`]): decoding from borrowed `&[u8]`, encoding into
+//! caller-provided buffers, and stream framers for the TCP protocols.
 //! Must never: perform I/O, allocate while decoding or encoding, or panic on
 //! any input: malformed bytes are reported as a [`DecodeError`].
 
