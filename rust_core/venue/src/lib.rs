@@ -16,6 +16,7 @@
 //! construction.
 
 pub mod matching;
+pub mod runtime;
 
 mod error;
 
