@@ -21,6 +21,7 @@ use core::iter::FusedIterator;
 
 use quotewire_core::Side;
 
+use crate::wire::{exact, field_read, field_specs, field_ty, field_write, put, rd};
 use crate::{DecodeError, EncodeError};
 
 /// Largest value of a 48-bit timestamp field.
@@ -65,17 +66,7 @@ impl FieldKind {
 }
 
 /// One field of a message layout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FieldSpec {
-    /// Field name, identical to the Rust struct field (`message_type` for byte 0).
-    pub name: &'static str,
-    /// Byte offset from the message type byte.
-    pub offset: usize,
-    /// Length in bytes.
-    pub len: usize,
-    /// Wire encoding.
-    pub kind: FieldKind,
-}
+pub type FieldSpec = crate::wire::FieldSpec<FieldKind>;
 
 /// The layout of one message type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -90,26 +81,8 @@ pub struct MessageSpec {
     pub fields: &'static [FieldSpec],
 }
 
-// ---------------------------------------------------------------------------
-// Panic-free fixed-offset access. Callers pass `&[u8; LEN]` with constant
-// offsets that the compile-time layout check keeps in range, so after
-// inlining the `get` branches fold away; they exist so that no input, and no
-// future layout typo, can turn into a panic.
-
-#[inline(always)]
-fn rd<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
-    match b.get(off..).and_then(<[u8]>::first_chunk::<N>) {
-        Some(chunk) => *chunk,
-        None => [0; N],
-    }
-}
-
-#[inline(always)]
-fn put(out: &mut [u8], off: usize, src: &[u8]) {
-    if let Some(dst) = out.get_mut(off..off + src.len()) {
-        dst.copy_from_slice(src);
-    }
-}
+// Fixed-offset access (`rd`, `put`, `exact`, the `field_*!` macros) lives in
+// `crate::wire`; the ITCH-specific pieces follow.
 
 /// The 48-bit timestamp at offset 5: one 8-byte load from offset 3 (every
 /// message is at least 12 bytes long), masked, instead of six byte loads.
@@ -126,113 +99,6 @@ fn rd_side(b: &[u8], off: usize, field: &'static str) -> Result<Side, DecodeErro
         b'S' => Ok(Side::Sell),
         _ => Err(DecodeError::InvalidField { field, value }),
     }
-}
-
-/// Checks the length and type byte and hands back the fixed-size view.
-#[inline(always)]
-fn exact<const LEN: usize>(buf: &[u8], tag: u8) -> Result<&[u8; LEN], DecodeError> {
-    let Ok(b) = <&[u8; LEN]>::try_from(buf) else {
-        return Err(if buf.len() < LEN {
-            DecodeError::Truncated {
-                needed: LEN,
-                have: buf.len(),
-            }
-        } else {
-            DecodeError::BadLength {
-                tag,
-                len: buf.len(),
-                expected: LEN,
-            }
-        });
-    };
-    if b[0] != tag {
-        return Err(DecodeError::InvalidField {
-            field: "message_type",
-            value: b[0],
-        });
-    }
-    Ok(b)
-}
-
-macro_rules! field_ty {
-    (Char) => {
-        u8
-    };
-    (U16) => {
-        u16
-    };
-    (U32) => {
-        u32
-    };
-    (U64) => {
-        u64
-    };
-    (Price4) => {
-        u32
-    };
-    (Price8) => {
-        u64
-    };
-    (Side) => {
-        Side
-    };
-    (Alpha($n:literal)) => {
-        [u8; $n]
-    };
-}
-
-macro_rules! field_len {
-    (Alpha($n:literal)) => {
-        $n
-    };
-    ($kind:ident) => {
-        match FieldKind::$kind.fixed_len() {
-            Some(n) => n,
-            None => 0,
-        }
-    };
-}
-
-macro_rules! field_read {
-    ($b:ident, $off:literal, $name:ident, Char) => {
-        rd::<1>($b, $off)[0]
-    };
-    ($b:ident, $off:literal, $name:ident, U16) => {
-        u16::from_be_bytes(rd($b, $off))
-    };
-    ($b:ident, $off:literal, $name:ident, U32) => {
-        u32::from_be_bytes(rd($b, $off))
-    };
-    ($b:ident, $off:literal, $name:ident, U64) => {
-        u64::from_be_bytes(rd($b, $off))
-    };
-    ($b:ident, $off:literal, $name:ident, Price4) => {
-        u32::from_be_bytes(rd($b, $off))
-    };
-    ($b:ident, $off:literal, $name:ident, Price8) => {
-        u64::from_be_bytes(rd($b, $off))
-    };
-    ($b:ident, $off:literal, $name:ident, Side) => {
-        rd_side($b, $off, stringify!($name))?
-    };
-    ($b:ident, $off:literal, $name:ident, Alpha($n:literal)) => {
-        rd::<$n>($b, $off)
-    };
-}
-
-macro_rules! field_write {
-    ($o:ident, $off:literal, $v:expr, Char) => {
-        put($o, $off, &[$v])
-    };
-    ($o:ident, $off:literal, $v:expr, Side) => {
-        put($o, $off, &[$v.as_byte()])
-    };
-    ($o:ident, $off:literal, $v:expr, Alpha($n:literal)) => {
-        put($o, $off, &$v)
-    };
-    ($o:ident, $off:literal, $v:expr, $kind:ident) => {
-        put($o, $off, &$v.to_be_bytes())
-    };
 }
 
 /// Generates, from one layout table per message, the struct, its codec, its
@@ -275,18 +141,12 @@ macro_rules! itch_messages {
                     tag: $tag,
                     name: stringify!($name),
                     len: $len,
-                    fields: &[
-                        FieldSpec { name: "message_type", offset: 0, len: 1, kind: FieldKind::Char },
-                        FieldSpec { name: "stock_locate", offset: 1, len: 2, kind: FieldKind::U16 },
-                        FieldSpec { name: "tracking_number", offset: 3, len: 2, kind: FieldKind::U16 },
-                        FieldSpec { name: "timestamp", offset: 5, len: 6, kind: FieldKind::U48 },
-                        $( FieldSpec {
-                            name: stringify!($field),
-                            offset: $off,
-                            len: field_len!($kind $(($n))?),
-                            kind: FieldKind::$kind,
-                        }, )*
-                    ],
+                    fields: field_specs!(
+                        stock_locate: U16 @ 1,
+                        tracking_number: U16 @ 3,
+                        timestamp: U48 @ 5,
+                        $( $field : $kind $(($n))? @ $off, )*
+                    ),
                 };
 
                 /// Decodes exactly one message of this type (`buf.len()` must be [`Self::LEN`]).
@@ -740,8 +600,9 @@ itch_messages! {
 }
 
 /// Proves at compile time that every layout is contiguous from offset 0, covers
-/// exactly its length, uses the kind's width, agrees with [`message_len`] and
-/// has a unique tag. The panic-free accessors rely on this.
+/// exactly its length (rows take their kind's width, see
+/// [`crate::wire::fields_tile`]), agrees with [`message_len`] and has a unique
+/// tag. The panic-free accessors rely on this.
 const fn layouts_are_consistent(specs: &[MessageSpec]) -> bool {
     let mut i = 0;
     while i < specs.len() {
@@ -757,22 +618,7 @@ const fn layouts_are_consistent(specs: &[MessageSpec]) -> bool {
             }
             k += 1;
         }
-        let mut at = 0;
-        let mut j = 0;
-        while j < s.fields.len() {
-            let f = &s.fields[j];
-            if f.offset != at || f.len == 0 {
-                return false;
-            }
-            if let Some(n) = f.kind.fixed_len() {
-                if n != f.len {
-                    return false;
-                }
-            }
-            at += f.len;
-            j += 1;
-        }
-        if at != s.len {
+        if !crate::wire::fields_tile(s.fields, s.len) {
             return false;
         }
         i += 1;

@@ -13,5 +13,6 @@ pub mod itch;
 pub mod moldudp64;
 pub mod ouch;
 pub mod soupbintcp;
+mod wire;
 
 pub use error::{DecodeError, EncodeError};

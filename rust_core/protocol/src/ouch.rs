@@ -43,6 +43,7 @@
 use core::fmt;
 use core::hash::{Hash, Hasher};
 
+use crate::wire::{field_read, field_specs, field_ty, field_write, prefix, prefix_exact, put, rd};
 use crate::{DecodeError, EncodeError};
 
 /// Most TagValue elements an [`Appendage`] indexes (the spec defines fewer
@@ -86,17 +87,7 @@ impl FieldKind {
 }
 
 /// One field of a message layout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FieldSpec {
-    /// Field name, identical to the Rust struct field (`message_type` for byte 0).
-    pub name: &'static str,
-    /// Byte offset from the message type byte.
-    pub offset: usize,
-    /// Length in bytes.
-    pub len: usize,
-    /// Wire encoding.
-    pub kind: FieldKind,
-}
+pub type FieldSpec = crate::wire::FieldSpec<FieldKind>;
 
 /// The layout of one message type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -156,145 +147,12 @@ impl Side {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Panic-free fixed-offset access (offsets are constants that the layout check
-// keeps in range; the `get`s exist so that no input can turn into a panic).
+// Fixed-offset access (`rd`, `put`, `prefix`, the `field_*!` macros) lives in
+// `crate::wire`.
 
 #[inline(always)]
-fn rd<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
-    match b.get(off..).and_then(<[u8]>::first_chunk::<N>) {
-        Some(chunk) => *chunk,
-        None => [0; N],
-    }
-}
-
-#[inline(always)]
-fn put(out: &mut [u8], off: usize, src: &[u8]) {
-    if let Some(dst) = out.get_mut(off..off + src.len()) {
-        dst.copy_from_slice(src);
-    }
-}
-
-/// Checks the type byte and that `buf` holds at least the fixed part; returns
-/// the fixed view and the rest.
-#[inline(always)]
-fn prefix<const LEN: usize>(buf: &[u8], tag: u8) -> Result<(&[u8; LEN], &[u8]), DecodeError> {
-    let Some((b, rest)) = buf.split_first_chunk::<LEN>() else {
-        return Err(DecodeError::Truncated {
-            needed: LEN,
-            have: buf.len(),
-        });
-    };
-    if b[0] != tag {
-        return Err(DecodeError::InvalidField {
-            field: "message_type",
-            value: b[0],
-        });
-    }
-    Ok((b, rest))
-}
-
-/// Like [`prefix`] for fixed-length messages: trailing bytes are an error.
-#[inline(always)]
-fn exact<const LEN: usize>(buf: &[u8], tag: u8) -> Result<&[u8; LEN], DecodeError> {
-    let (b, rest) = prefix::<LEN>(buf, tag)?;
-    if !rest.is_empty() {
-        return Err(DecodeError::BadLength {
-            tag,
-            len: buf.len(),
-            expected: LEN,
-        });
-    }
-    Ok(b)
-}
-
-macro_rules! field_ty {
-    (Char) => {
-        u8
-    };
-    (Side) => {
-        Side
-    };
-    (U16) => {
-        u16
-    };
-    (U32) => {
-        u32
-    };
-    (U64) => {
-        u64
-    };
-    (Price) => {
-        u64
-    };
-    (Alpha($n:literal)) => {
-        [u8; $n]
-    };
-}
-
-macro_rules! field_len {
-    (Alpha($n:literal)) => {
-        $n
-    };
-    ($kind:ident) => {
-        match FieldKind::$kind.fixed_len() {
-            Some(n) => n,
-            None => 0,
-        }
-    };
-}
-
-macro_rules! field_read {
-    ($b:ident, $off:literal, $name:ident, Char) => {
-        rd::<1>($b, $off)[0]
-    };
-    ($b:ident, $off:literal, $name:ident, Side) => {
-        Side::from_byte(rd::<1>($b, $off)[0], stringify!($name))?
-    };
-    ($b:ident, $off:literal, $name:ident, U16) => {
-        u16::from_be_bytes(rd($b, $off))
-    };
-    ($b:ident, $off:literal, $name:ident, U32) => {
-        u32::from_be_bytes(rd($b, $off))
-    };
-    ($b:ident, $off:literal, $name:ident, U64) => {
-        u64::from_be_bytes(rd($b, $off))
-    };
-    ($b:ident, $off:literal, $name:ident, Price) => {
-        u64::from_be_bytes(rd($b, $off))
-    };
-    ($b:ident, $off:literal, $name:ident, Alpha($n:literal)) => {
-        rd::<$n>($b, $off)
-    };
-}
-
-macro_rules! field_write {
-    ($o:ident, $off:literal, $v:expr, Char) => {
-        put($o, $off, &[$v])
-    };
-    ($o:ident, $off:literal, $v:expr, Side) => {
-        put($o, $off, &[$v.as_byte()])
-    };
-    ($o:ident, $off:literal, $v:expr, Alpha($n:literal)) => {
-        put($o, $off, &$v)
-    };
-    ($o:ident, $off:literal, $v:expr, $kind:ident) => {
-        put($o, $off, &$v.to_be_bytes())
-    };
-}
-
-macro_rules! field_specs {
-    ($( $field:ident : $kind:ident $(($n:literal))? @ $off:expr ),* $(,)?) => {
-        &[
-            FieldSpec { name: "message_type", offset: 0, len: 1, kind: FieldKind::Char },
-            $( FieldSpec {
-                name: stringify!($field),
-                offset: $off,
-                len: field_len!($kind $(($n))?),
-                kind: FieldKind::$kind,
-            }, )*
-        ]
-    };
+fn rd_side(b: &[u8], off: usize, field: &'static str) -> Result<Side, DecodeError> {
+    Side::from_byte(rd::<1>(b, off)[0], field)
 }
 
 /// Generates fixed-length messages: struct, `decode`, `encode`, `SPEC`.
@@ -335,7 +193,7 @@ macro_rules! fixed_messages {
             /// Decodes exactly one message of this type (`buf.len()` must be [`Self::LEN`]).
             #[inline]
             pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
-                let b: &[u8; $len] = exact::<$len>(buf, $tag)?;
+                let b: &[u8; $len] = prefix_exact::<$len>(buf, $tag)?;
                 let _ = b;
                 Ok(Self { $( $field: field_read!(b, $off, $field, $kind $(($n))?), )* })
             }
@@ -923,7 +781,7 @@ impl Outbound<'_> {
 }
 
 /// Proves every layout contiguous from offset 0, covering exactly its fixed
-/// length, with kind widths respected, unique tags within a direction, and the
+/// length (rows take their kind's width, see [`crate::wire::fields_tile`]), unique tags within a direction, and the
 /// Appendage Length as the last two bytes of appendage messages.
 const fn layouts_are_consistent(specs: &[MessageSpec]) -> bool {
     let mut i = 0;
@@ -936,22 +794,7 @@ const fn layouts_are_consistent(specs: &[MessageSpec]) -> bool {
             }
             k += 1;
         }
-        let mut at = 0;
-        let mut j = 0;
-        while j < s.fields.len() {
-            let f = &s.fields[j];
-            if f.offset != at || f.len == 0 {
-                return false;
-            }
-            if let Some(n) = f.kind.fixed_len() {
-                if n != f.len {
-                    return false;
-                }
-            }
-            at += f.len;
-            j += 1;
-        }
-        if at != s.len {
+        if !crate::wire::fields_tile(s.fields, s.len) {
             return false;
         }
         if s.appendage {

@@ -36,6 +36,7 @@
 
 use core::iter::FusedIterator;
 
+use crate::wire::{put, rd};
 use crate::{DecodeError, EncodeError};
 
 /// Length of the Packet Length prefix.
@@ -165,21 +166,6 @@ pub fn alpha<const N: usize>(text: &[u8], name: &'static str) -> Result<[u8; N],
 pub fn trim_alpha(field: &[u8]) -> &[u8] {
     let end = field.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
     field.get(..end).unwrap_or_default()
-}
-
-#[inline(always)]
-fn rd<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
-    match b.get(off..).and_then(<[u8]>::first_chunk::<N>) {
-        Some(chunk) => *chunk,
-        None => [0; N],
-    }
-}
-
-#[inline(always)]
-fn put(out: &mut [u8], off: usize, src: &[u8]) {
-    if let Some(dst) = out.get_mut(off..off + src.len()) {
-        dst.copy_from_slice(src);
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -15,7 +15,10 @@
 //! same events), or allocate per event on the matching hot path after
 //! construction.
 
+pub mod fix_gateway;
 pub mod matching;
+pub mod ouch_gateway;
+pub mod publisher;
 pub mod runtime;
 
 mod error;
