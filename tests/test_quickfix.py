@@ -44,6 +44,7 @@ class Recorder(fix.Application):  # type: ignore[misc]
         self.session_id: object = None
         self.app: queue.Queue[dict[int, str]] = queue.Queue()
         self.admin_in: list[dict[int, str]] = []
+        self.admin_out: list[dict[int, str]] = []
         self.logged_on = threading.Event()
         self.logged_out = threading.Event()
 
@@ -57,7 +58,7 @@ class Recorder(fix.Application):  # type: ignore[misc]
         self.logged_out.set()
 
     def toAdmin(self, message: object, session_id: object) -> None:  # noqa: N802
-        pass
+        self.admin_out.append(_fields(message.toString()))
 
     def fromAdmin(self, message: object, session_id: object) -> None:  # noqa: N802
         self.admin_in.append(_fields(message.toString()))
@@ -235,6 +236,8 @@ def test_quickfix_initiator_enters_replaces_cancels_and_logs_out(acceptor, tmp_p
 
         rejects = [m for m in app.admin_in if m.get(35) == "3"]
         assert not rejects, f"the acceptor sent Reject(3): {rejects}"
+        complaints = [m for m in app.admin_out if m.get(35) in ("2", "3")]
+        assert not complaints, f"QuickFIX refused or re-requested our messages: {complaints}"
 
         fix.Session.lookupSession(sid).logout("done")
         assert app.logged_out.wait(WAIT), "no Logout exchange"
