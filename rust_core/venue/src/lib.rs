@@ -20,6 +20,7 @@ pub mod matching;
 pub mod ouch_gateway;
 pub mod publisher;
 pub mod runtime;
+pub mod server;
 
 mod error;
 

@@ -4,6 +4,7 @@
 //!
 //! No sockets here: the connection layer only copies bytes out of [`SeqLog`].
 
+use super::since_midnight;
 use hashbrown::{HashMap, HashSet};
 use quotewire_core::{InstrumentId, Price, Qty, Timestamp};
 use quotewire_protocol::ouch::{self, tag, Appendage, Outbound};
@@ -275,7 +276,7 @@ impl Account {
             ouch::Inbound::ModifyOrder(md) => {
                 // Side changes and Modify reductions are not simulated: refuse.
                 self.log.push(&Outbound::CancelReject(ouch::CancelReject {
-                    timestamp: ts.0,
+                    timestamp: since_midnight(ts.0),
                     user_ref_num: md.user_ref_num,
                 }));
                 Ok(())
@@ -283,7 +284,7 @@ impl Account {
             ouch::Inbound::AccountQuery(_) => {
                 self.log.push(&Outbound::AccountQueryResponse(
                     ouch::AccountQueryResponse {
-                        timestamp: ts.0,
+                        timestamp: since_midnight(ts.0),
                         next_user_ref_num: self.last_user_ref_num.saturating_add(1),
                     },
                 ));
@@ -292,7 +293,7 @@ impl Account {
         };
         if let Err(r) = result {
             self.log.push(&Outbound::Rejected(ouch::Rejected {
-                timestamp: ts.0,
+                timestamp: since_midnight(ts.0),
                 user_ref_num: r.user_ref_num,
                 reason: r.code,
                 cl_ord_id: r.cl_ord_id,
@@ -444,7 +445,7 @@ impl Account {
                     Appendage::EMPTY
                 };
                 self.log.push(&Outbound::OrderAccepted(ouch::OrderAccepted {
-                    timestamp: a.ts.0,
+                    timestamp: since_midnight(a.ts.0),
                     user_ref_num: urn,
                     side: info.side,
                     quantity: info.open,
@@ -481,7 +482,7 @@ impl Account {
                     self.cod_inflight.remove(&urn);
                 }
                 self.log.push(&Outbound::OrderCanceled(ouch::OrderCanceled {
-                    timestamp: c.ts.0,
+                    timestamp: since_midnight(c.ts.0),
                     user_ref_num: urn,
                     quantity: ouch_qty(c.qty),
                     reason: ouch_cancel_reason(c.reason),
@@ -519,7 +520,7 @@ impl Account {
                 }
                 self.orders.insert(urn, info);
                 self.log.push(&Outbound::OrderReplaced(ouch::OrderReplaced {
-                    timestamp: r.ts.0,
+                    timestamp: since_midnight(r.ts.0),
                     orig_user_ref_num: orig,
                     user_ref_num: urn,
                     side: info.side,
@@ -548,7 +549,7 @@ impl Account {
                             return false;
                         }
                         self.log.push(&Outbound::CancelReject(ouch::CancelReject {
-                            timestamp: j.ts.0,
+                            timestamp: since_midnight(j.ts.0),
                             user_ref_num: urn,
                         }));
                     }
@@ -559,7 +560,7 @@ impl Account {
                             None => [b' '; 14],
                         };
                         self.log.push(&Outbound::Rejected(ouch::Rejected {
-                            timestamp: j.ts.0,
+                            timestamp: since_midnight(j.ts.0),
                             user_ref_num: urn,
                             reason: ouch_reject_code(j.reason),
                             cl_ord_id,
@@ -587,7 +588,7 @@ impl Account {
             self.cod_inflight.remove(&urn);
         }
         self.log.push(&Outbound::OrderExecuted(ouch::OrderExecuted {
-            timestamp: x.ts.0,
+            timestamp: since_midnight(x.ts.0),
             user_ref_num: urn,
             quantity: ouch_qty(x.qty),
             price: ouch_price(x.price),

@@ -63,8 +63,8 @@
 //!
 //! Prices are OUCH's 4-implied-decimal integers, the same scale as
 //! [`quotewire_core::Price`]. Outbound timestamps are the command timestamps,
-//! i.e. the `now_ns` given to [`OrderEntry::poll`]; pass nanoseconds since
-//! midnight for spec-conforming values.
+//! i.e. the `now_ns` given to [`OrderEntry::poll`], taken modulo one day: the
+//! venue's clock is epoch nanoseconds, OUCH carries nanoseconds since midnight.
 //!
 //! # Cancel on disconnect
 //!
@@ -429,7 +429,7 @@ impl OuchGateway {
         self.core.ended = true;
         for a in &mut self.core.accounts {
             a.log.push(&Outbound::SystemEvent(ouch::SystemEvent {
-                timestamp: now_ns,
+                timestamp: since_midnight(now_ns),
                 event_code: b'E',
             }));
         }
@@ -683,4 +683,10 @@ impl OrderEntry for OuchGateway {
             }
         }
     }
+}
+
+/// OUCH timestamps are nanoseconds since midnight; the venue's clock may be
+/// epoch nanoseconds (a value already since midnight passes through).
+pub(crate) const fn since_midnight(ns: u64) -> u64 {
+    ns % 86_400_000_000_000
 }
