@@ -781,8 +781,9 @@ impl Outbound<'_> {
 }
 
 /// Proves every layout contiguous from offset 0, covering exactly its fixed
-/// length (rows take their kind's width, see [`crate::wire::fields_tile`]), unique tags within a direction, and the
-/// Appendage Length as the last two bytes of appendage messages.
+/// length (rows take their kind's width, see [`crate::wire::fields_tile`]),
+/// with unique tags within a direction, and the Appendage Length as the last
+/// two bytes of appendage messages.
 const fn layouts_are_consistent(specs: &[MessageSpec]) -> bool {
     let mut i = 0;
     while i < specs.len() {

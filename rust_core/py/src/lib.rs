@@ -10,6 +10,8 @@
 // reference is not an option there.
 #![allow(clippy::needless_pass_by_value)]
 
+mod venue;
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -381,6 +383,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("ProtocolError", py.get_type::<ProtocolError>())?;
     m.add("DataError", py.get_type::<DataError>())?;
+    m.add_class::<venue::Venue>()?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(generate_session, m)?)?;
     m.add_function(wrap_pyfunction!(bench_feed, m)?)?;

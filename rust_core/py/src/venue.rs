@@ -1,0 +1,247 @@
+//! `quotewire._core.Venue`: the venue simulator started in-process on its own thread.
+//!
+//! Python validates and serialises its typed configuration to JSON once; this
+//! module parses it with serde into the venue crate's configuration, starts the
+//! venue and hands back its endpoints and counters. Nothing here runs per order.
+
+use std::net::{SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use quotewire_core::{InstrumentId, Price, Qty};
+use quotewire_venue::fix_gateway::{FixGatewayConfig, FixSessionConfig};
+use quotewire_venue::matching::{FirmId, InstrumentConfig, PriceBand, SelfMatchMode, VenueConfig};
+use quotewire_venue::ouch_gateway::{OuchAccount, OuchGatewayConfig};
+use quotewire_venue::publisher::{FaultConfig, PublisherConfig};
+use quotewire_venue::server::{RunningVenue, ServerConfig};
+use serde::Deserialize;
+
+use crate::ConfigError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstrumentSpec {
+    id: u16,
+    symbol: String,
+    tick: i64,
+    band_low: i64,
+    band_high: i64,
+    max_order_qty: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OuchAccountSpec {
+    username: String,
+    password: String,
+    firm: u32,
+    cancel_on_disconnect: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OuchSpec {
+    listen: SocketAddr,
+    session: String,
+    accounts: Vec<OuchAccountSpec>,
+    heartbeat_ms: u64,
+    client_timeout_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixSessionSpec {
+    sender_comp_id: String,
+    target_comp_id: String,
+    firm: u32,
+    cancel_on_disconnect: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixSpec {
+    listen: SocketAddr,
+    sessions: Vec<FixSessionSpec>,
+    heartbeat_secs: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultSpec {
+    drop_ppm: u32,
+    duplicate_ppm: u32,
+    reorder_ppm: u32,
+    seed: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItchSpec {
+    session: String,
+    destination: SocketAddrV4,
+    retransmit_bind: SocketAddrV4,
+    history: usize,
+    heartbeat_ms: u64,
+    faults: FaultSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VenueSpec {
+    max_orders: usize,
+    self_match: String,
+    instruments: Vec<InstrumentSpec>,
+    ouch: Option<OuchSpec>,
+    fix: Option<FixSpec>,
+    itch: Option<ItchSpec>,
+}
+
+fn self_match(name: &str) -> PyResult<SelfMatchMode> {
+    Ok(match name {
+        "cancel_oldest" => SelfMatchMode::CancelOldest,
+        "cancel_newest" => SelfMatchMode::CancelNewest,
+        "cancel_both" => SelfMatchMode::CancelBoth,
+        "decrement" => SelfMatchMode::Decrement,
+        other => {
+            return Err(ConfigError::new_err(format!(
+                "self_match {other:?} is not one of cancel_oldest, cancel_newest, cancel_both, decrement"
+            )))
+        }
+    })
+}
+
+fn server_config(spec: VenueSpec) -> PyResult<ServerConfig> {
+    let instruments = spec
+        .instruments
+        .iter()
+        .map(|i| InstrumentConfig {
+            id: InstrumentId(i.id),
+            tick: Price(i.tick),
+            band: PriceBand::Range { min: Price(i.band_low), max: Price(i.band_high) },
+            max_order_qty: Qty(i.max_order_qty),
+        })
+        .collect();
+    let matching = VenueConfig {
+        max_orders: spec.max_orders,
+        self_match: self_match(&spec.self_match)?,
+        instruments,
+        ..VenueConfig::default()
+    };
+    let ouch = spec.ouch.map(|o| OuchGatewayConfig {
+        listen: o.listen,
+        session: o.session,
+        accounts: o
+            .accounts
+            .into_iter()
+            .map(|a| OuchAccount {
+                username: a.username,
+                password: a.password,
+                firm: FirmId(a.firm),
+                cancel_on_disconnect: a.cancel_on_disconnect,
+            })
+            .collect(),
+        heartbeat_interval: Duration::from_millis(o.heartbeat_ms),
+        client_timeout: Duration::from_millis(o.client_timeout_ms),
+        ..OuchGatewayConfig::default()
+    });
+    let fix = spec.fix.map(|f| {
+        let mut c = FixGatewayConfig::new(f.listen);
+        c.heartbeat_secs = f.heartbeat_secs;
+        c.sessions = f
+            .sessions
+            .into_iter()
+            .map(|s| FixSessionConfig {
+                sender_comp_id: s.sender_comp_id,
+                target_comp_id: s.target_comp_id,
+                firm: FirmId(s.firm),
+                cancel_on_disconnect: s.cancel_on_disconnect,
+            })
+            .collect();
+        c
+    });
+    let itch = spec.itch.map(|i| {
+        let mut c = PublisherConfig::new(&i.session, i.destination);
+        c.retransmit_bind = i.retransmit_bind;
+        c.history = i.history;
+        c.heartbeat_interval_ns = i.heartbeat_ms.saturating_mul(1_000_000);
+        c.faults = FaultConfig {
+            drop_ppm: i.faults.drop_ppm,
+            duplicate_ppm: i.faults.duplicate_ppm,
+            reorder_ppm: i.faults.reorder_ppm,
+            seed: i.faults.seed,
+        };
+        c
+    });
+    Ok(ServerConfig {
+        matching,
+        symbols: spec.instruments.into_iter().map(|i| (InstrumentId(i.id), i.symbol)).collect(),
+        ouch,
+        fix,
+        itch,
+        extra: Vec::new(),
+    })
+}
+
+/// A running venue simulator (matching, OUCH, FIX, ITCH) on a background thread.
+#[pyclass(module = "quotewire._core")]
+pub(crate) struct Venue {
+    inner: Option<RunningVenue>,
+}
+
+#[pymethods]
+impl Venue {
+    /// Starts a venue from its configuration serialised as JSON.
+    #[new]
+    fn new(config_json: &str) -> PyResult<Self> {
+        let spec: VenueSpec = serde_json::from_str(config_json)
+            .map_err(|e| ConfigError::new_err(format!("venue configuration: {e}")))?;
+        let config = server_config(spec)?;
+        let running =
+            RunningVenue::start(config).map_err(|e| ConfigError::new_err(e.to_string()))?;
+        Ok(Self { inner: Some(running) })
+    }
+
+    /// Listening and destination addresses as `host:port` strings (absent when disabled).
+    fn endpoints<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        if let Some(v) = &self.inner {
+            let e = v.endpoints();
+            out.set_item("ouch", e.ouch.map(|a| a.to_string()))?;
+            out.set_item("fix", e.fix.map(|a| a.to_string()))?;
+            out.set_item("itch", e.itch.map(|a| a.to_string()))?;
+            out.set_item("itch_retransmit", e.itch_retransmit.map(|a| a.to_string()))?;
+        }
+        Ok(out)
+    }
+
+    /// Counters: commands matched and the ITCH publisher's statistics.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        if let Some(v) = &self.inner {
+            out.set_item("commands", v.commands())?;
+            if let Some(p) = v.publisher() {
+                let s = p.stats();
+                out.set_item("itch_messages", s.messages)?;
+                out.set_item("itch_datagrams", s.datagrams)?;
+                out.set_item("itch_heartbeats", s.heartbeats)?;
+                out.set_item("itch_dropped", s.dropped)?;
+                out.set_item("itch_requests_served", s.requests_served)?;
+                out.set_item("itch_next_sequence", p.next_sequence())?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// True until `stop` is called.
+    fn running(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Ends the ITCH session, stops the loop and joins the thread. Idempotent.
+    fn stop(&mut self, py: Python<'_>) {
+        if let Some(mut v) = self.inner.take() {
+            py.detach(move || v.stop());
+        }
+    }
+}
