@@ -118,7 +118,10 @@ fn server_config(spec: VenueSpec) -> PyResult<ServerConfig> {
         .map(|i| InstrumentConfig {
             id: InstrumentId(i.id),
             tick: Price(i.tick),
-            band: PriceBand::Range { min: Price(i.band_low), max: Price(i.band_high) },
+            band: PriceBand::Range {
+                min: Price(i.band_low),
+                max: Price(i.band_high),
+            },
             max_order_qty: Qty(i.max_order_qty),
         })
         .collect();
@@ -175,7 +178,11 @@ fn server_config(spec: VenueSpec) -> PyResult<ServerConfig> {
     });
     Ok(ServerConfig {
         matching,
-        symbols: spec.instruments.into_iter().map(|i| (InstrumentId(i.id), i.symbol)).collect(),
+        symbols: spec
+            .instruments
+            .into_iter()
+            .map(|i| (InstrumentId(i.id), i.symbol))
+            .collect(),
         ouch,
         fix,
         itch,
@@ -199,7 +206,9 @@ impl Venue {
         let config = server_config(spec)?;
         let running =
             RunningVenue::start(config).map_err(|e| ConfigError::new_err(e.to_string()))?;
-        Ok(Self { inner: Some(running) })
+        Ok(Self {
+            inner: Some(running),
+        })
     }
 
     /// Listening and destination addresses as `host:port` strings (absent when disabled).
