@@ -129,12 +129,28 @@ impl FeedBenchResult {
     /// The histogram as HdrHistogram V2 + DEFLATE bytes (what the `hdrhistogram`
     /// Python package decodes after base64).
     pub fn histogram_v2_deflate(&self) -> Result<Vec<u8>, EngineError> {
-        let mut out = Vec::new();
-        V2DeflateSerializer::new()
-            .serialize(&self.histogram, &mut out)
-            .map_err(|e| EngineError::Histogram(format!("{e:?}")))?;
-        Ok(out)
+        v2_deflate(&self.histogram)
     }
+}
+
+/// Encodes a histogram as HdrHistogram V2 + DEFLATE bytes.
+pub fn v2_deflate(histogram: &Histogram<u64>) -> Result<Vec<u8>, EngineError> {
+    let mut out = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(histogram, &mut out)
+        .map_err(|e| EngineError::Histogram(format!("{e:?}")))?;
+    Ok(out)
+}
+
+/// Builds the latency histogram (1 ns to 60 s, 3 significant digits) of raw
+/// nanosecond samples recorded into a pre-allocated buffer during a run.
+pub fn histogram_from_samples(samples: &[u32]) -> Result<Histogram<u64>, EngineError> {
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+        .map_err(|e| EngineError::Histogram(e.to_string()))?;
+    for &s in samples {
+        histogram.saturating_record(u64::from(s.max(1)));
+    }
+    Ok(histogram)
 }
 
 /// Generates the session, then runs the throughput and latency passes with
@@ -205,11 +221,7 @@ pub fn run_feed_bench_with(
     }
     let gaps = sequencer.stats().gaps;
 
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
-        .map_err(|e| EngineError::Histogram(e.to_string()))?;
-    for &s in &samples {
-        histogram.saturating_record(u64::from(s.max(1)));
-    }
+    let histogram = histogram_from_samples(&samples)?;
 
     Ok(FeedBenchResult {
         count,
@@ -283,7 +295,9 @@ impl<'a> Ring<'a> {
     }
 }
 
-fn clock_overhead(clock: &Clock) -> u64 {
+/// Cost of one clock read: the median of back-to-back reads (ns).
+#[must_use]
+pub fn clock_overhead(clock: &Clock) -> u64 {
     let mut deltas = [0u64; 1001];
     for d in &mut deltas {
         let a = clock.now_ns();

@@ -194,6 +194,60 @@ fn bench_feed(
     Ok(out)
 }
 
+/// Runs order actions through the venue simulator (matching, event routing, ITCH publishing).
+#[pyfunction]
+#[pyo3(signature = (actions, *, instruments = 8, seed = 1))]
+fn bench_venue(
+    py: Python<'_>,
+    actions: usize,
+    instruments: u16,
+    seed: u64,
+) -> PyResult<Bound<'_, PyDict>> {
+    if actions == 0 || instruments == 0 {
+        return Err(ConfigError::new_err(
+            "actions and instruments must be at least 1",
+        ));
+    }
+    let clock = quotewire_core::clock::Clock::default();
+    let run = py
+        .detach(|| {
+            quotewire_venue::workload::run_bench(instruments, actions, seed, &|| clock.now_ns())
+        })
+        .map_err(|e| QuotewireError::new_err(e.to_string()))?;
+    let h = quotewire_engine::bench::histogram_from_samples(&run.samples_ns).map_err(to_py)?;
+    let secs = run.elapsed_ns.max(1) as f64 / 1e9;
+    let out = PyDict::new(py);
+    out.set_item("count", run.count)?;
+    out.set_item("elapsed_ns", run.elapsed_ns)?;
+    out.set_item("per_sec", run.count as f64 / secs)?;
+    out.set_item("min_ns", h.min())?;
+    out.set_item("mean_ns", h.mean())?;
+    out.set_item("p50_ns", h.value_at_quantile(0.50))?;
+    out.set_item("p90_ns", h.value_at_quantile(0.90))?;
+    out.set_item("p99_ns", h.value_at_quantile(0.99))?;
+    out.set_item("p999_ns", h.value_at_quantile(0.999))?;
+    out.set_item("p9999_ns", h.value_at_quantile(0.9999))?;
+    out.set_item("max_ns", h.max())?;
+    out.set_item(
+        "clock_overhead_ns",
+        quotewire_engine::bench::clock_overhead(&clock),
+    )?;
+    out.set_item("executions", run.executions)?;
+    out.set_item("itch_messages", run.itch_messages)?;
+    out.set_item("itch_datagrams", run.itch_datagrams)?;
+    out.set_item("itch_per_sec", run.itch_messages as f64 / secs)?;
+    out.set_item(
+        "matching_only_per_sec",
+        run.count as f64 * 1e9 / run.matching_only_ns.max(1) as f64,
+    )?;
+    let encoded = quotewire_engine::bench::v2_deflate(&h).map_err(to_py)?;
+    out.set_item(
+        "histogram",
+        base64::engine::general_purpose::STANDARD.encode(encoded),
+    )?;
+    Ok(out)
+}
+
 fn stats_dict<'py>(
     py: Python<'py>,
     stats: &CaptureStats,
@@ -387,6 +441,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(generate_session, m)?)?;
     m.add_function(wrap_pyfunction!(bench_feed, m)?)?;
+    m.add_function(wrap_pyfunction!(bench_venue, m)?)?;
     m.add_function(wrap_pyfunction!(itch_summary, m)?)?;
     m.add_function(wrap_pyfunction!(itch_book, m)?)?;
     m.add_function(wrap_pyfunction!(itch_read_raw, m)?)?;

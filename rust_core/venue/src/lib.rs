@@ -15,12 +15,14 @@
 //! same events), or allocate per event on the matching hot path after
 //! construction.
 
+pub mod background;
 pub mod fix_gateway;
 pub mod matching;
 pub mod ouch_gateway;
 pub mod publisher;
 pub mod runtime;
 pub mod server;
+pub mod workload;
 
 mod error;
 
