@@ -20,7 +20,9 @@ __all__ = [
     "DataError",
     "ProtocolError",
     "QuotewireError",
+    "Venue",
     "bench_feed",
+    "bench_venue",
     "generate_session",
     "itch_book",
     "itch_layouts",
@@ -71,6 +73,34 @@ def bench_feed(
     packets, gaps; the current core adds p90_ns, p9999_ns, clock_overhead_ns and
     decode_errors.
     """
+
+def bench_venue(actions: int, *, instruments: int = 8, seed: int = 1) -> dict[str, object]:
+    """Run order actions through the venue simulator (matching, event routing, ITCH
+    publishing) and time each one.
+
+    Keys: count, elapsed_ns, per_sec, min_ns, mean_ns, p50_ns, p90_ns, p99_ns, p999_ns,
+    p9999_ns, max_ns, histogram (HDR V2 compressed, base64), executions, itch_messages,
+    itch_per_sec; the current core adds clock_overhead_ns and itch_datagrams.
+    """
+
+class Venue:
+    """A running venue simulator (matching, OUCH, FIX, ITCH) on a background thread."""
+
+    def __init__(self, config_json: str) -> None:
+        """Start a venue from its JSON configuration (`quotewire.venue.VenueConfig.to_json`).
+
+        Raises ConfigError with a message on a bad configuration or a bind failure.
+        """
+    def endpoints(self) -> dict[str, str | None]:
+        """Keys ouch, fix, itch, itch_retransmit -> "host:port", or None when disabled;
+        empty after `stop`."""
+    def stats(self) -> dict[str, int]:
+        """Keys commands and, with ITCH, itch_messages, itch_datagrams, itch_heartbeats,
+        itch_dropped, itch_requests_served, itch_next_sequence; empty after `stop`."""
+    def running(self) -> bool:
+        """True until `stop` is called."""
+    def stop(self) -> None:
+        """End the ITCH session, stop the loop and join its thread. Idempotent."""
 
 def itch_summary(path: str) -> dict[str, object]:
     """Count a session's messages.

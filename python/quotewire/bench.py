@@ -33,6 +33,7 @@ __all__ = [
     "decode_histogram",
     "format_text",
     "run_feed",
+    "run_venue",
     "to_json_line",
     "write_hdr_log",
 ]
@@ -64,6 +65,31 @@ _PERCENTILES: Final = (
     ("mean", "mean_ns"),
 )
 """(label, key) of the latency figures shown; keys the core does not report are skipped."""
+
+_UNITS: Final[Mapping[str, tuple[str, str]]] = {
+    "feed": ("messages", "msgs"),
+    "venue": ("actions", "actions"),
+}
+"""Bench name -> (what `count` counts, its short form in rates); others count messages."""
+
+_EXTRAS: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
+    "feed": (
+        ("clock overhead ns", "clock_overhead_ns"),
+        ("live orders peak", "live_orders_peak"),
+        ("book bytes", "book_bytes"),
+        ("unknown orders", "unknown_orders"),
+        ("packets", "packets"),
+        ("gaps", "gaps"),
+        ("decode errors", "decode_errors"),
+    ),
+    "venue": (
+        ("clock overhead ns", "clock_overhead_ns"),
+        ("executions", "executions"),
+        ("ITCH messages", "itch_messages"),
+        ("ITCH datagrams", "itch_datagrams"),
+    ),
+}
+"""Bench name -> (label, key) of its integer counters shown after the latencies."""
 
 _REPORT_HEADER: Final = """\
 # quotewire performance log
@@ -105,20 +131,67 @@ def run_feed(
     ):
         if value < low:
             raise ConfigError(f"{name} must be at least {low}, not {value}")
-    date = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    date = _utc_now()
     figures = _core.bench_feed(
         messages, instruments=instruments, max_live_orders=max_live_orders, seed=seed
     )
-    version = _package_version()
-    record: dict[str, object] = {
-        "bench": "feed",
-        "params": {
-            "messages": messages,
-            "instruments": instruments,
-            "max_live_orders": max_live_orders,
-            "seed": seed,
-        },
+    params = {
+        "messages": messages,
+        "instruments": instruments,
+        "max_live_orders": max_live_orders,
+        "seed": seed,
     }
+    return _record("feed", params, figures, date=date, argv=argv)
+
+
+def run_venue(
+    actions: int,
+    *,
+    instruments: int = 8,
+    seed: int = 1,
+    argv: Sequence[str] | None = None,
+) -> dict[str, object]:
+    """Run the venue benchmark: `actions` synthetic order actions through matching, event
+    routing and ITCH publishing, each one timed, inside the core.
+
+    Returns the core's figures (count, elapsed_ns, per_sec, min_ns, mean_ns, p50_ns..
+    p9999_ns, max_ns, histogram, executions, itch_messages, itch_per_sec) plus `bench`
+    ("venue"), `params`, `machine`, `git_rev`, `version`, `date` and `command`.
+    """
+    for name, value, low, high in (
+        ("actions", actions, 1, None),
+        ("instruments", instruments, 1, 65_535),
+        ("seed", seed, 0, 2**64 - 1),
+    ):
+        if value < low or (high is not None and value > high):
+            allowed = f"{low}..{high}" if high is not None else f">= {low}"
+            raise ConfigError(f"{name}: {value} is not {allowed}")
+    try:
+        bench_venue = _core.bench_venue
+    except AttributeError:
+        raise ConfigError(
+            "this build of quotewire._core has no bench_venue; rebuild it with `make build`"
+        ) from None
+    date = _utc_now()
+    figures = bench_venue(actions, instruments=instruments, seed=seed)
+    params = {"actions": actions, "instruments": instruments, "seed": seed}
+    return _record("venue", params, figures, date=date, argv=argv)
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _record(
+    name: str,
+    params: Mapping[str, object],
+    figures: Mapping[str, object],
+    *,
+    date: str,
+    argv: Sequence[str] | None,
+) -> dict[str, object]:
+    version = _package_version()
+    record: dict[str, object] = {"bench": name, "params": dict(params)}
     record.update(figures)
     record.update(
         {
@@ -173,23 +246,20 @@ def format_text(record: Mapping[str, object]) -> str:
     lat = "  ".join(
         f"{label} {_ns(get_number(record, key))}" for label, key in _PERCENTILES if key in record
     )
+    name = get_str(record, "bench")
+    what, short = _UNITS.get(name, ("messages", "msgs"))
     lines = [
-        f"bench {get_str(record, 'bench')}: {count:,} messages in {elapsed_ns / 1e6:,.3f} ms",
-        f"  throughput    {per_sec / 1e6:,.2f} M msgs/s ({per_sec:,.0f} msgs/s)",
-        f"  latency (ns)  {lat}",
+        f"bench {name}: {count:,} {what} in {elapsed_ns / 1e6:,.3f} ms",
+        f"  throughput    {per_sec / 1e6:,.2f} M {short}/s ({per_sec:,.0f} {short}/s)",
     ]
-    extras = [
-        ("clock overhead ns", "clock_overhead_ns"),
-        ("live orders peak", "live_orders_peak"),
-        ("book bytes", "book_bytes"),
-        ("unknown orders", "unknown_orders"),
-        ("packets", "packets"),
-        ("gaps", "gaps"),
-        ("decode errors", "decode_errors"),
-    ]
+    if "itch_per_sec" in record:
+        itch_rate = get_float(record, "itch_per_sec")
+        lines.append(f"  ITCH out      {itch_rate / 1e6:,.2f} M msgs/s ({itch_rate:,.0f} msgs/s)")
+    lines.append(f"  latency (ns)  {lat}")
+    extras = _EXTRAS.get(name, _EXTRAS["feed"])
     shown = [f"{label} {get_int(record, key):,}" for label, key in extras if key in record]
     if shown:
-        lines.append("  feed          " + ", ".join(shown))
+        lines.append(f"  {name:<13} " + ", ".join(shown))
     lines.append(f"  machine       {_machine_line(record.get('machine'))}")
     lines.append(
         f"  revision      {record.get('git_rev', '?')} (quotewire {record.get('version', '?')})"
@@ -267,9 +337,10 @@ def append_report(
     ]
     if hdr_log is not None:
         lines.append(f"- histogram log: `{os.fspath(hdr_log)}`")
+    what, short = _UNITS.get(str(record.get("bench")), ("messages", "msgs"))
     lines += [
         "",
-        "| messages | elapsed ms | M msgs/s | "
+        f"| {what} | elapsed ms | M {short}/s | "
         + " | ".join(f"{label} ns" for label, _ in shown)
         + " |",
         "|" + "---:|" * len(row),

@@ -2,6 +2,9 @@
 
     quotewire bench feed --messages N [--instruments N] [--max-live-orders N] [--seed N]
                          [--json] [--hdr-out FILE] [--report [FILE]]
+    quotewire bench venue [--actions N] [--instruments N] [--seed N]
+                          [--json] [--hdr-out FILE] [--report [FILE]]
+    quotewire venue --config FILE [--stats-every SECONDS] [--json]
     quotewire itch summary FILE [--json]
     quotewire itch book FILE --symbol SYM [--at HH:MM:SS.nnnnnnnnn] [--depth N] [--json]
     quotewire itch generate --out FILE [--format daily|pcap] [--messages N]
@@ -16,15 +19,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import signal
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
+from types import FrameType
+from typing import Final, NoReturn
 
 from quotewire import _core, bench, itch
 from quotewire.errors import QuotewireError
+from quotewire.venue import Endpoints, Venue, VenueConfig
 
 __all__ = ["format_book", "format_summary", "main"]
 
@@ -74,6 +83,16 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, not {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text!r}")
     return value
 
 
@@ -143,8 +162,8 @@ def format_summary(s: itch.Summary) -> str:
     return "\n".join(lines)
 
 
-def _print_json(obj: object) -> None:
-    print(json.dumps(obj, separators=(",", ":"), default=str))
+def _print_json(obj: object, *, flush: bool = False) -> None:
+    print(json.dumps(obj, separators=(",", ":"), default=str), flush=flush)
 
 
 # --------------------------------------------------------------------------- commands
@@ -158,6 +177,16 @@ def _cmd_bench_feed(args: argparse.Namespace, argv: Sequence[str]) -> int:
         seed=args.seed,
         argv=argv,
     )
+    return _emit_bench(record, args)
+
+
+def _cmd_bench_venue(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    record = bench.run_venue(args.actions, instruments=args.instruments, seed=args.seed, argv=argv)
+    return _emit_bench(record, args)
+
+
+def _emit_bench(record: dict[str, object], args: argparse.Namespace) -> int:
+    """Write the histogram log and report entry asked for, then print the record."""
     if args.hdr_out is not None:
         bench.write_hdr_log(record, args.hdr_out)
     if args.report is not None:
@@ -227,6 +256,89 @@ def _cmd_itch_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+_VENUE_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+_VENUE_POLL_S: Final = 0.1
+
+
+def _format_endpoints(e: Endpoints) -> str:
+    d = e.to_dict()
+    parts = [f"OUCH {d['ouch']}" if d["ouch"] else "OUCH off"]
+    parts.append(f"FIX {d['fix']}" if d["fix"] else "FIX off")
+    if d["itch"]:
+        parts.append(f"ITCH -> {d['itch']} (retransmit {d['itch_retransmit']})")
+    else:
+        parts.append("ITCH off")
+    return ", ".join(parts)
+
+
+def _format_stats(stats: Mapping[str, int]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in stats.items()) or "no counters"
+
+
+def _cmd_venue(args: argparse.Namespace) -> int:
+    config = VenueConfig.load(args.config)
+    stop = threading.Event()
+    caught: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        caught.append(signum)
+        stop.set()
+
+    # Handlers go in before the venue starts, so a signal can never leave it running.
+    previous = {sig: signal.signal(sig, on_signal) for sig in _VENUE_SIGNALS}
+    try:
+        with Venue(config) as venue:
+            started = time.monotonic()
+            symbols = [i.symbol for i in config.instruments]
+            if args.json:
+                line = {"event": "started", "config": args.config, "symbols": symbols}
+                _print_json({**line, "endpoints": venue.endpoints.to_dict()}, flush=True)
+            else:
+                print(
+                    f"venue running with {len(symbols)} instruments ({', '.join(symbols)}): "
+                    f"{_format_endpoints(venue.endpoints)}; stop with Ctrl-C or SIGTERM",
+                    flush=True,
+                )
+            _wait_for_stop(venue, stop, started, every=args.stats_every, as_json=args.json)
+            venue.stop()
+            final = venue.stats()
+            uptime = round(time.monotonic() - started, 3)
+        name = signal.Signals(caught[0]).name if caught else None
+        if args.json:
+            line = {"event": "stopped", "signal": name, "uptime_s": uptime, "stats": final}
+            _print_json(line, flush=True)
+        else:
+            print(f"venue stopped ({name}) after {uptime:,.1f} s: {_format_stats(final)}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _wait_for_stop(
+    venue: Venue, stop: threading.Event, started: float, *, every: float | None, as_json: bool
+) -> None:
+    """Sleep in short slices until `stop` is set, printing the counters every `every` s.
+
+    The signal handler runs on this thread, so this never blocks inside `stop.wait()`:
+    `Event.set()` from a handler that interrupted `Event.wait()` on the same thread can
+    deadlock on the event's lock. `is_set()` takes no lock.
+    """
+    next_at = started + every if every else math.inf
+    while not stop.is_set():
+        time.sleep(max(0.0, min(_VENUE_POLL_S, next_at - time.monotonic())))
+        now = time.monotonic()
+        if now >= next_at and not stop.is_set():
+            uptime = round(now - started, 3)
+            if as_json:
+                _print_json(
+                    {"event": "stats", "uptime_s": uptime, "stats": venue.stats()}, flush=True
+                )
+            else:
+                print(f"[{uptime:,.1f} s] {_format_stats(venue.stats())}", flush=True)
+            next_at += every or math.inf
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="quotewire-demo-") as tmp:
         path = os.path.join(tmp, "session.itch")
@@ -256,6 +368,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _add_bench_outputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON line instead")
+    p.add_argument(
+        "--hdr-out", metavar="FILE", help="write the latency histogram as an HdrHistogram log"
+    )
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        nargs="?",
+        const=str(bench.DEFAULT_REPORT),
+        help=f"append a dated entry to a markdown log (default: {bench.DEFAULT_REPORT})",
+    )
+
+
 def _build_parser(argv: Sequence[str]) -> _Parser:
     parser = _Parser(
         prog="quotewire",
@@ -279,18 +405,40 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
         "--max-live-orders", type=_count, default=1_500_000, help="default: 1500000"
     )
     p_feed.add_argument("--seed", type=_seed, default=1, help="generator seed, default: 1")
-    p_feed.add_argument("--json", action="store_true", help="print one JSON line instead")
-    p_feed.add_argument(
-        "--hdr-out", metavar="FILE", help="write the latency histogram as an HdrHistogram log"
-    )
-    p_feed.add_argument(
-        "--report",
-        metavar="FILE",
-        nargs="?",
-        const=str(bench.DEFAULT_REPORT),
-        help=f"append a dated entry to a markdown log (default: {bench.DEFAULT_REPORT})",
-    )
+    _add_bench_outputs(p_feed)
     p_feed.set_defaults(func=lambda a: _cmd_bench_feed(a, argv))
+
+    p_bv = bench_sub.add_parser(
+        "venue",
+        help="venue simulator: matching, event routing and ITCH publishing per order action",
+        description="Drive synthetic order actions (adds, cancels, replaces, crossing orders) "
+        "through the venue simulator's matching engine, event routing and ITCH publisher "
+        "inside the core, and report actions/s, ITCH messages/s and per-action latency "
+        "percentiles (ns).",
+    )
+    p_bv.add_argument("--actions", type=_count, default=1_000_000, help="default: 1000000")
+    p_bv.add_argument("--instruments", type=_count, default=8, help="default: 8")
+    p_bv.add_argument("--seed", type=_seed, default=1, help="generator seed, default: 1")
+    _add_bench_outputs(p_bv)
+    p_bv.set_defaults(func=lambda a: _cmd_bench_venue(a, argv))
+
+    # venue
+    p_venue = sub.add_parser(
+        "venue",
+        help="run the venue simulator (OUCH, FIX, ITCH) until Ctrl-C or SIGTERM",
+        description="Start the venue simulator described by a TOML file (see "
+        "examples/venue.toml), print where it listens, and run until SIGINT or SIGTERM; "
+        "then end the ITCH session, stop, print the final counters and exit 0.",
+    )
+    p_venue.add_argument("--config", metavar="FILE", required=True, help="venue TOML file")
+    p_venue.add_argument(
+        "--stats-every",
+        type=_seconds,
+        metavar="SECONDS",
+        help="print the counters every SECONDS (default: only when stopping)",
+    )
+    p_venue.add_argument("--json", action="store_true", help="print JSON lines instead")
+    p_venue.set_defaults(func=_cmd_venue)
 
     # itch
     p_itch = sub.add_parser(

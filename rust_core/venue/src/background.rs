@@ -1011,7 +1011,7 @@ mod tests {
         assert!(
             counts
                 .iter()
-                .all(|&c| (c as f64 - 40_000.0).abs() < 1_000.0),
+                .all(|&c| (f64::from(c) - 40_000.0).abs() < 1_000.0),
             "{counts:?}"
         );
         let var = s2 / f64::from(n) - (s1 / f64::from(n)).powi(2);

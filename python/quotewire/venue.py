@@ -1,0 +1,926 @@
+"""The venue simulator: a typed configuration and the running venue.
+
+The simulator itself (price-time matching, OUCH 5.0 over SoupBinTCP 4.0, FIX 4.4, ITCH 5.0
+over MoldUDP64) runs in the compiled core on its own thread; this module describes it,
+checks the description once and starts it::
+
+    from quotewire.venue import Venue, VenueConfig
+
+    config = VenueConfig.load("examples/venue.toml")
+    with Venue(config) as venue:
+        print(venue.endpoints.ouch)       # ("127.0.0.1", 15000)
+        ...
+        print(venue.stats())              # {"commands": ..., "itch_messages": ...}
+
+Conventions:
+
+* **Prices** are given in currency units as `Decimal`, `str` or `int` (`"0.01"`, `"100.00"`,
+  `5`) and converted exactly to the core's raw integers with four implied decimals
+  (`1.00 == 10_000`); more than four decimals, or a `float`, is refused. They are stored as
+  `Decimal` and written to TOML as strings, so nothing is ever rounded.
+* **Validation** happens in Python before anything reaches the core: `VenueConfig.validate`
+  raises `ConfigError` naming the field path, the value and what is allowed, e.g.
+  ``instruments[0].tick: 0 is not > 0``.
+* **Files** are TOML (`VenueConfig.load` / `VenueConfig.save`, a lossless round trip); the
+  core receives JSON (`VenueConfig.to_json`) with raw integer prices.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Literal, Self, TypeVar
+
+from quotewire import _core
+from quotewire._values import get_int
+from quotewire.errors import ConfigError, ProtocolError
+
+__all__ = [
+    "PRICE_SCALE",
+    "SELF_MATCH_MODES",
+    "Endpoints",
+    "Faults",
+    "FixConfig",
+    "FixSession",
+    "Instrument",
+    "ItchConfig",
+    "OuchAccount",
+    "OuchConfig",
+    "PriceLike",
+    "Venue",
+    "VenueConfig",
+    "price_to_raw",
+    "raw_to_price",
+]
+
+PRICE_SCALE: Final = 10_000
+"""Raw units per 1.0 currency unit (four implied decimals)."""
+_DECIMALS: Final = 4
+
+SELF_MATCH_MODES: Final = ("cancel_oldest", "cancel_newest", "cancel_both", "decrement")
+"""What the matching engine does when an order would trade against its own firm."""
+
+SelfMatch = Literal["cancel_oldest", "cancel_newest", "cancel_both", "decrement"]
+PriceLike = Decimal | str | int
+"""A price in currency units: `Decimal("0.01")`, `"0.01"` or `100` (never a float)."""
+
+_U16: Final = 2**16 - 1
+_U32: Final = 2**32 - 1
+_U64: Final = 2**64 - 1
+_PPM: Final = 1_000_000
+_MAX_BAND_TICKS: Final = 65_536
+_MAX_PRICE_RAW: Final = _U32  # ITCH and OUCH price fields are 32 bits
+
+
+# --------------------------------------------------------------------------- prices
+
+
+def price_to_raw(value: PriceLike, name: str = "price") -> int:
+    """Exact conversion of a price in currency units to raw units (`"1.5"` -> `15_000`).
+
+    Raises `ConfigError` naming `name` for floats, non-numbers and more than 4 decimals.
+    """
+    if isinstance(value, bool) or not isinstance(value, Decimal | str | int):
+        raise ConfigError(
+            f"{name}: {value!r} is a {type(value).__name__}; give prices as Decimal, str "
+            'or int (e.g. "0.01") so they stay exact'
+        )
+    try:
+        d = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise ConfigError(f"{name}: {value!r} is not a decimal number") from None
+    if not d.is_finite():
+        raise ConfigError(f"{name}: {value!r} is not a finite number")
+    scaled = d.scaleb(_DECIMALS)
+    if scaled != scaled.to_integral_value():
+        raise ConfigError(f"{name}: {value!r} has more than {_DECIMALS} decimals")
+    return int(scaled)
+
+
+def raw_to_price(raw: int) -> Decimal:
+    """Raw units to an exact `Decimal` with at least two decimals (`100` -> `0.01`);
+    zero stays `0` so that messages read `tick: 0 is not > 0`."""
+    if raw == 0:
+        return Decimal(0)
+    if raw % 100 == 0:
+        return Decimal(raw // 100).scaleb(-2)
+    return Decimal(raw).scaleb(-_DECIMALS).normalize()
+
+
+def _price_text(d: Decimal) -> str:
+    return f"{d:f}"
+
+
+# --------------------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True, init=False)
+class Instrument:
+    """One tradable instrument: its symbol, id, tick, price band and largest order.
+
+    `tick`, `band_low` and `band_high` are prices in currency units (see `PriceLike`),
+    stored as exact `Decimal`; `*_raw` give the core's integers.
+    """
+
+    symbol: str
+    id: int
+    tick: Decimal
+    band_low: Decimal
+    band_high: Decimal
+    max_order_qty: int = 1_000_000
+
+    def __init__(
+        self,
+        symbol: str,
+        id: int,
+        tick: PriceLike,
+        band_low: PriceLike,
+        band_high: PriceLike,
+        max_order_qty: int = 1_000_000,
+    ) -> None:
+        object.__setattr__(self, "symbol", symbol)
+        object.__setattr__(self, "id", id)
+        for name, value in (("tick", tick), ("band_low", band_low), ("band_high", band_high)):
+            object.__setattr__(self, name, raw_to_price(price_to_raw(value, name)))
+        object.__setattr__(self, "max_order_qty", max_order_qty)
+
+    @property
+    def tick_raw(self) -> int:
+        """The tick in raw units."""
+        return price_to_raw(self.tick)
+
+    @property
+    def band_low_raw(self) -> int:
+        """The lowest accepted price in raw units."""
+        return price_to_raw(self.band_low)
+
+    @property
+    def band_high_raw(self) -> int:
+        """The highest accepted price in raw units."""
+        return price_to_raw(self.band_high)
+
+    def _problems(self, path: str) -> list[str]:
+        out = [
+            *_ascii_text(f"{path}.symbol", self.symbol, 1, 8),
+            *_int_in(f"{path}.id", self.id, 1, _U16),
+            *_int_in(f"{path}.max_order_qty", self.max_order_qty, 1, _U32),
+        ]
+        tick, low, high = self.tick_raw, self.band_low_raw, self.band_high_raw
+        if tick <= 0:
+            return [*out, f"{path}.tick: {_price_text(self.tick)} is not > 0"]
+        for name, raw, value in (
+            ("band_low", low, self.band_low),
+            ("band_high", high, self.band_high),
+        ):
+            if raw % tick:
+                out.append(
+                    f"{path}.{name}: {_price_text(value)} is not a multiple of the tick "
+                    f"{_price_text(self.tick)}"
+                )
+        if low <= 0:
+            out.append(f"{path}.band_low: {_price_text(self.band_low)} is not > 0")
+        if high <= low:
+            out.append(
+                f"{path}.band_high: {_price_text(self.band_high)} is not > band_low "
+                f"{_price_text(self.band_low)}"
+            )
+        elif (high - low) // tick > _MAX_BAND_TICKS:
+            out.append(
+                f"{path}.band_high: the band {_price_text(self.band_low)}.."
+                f"{_price_text(self.band_high)} spans {(high - low) // tick:,} ticks of "
+                f"{_price_text(self.tick)}, not <= {_MAX_BAND_TICKS:,}"
+            )
+        if high > _MAX_PRICE_RAW:
+            out.append(
+                f"{path}.band_high: {_price_text(self.band_high)} is not <= "
+                f"{_price_text(raw_to_price(_MAX_PRICE_RAW))} (ITCH and OUCH prices are 32-bit)"
+            )
+        return out
+
+    def _to_core(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "symbol": self.symbol,
+            "tick": self.tick_raw,
+            "band_low": self.band_low_raw,
+            "band_high": self.band_high_raw,
+            "max_order_qty": self.max_order_qty,
+        }
+
+
+@dataclass(frozen=True)
+class OuchAccount:
+    """An OUCH login: SoupBinTCP username (1-6 chars) and password (up to 10), its firm."""
+
+    username: str
+    password: str
+    firm: int
+    cancel_on_disconnect: bool = True
+
+    def _problems(self, path: str) -> list[str]:
+        return [
+            *_ascii_text(f"{path}.username", self.username, 1, 6),
+            *_ascii_text(f"{path}.password", self.password, 0, 10),
+            *_int_in(f"{path}.firm", self.firm, 0, _U32),
+            *_is_bool(f"{path}.cancel_on_disconnect", self.cancel_on_disconnect),
+        ]
+
+
+@dataclass(frozen=True)
+class OuchConfig:
+    """OUCH 5.0 over SoupBinTCP 4.0 order entry."""
+
+    accounts: Sequence[OuchAccount]
+    listen: str = "127.0.0.1:0"
+    session: str = "S1"
+    heartbeat_ms: int = 1_000
+    client_timeout_ms: int = 15_000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "accounts", tuple(self.accounts))
+
+    def _problems(self, path: str) -> list[str]:
+        out = [
+            *_address(f"{path}.listen", self.listen, ipv4_only=False, port_zero=True),
+            *_ascii_text(f"{path}.session", self.session, 1, 10),
+            *_int_in(f"{path}.heartbeat_ms", self.heartbeat_ms, 1, _U32),
+            *_int_in(f"{path}.client_timeout_ms", self.client_timeout_ms, 1, _U32),
+        ]
+        if not self.accounts:
+            out.append(f"{path}.accounts: empty; an OUCH gateway needs at least one account")
+        for i, account in enumerate(self.accounts):
+            out += account._problems(f"{path}.accounts[{i}]")
+        out += _unique(f"{path}.accounts", "username", [a.username for a in self.accounts])
+        out += _unique(f"{path}.accounts", "firm", [a.firm for a in self.accounts])
+        return out
+
+    def _to_core(self) -> dict[str, object]:
+        return {
+            "listen": self.listen,
+            "session": self.session,
+            "accounts": [
+                {
+                    "username": a.username,
+                    "password": a.password,
+                    "firm": a.firm,
+                    "cancel_on_disconnect": a.cancel_on_disconnect,
+                }
+                for a in self.accounts
+            ],
+            "heartbeat_ms": self.heartbeat_ms,
+            "client_timeout_ms": self.client_timeout_ms,
+        }
+
+
+@dataclass(frozen=True)
+class FixSession:
+    """A FIX 4.4 session, named by the client's CompIDs (SenderCompID 49 as the client
+    sends it, TargetCompID 56 naming the venue), and its firm."""
+
+    sender_comp_id: str
+    target_comp_id: str
+    firm: int
+    cancel_on_disconnect: bool = True
+
+    def _problems(self, path: str) -> list[str]:
+        return [
+            *_ascii_text(f"{path}.sender_comp_id", self.sender_comp_id, 1, 32),
+            *_ascii_text(f"{path}.target_comp_id", self.target_comp_id, 1, 32),
+            *_int_in(f"{path}.firm", self.firm, 0, _U32),
+            *_is_bool(f"{path}.cancel_on_disconnect", self.cancel_on_disconnect),
+        ]
+
+
+@dataclass(frozen=True)
+class FixConfig:
+    """FIX 4.4 order entry."""
+
+    sessions: Sequence[FixSession]
+    listen: str = "127.0.0.1:0"
+    heartbeat_secs: int = 30
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sessions", tuple(self.sessions))
+
+    def _problems(self, path: str) -> list[str]:
+        out = [
+            *_address(f"{path}.listen", self.listen, ipv4_only=False, port_zero=True),
+            *_int_in(f"{path}.heartbeat_secs", self.heartbeat_secs, 1, _U32),
+        ]
+        if not self.sessions:
+            out.append(f"{path}.sessions: empty; a FIX gateway needs at least one session")
+        for i, session in enumerate(self.sessions):
+            out += session._problems(f"{path}.sessions[{i}]")
+        pairs = [f"{s.sender_comp_id}->{s.target_comp_id}" for s in self.sessions]
+        out += _unique(f"{path}.sessions", "CompID pair", pairs)
+        out += _unique(f"{path}.sessions", "firm", [s.firm for s in self.sessions])
+        return out
+
+    def _to_core(self) -> dict[str, object]:
+        return {
+            "listen": self.listen,
+            "sessions": [
+                {
+                    "sender_comp_id": s.sender_comp_id,
+                    "target_comp_id": s.target_comp_id,
+                    "firm": s.firm,
+                    "cancel_on_disconnect": s.cancel_on_disconnect,
+                }
+                for s in self.sessions
+            ],
+            "heartbeat_secs": self.heartbeat_secs,
+        }
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Faults injected into the ITCH feed, in parts per million of datagrams (for testing
+    a feed handler's recovery); all zero is a clean feed."""
+
+    drop_ppm: int = 0
+    duplicate_ppm: int = 0
+    reorder_ppm: int = 0
+    seed: int = 1
+
+    def _problems(self, path: str) -> list[str]:
+        return [
+            *_int_in(f"{path}.drop_ppm", self.drop_ppm, 0, _PPM),
+            *_int_in(f"{path}.duplicate_ppm", self.duplicate_ppm, 0, _PPM),
+            *_int_in(f"{path}.reorder_ppm", self.reorder_ppm, 0, _PPM),
+            *_int_in(f"{path}.seed", self.seed, 0, _U64),
+        ]
+
+
+@dataclass(frozen=True)
+class ItchConfig:
+    """ITCH 5.0 over MoldUDP64: where datagrams go, the retransmission server, history."""
+
+    destination: str
+    session: str = "ITCH1"
+    retransmit_bind: str = "127.0.0.1:0"
+    history: int = 65_536
+    heartbeat_ms: int = 1_000
+    faults: Faults = field(default_factory=Faults)
+
+    def _problems(self, path: str) -> list[str]:
+        out = [
+            *_ascii_text(f"{path}.session", self.session, 1, 10),
+            *_address(f"{path}.destination", self.destination, ipv4_only=True, port_zero=False),
+            *_address(
+                f"{path}.retransmit_bind", self.retransmit_bind, ipv4_only=True, port_zero=True
+            ),
+            *_int_in(f"{path}.history", self.history, 1, _U32),
+            *_int_in(f"{path}.heartbeat_ms", self.heartbeat_ms, 1, _U32),
+        ]
+        if not isinstance(self.faults, Faults):
+            return [*out, f"{path}.faults: {self.faults!r} is not a Faults"]
+        return out + self.faults._problems(f"{path}.faults")
+
+    def _to_core(self) -> dict[str, object]:
+        return {
+            "session": self.session,
+            "destination": self.destination,
+            "retransmit_bind": self.retransmit_bind,
+            "history": self.history,
+            "heartbeat_ms": self.heartbeat_ms,
+            "faults": {
+                "drop_ppm": self.faults.drop_ppm,
+                "duplicate_ppm": self.faults.duplicate_ppm,
+                "reorder_ppm": self.faults.reorder_ppm,
+                "seed": self.faults.seed,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class VenueConfig:
+    """Everything a venue is started from; `None` disables a gateway or the feed."""
+
+    instruments: Sequence[Instrument]
+    max_orders: int = 1_000_000
+    self_match: SelfMatch = "cancel_oldest"
+    ouch: OuchConfig | None = None
+    fix: FixConfig | None = None
+    itch: ItchConfig | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "instruments", tuple(self.instruments))
+
+    def problems(self) -> list[str]:
+        """Every reason the core would refuse this configuration (empty when valid)."""
+        out = [*_int_in("max_orders", self.max_orders, 1, _U32)]
+        if self.self_match not in SELF_MATCH_MODES:
+            out.append(
+                f"self_match: {self.self_match!r} is not one of {', '.join(SELF_MATCH_MODES)}"
+            )
+        if not self.instruments:
+            out.append("instruments: empty; a venue needs at least one instrument")
+        for i, inst in enumerate(self.instruments):
+            out += (
+                inst._problems(f"instruments[{i}]")
+                if isinstance(inst, Instrument)
+                else [f"instruments[{i}]: {inst!r} is not an Instrument"]
+            )
+        out += _unique("instruments", "id", [i.id for i in self.instruments])
+        out += _unique("instruments", "symbol", [i.symbol for i in self.instruments])
+        for name, value, kind in (
+            ("ouch", self.ouch, OuchConfig),
+            ("fix", self.fix, FixConfig),
+            ("itch", self.itch, ItchConfig),
+        ):
+            if value is None:
+                continue
+            if not isinstance(value, kind):
+                out.append(f"{name}: {value!r} is not a {kind.__name__} or None")
+            else:
+                out += value._problems(name)
+        return out
+
+    def validate(self) -> Self:
+        """Raise `ConfigError` listing every problem (each names its field path); else
+        return the configuration itself."""
+        problems = self.problems()
+        if problems:
+            raise ConfigError("venue configuration: " + "; ".join(problems))
+        return self
+
+    def to_core_dict(self) -> dict[str, object]:
+        """The structure the core parses: every key present, prices as raw integers."""
+        return {
+            "max_orders": self.max_orders,
+            "self_match": self.self_match,
+            "instruments": [i._to_core() for i in self.instruments],
+            "ouch": None if self.ouch is None else self.ouch._to_core(),
+            "fix": None if self.fix is None else self.fix._to_core(),
+            "itch": None if self.itch is None else self.itch._to_core(),
+        }
+
+    def to_json(self) -> str:
+        """The validated configuration as the JSON `quotewire._core.Venue` takes."""
+        self.validate()
+        return json.dumps(self.to_core_dict(), separators=(",", ":"))
+
+    def to_dict(self) -> dict[str, object]:
+        """The file structure (as in TOML): prices as exact decimal strings."""
+        out: dict[str, object] = {
+            "max_orders": self.max_orders,
+            "self_match": self.self_match,
+            "instruments": [
+                {
+                    "symbol": i.symbol,
+                    "id": i.id,
+                    "tick": _price_text(i.tick),
+                    "band_low": _price_text(i.band_low),
+                    "band_high": _price_text(i.band_high),
+                    "max_order_qty": i.max_order_qty,
+                }
+                for i in self.instruments
+            ],
+        }
+        if self.ouch is not None:
+            out["ouch"] = {
+                "listen": self.ouch.listen,
+                "session": self.ouch.session,
+                "heartbeat_ms": self.ouch.heartbeat_ms,
+                "client_timeout_ms": self.ouch.client_timeout_ms,
+                "accounts": [_fields(a) for a in self.ouch.accounts],
+            }
+        if self.fix is not None:
+            out["fix"] = {
+                "listen": self.fix.listen,
+                "heartbeat_secs": self.fix.heartbeat_secs,
+                "sessions": [_fields(s) for s in self.fix.sessions],
+            }
+        if self.itch is not None:
+            out["itch"] = {
+                "session": self.itch.session,
+                "destination": self.itch.destination,
+                "retransmit_bind": self.itch.retransmit_bind,
+                "history": self.itch.history,
+                "heartbeat_ms": self.itch.heartbeat_ms,
+                "faults": _fields(self.itch.faults),
+            }
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> VenueConfig:
+        """Build and validate a configuration from the file structure (`to_dict`'s shape).
+
+        Unknown keys, wrong types and invalid values raise `ConfigError` naming the path.
+        Absent optional keys take the dataclass defaults; absent sections are disabled.
+        """
+        r = _Reader(data, "")
+        instruments = r.tables(
+            "instruments",
+            lambda i: Instrument(
+                symbol=i.str_("symbol"),
+                id=i.int_("id"),
+                tick=i.price("tick"),
+                band_low=i.price("band_low"),
+                band_high=i.price("band_high"),
+                max_order_qty=i.int_("max_order_qty", 1_000_000),
+            ),
+        )
+        ouch = r.table(
+            "ouch",
+            lambda o: OuchConfig(
+                accounts=o.tables(
+                    "accounts",
+                    lambda a: OuchAccount(
+                        username=a.str_("username"),
+                        password=a.str_("password"),
+                        firm=a.int_("firm"),
+                        cancel_on_disconnect=a.bool_("cancel_on_disconnect", True),
+                    ),
+                ),
+                listen=o.str_("listen", "127.0.0.1:0"),
+                session=o.str_("session", "S1"),
+                heartbeat_ms=o.int_("heartbeat_ms", 1_000),
+                client_timeout_ms=o.int_("client_timeout_ms", 15_000),
+            ),
+        )
+        fix = r.table(
+            "fix",
+            lambda f: FixConfig(
+                sessions=f.tables(
+                    "sessions",
+                    lambda s: FixSession(
+                        sender_comp_id=s.str_("sender_comp_id"),
+                        target_comp_id=s.str_("target_comp_id"),
+                        firm=s.int_("firm"),
+                        cancel_on_disconnect=s.bool_("cancel_on_disconnect", True),
+                    ),
+                ),
+                listen=f.str_("listen", "127.0.0.1:0"),
+                heartbeat_secs=f.int_("heartbeat_secs", 30),
+            ),
+        )
+        itch = r.table(
+            "itch",
+            lambda t: ItchConfig(
+                destination=t.str_("destination"),
+                session=t.str_("session", "ITCH1"),
+                retransmit_bind=t.str_("retransmit_bind", "127.0.0.1:0"),
+                history=t.int_("history", 65_536),
+                heartbeat_ms=t.int_("heartbeat_ms", 1_000),
+                faults=t.table(
+                    "faults",
+                    lambda x: Faults(
+                        drop_ppm=x.int_("drop_ppm", 0),
+                        duplicate_ppm=x.int_("duplicate_ppm", 0),
+                        reorder_ppm=x.int_("reorder_ppm", 0),
+                        seed=x.int_("seed", 1),
+                    ),
+                )
+                or Faults(),
+            ),
+        )
+        config = cls(
+            instruments=instruments,
+            max_orders=r.int_("max_orders", 1_000_000),
+            self_match=r.str_("self_match", "cancel_oldest"),  # type: ignore[arg-type]
+            ouch=ouch,
+            fix=fix,
+            itch=itch,
+        )
+        r.done()
+        return config.validate()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> VenueConfig:
+        """Read and validate a TOML configuration file."""
+        p = Path(path)
+        try:
+            with p.open("rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: not valid TOML: {e}") from None
+        try:
+            return cls.from_dict(data)
+        except ConfigError as e:
+            raise ConfigError(f"{p}: {e}") from None
+
+    def to_toml(self) -> str:
+        """The configuration as TOML text that `load` reads back equal."""
+        d = self.to_dict()
+        lines = ["# quotewire venue configuration; prices in currency units, as strings", ""]
+        lines += _toml_table(None, d)
+        for inst in _maps(d["instruments"]):
+            lines += _toml_table("[instruments]", inst)
+        for section, children in (("ouch", "accounts"), ("fix", "sessions"), ("itch", None)):
+            body = d.get(section)
+            if not isinstance(body, Mapping):
+                continue
+            lines += _toml_table(section, body)
+            for child in _maps(body.get(children)) if children else ():
+                lines += _toml_table(f"[{section}.{children}]", child)
+            if isinstance(faults := body.get("faults"), Mapping):
+                lines += _toml_table(f"{section}.faults", faults)
+        return "\n".join(lines).rstrip() + "\n"
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Validate, then write the configuration as TOML; returns the path written."""
+        self.validate()
+        out = Path(path)
+        out.write_text(self.to_toml(), encoding="utf-8")
+        return out
+
+
+# --------------------------------------------------------------------------- running venue
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Where a running venue listens (and sends ITCH), as `(host, port)`; None when off."""
+
+    ouch: tuple[str, int] | None
+    fix: tuple[str, int] | None
+    itch: tuple[str, int] | None
+    itch_retransmit: tuple[str, int] | None
+
+    @classmethod
+    def from_core(cls, raw: Mapping[str, object]) -> Endpoints:
+        """Parse the core's `{"ouch": "host:port" | None, ...}`."""
+        return cls(**{name: _endpoint(raw, name) for name in _ENDPOINT_NAMES})
+
+    def to_dict(self) -> dict[str, str | None]:
+        """`{"ouch": "host:port" | None, ...}` (IPv6 hosts in brackets)."""
+        return {name: _join_hostport(getattr(self, name)) for name in _ENDPOINT_NAMES}
+
+
+_ENDPOINT_NAMES: Final = ("ouch", "fix", "itch", "itch_retransmit")
+
+
+class Venue:
+    """A venue simulator running on a core thread; a context manager that stops it.
+
+    `Venue(config)` validates `config` and starts the venue: sockets are bound (or a
+    `ConfigError` says why not) before the constructor returns.
+    """
+
+    __slots__ = ("_config", "_core", "_endpoints", "_last_stats")
+
+    def __init__(self, config: VenueConfig) -> None:
+        self._config = config.validate()
+        self._core = _core.Venue(config.to_json())
+        self._endpoints = Endpoints.from_core(self._core.endpoints())
+        self._last_stats: dict[str, int] = {}
+
+    @property
+    def config(self) -> VenueConfig:
+        """The configuration the venue was started from."""
+        return self._config
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """Where the venue listens; kept after `stop`."""
+        return self._endpoints
+
+    @property
+    def running(self) -> bool:
+        """True until `stop`."""
+        return self._core.running()
+
+    def stats(self) -> dict[str, int]:
+        """Counters: commands matched and, with ITCH, the publisher's (itch_messages,
+        itch_datagrams, itch_heartbeats, itch_dropped, itch_requests_served,
+        itch_next_sequence). After `stop`, the last counters read before stopping."""
+        if not self._core.running():
+            return dict(self._last_stats)
+        raw = self._core.stats()
+        self._last_stats = {k: get_int(raw, k) for k in raw}
+        return dict(self._last_stats)
+
+    def stop(self) -> None:
+        """End the ITCH session, stop the loop and join its thread. Idempotent."""
+        if self._core.running():
+            self.stats()
+        self._core.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        where = ", ".join(f"{k} {v}" for k, v in self._endpoints.to_dict().items() if v)
+        return f"<Venue {state}: {where}>"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _int_in(path: str, value: object, low: int, high: int) -> list[str]:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return [f"{path}: {value!r} is not an integer"]
+    if value < low:
+        return [f"{path}: {value} is not >= {low}" if low else f"{path}: {value} is negative"]
+    if value > high:
+        return [f"{path}: {value} is not <= {high:_}"]
+    return []
+
+
+def _is_bool(path: str, value: object) -> list[str]:
+    return [] if isinstance(value, bool) else [f"{path}: {value!r} is not true or false"]
+
+
+def _ascii_text(path: str, value: object, low: int, high: int) -> list[str]:
+    """Printable ASCII without spaces (fixed-width fields are space padded)."""
+    if not isinstance(value, str):
+        return [f"{path}: {value!r} is not a string"]
+    what = f"{low}-{high}" if low else f"at most {high}"
+    if not low <= len(value) <= high or not all("!" <= c <= "~" for c in value):
+        return [f"{path}: {value!r} is not {what} printable ASCII characters without spaces"]
+    return []
+
+
+def _address(path: str, value: object, *, ipv4_only: bool, port_zero: bool) -> list[str]:
+    """`ip:port` with an IP literal (the core does not resolve names); IPv6 in brackets."""
+    kind = "IPv4" if ipv4_only else "IP"
+    low = 0 if port_zero else 1
+    shape = f"{kind}:port with port {low}..65535"
+    if not isinstance(value, str):
+        return [f"{path}: {value!r} is not a string ({shape})"]
+    host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]") and not ipv4_only:
+        host = host[1:-1]
+        want: type[ipaddress.IPv4Address | ipaddress.IPv6Address] = ipaddress.IPv6Address
+    else:
+        want = ipaddress.IPv4Address
+    try:
+        want(host)
+        number = int(port) if port.isdigit() else -1
+    except ValueError:
+        number = -1
+    if not sep or not low <= number <= 65_535:
+        return [f"{path}: {value!r} is not {shape}"]
+    return []
+
+
+def _unique(path: str, what: str, values: Iterable[object]) -> list[str]:
+    seen: set[object] = set()
+    out: list[str] = []
+    for v in values:
+        try:
+            dup = v in seen
+            seen.add(v)
+        except TypeError:  # unhashable: its own type error is reported elsewhere
+            continue
+        if dup:
+            out.append(f"{path}: {what} {v!r} appears more than once")
+    return out
+
+
+def _fields(obj: OuchAccount | FixSession | Faults) -> dict[str, object]:
+    return dict(vars(obj))
+
+
+def _endpoint(raw: Mapping[str, object], name: str) -> tuple[str, int] | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError(f"quotewire._core: endpoint {name!r} is {value!r}, not host:port")
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise ProtocolError(f"quotewire._core: endpoint {name!r} is {value!r}, not host:port")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def _join_hostport(hp: tuple[str, int] | None) -> str | None:
+    if hp is None:
+        return None
+    host, port = hp
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        # JSON's escapes (\" \\ \uXXXX) are a subset of TOML basic strings'.
+        return json.dumps(value, ensure_ascii=True)
+    raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
+
+
+def _toml_table(header: str | None, table: Mapping[str, object]) -> list[str]:
+    """`[header]` (`[[x]]` when `header` is `"[x]"`) then its scalar `key = value` lines
+    and a blank line; sub-tables and arrays of tables are written by the caller."""
+    lines = [] if header is None else [f"[{header}]"]
+    lines += [
+        f"{k} = {_toml_value(v)}"
+        for k, v in table.items()
+        if v is not None and not isinstance(v, Mapping | list)
+    ]
+    return [*lines, ""]
+
+
+def _maps(value: object) -> list[Mapping[str, object]]:
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, Mapping)]
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Typed reads from one table of a parsed file, each error naming the key's path;
+    `done()` refuses keys nobody read (a typo must not silently fall back to a default)."""
+
+    __slots__ = ("_data", "_path", "_read")
+
+    def __init__(self, data: object, path: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path or 'configuration'}: {data!r} is not a table")
+        self._data: Mapping[str, object] = data
+        self._path = path
+        self._read: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self._path}.{key}" if self._path else key
+
+    def _get(
+        self, key: str, default: T | None, check: Callable[[object], bool], what: str
+    ) -> object:
+        self._read.add(key)
+        if key not in self._data:
+            if default is None:
+                raise ConfigError(f"{self._key(key)}: missing")
+            return default
+        value = self._data[key]
+        if not check(value):
+            raise ConfigError(f"{self._key(key)}: {value!r} is not {what}")
+        return value
+
+    def str_(self, key: str, default: str | None = None) -> str:
+        value = self._get(key, default, lambda v: isinstance(v, str), "a string")
+        assert isinstance(value, str)
+        return value
+
+    def int_(self, key: str, default: int | None = None) -> int:
+        value = self._get(
+            key, default, lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"
+        )
+        assert isinstance(value, int)
+        return value
+
+    def bool_(self, key: str, default: bool | None = None) -> bool:
+        value = self._get(key, default, lambda v: isinstance(v, bool), "true or false")
+        assert isinstance(value, bool)
+        return value
+
+    def price(self, key: str) -> PriceLike:
+        value = self._get(
+            key,
+            None,
+            lambda v: isinstance(v, str | int) and not isinstance(v, bool),
+            'a price as a string or integer (e.g. "0.01"; floats are not exact)',
+        )
+        assert isinstance(value, str | int)
+        price_to_raw(value, self._key(key))  # so a bad price names its full path
+        return value
+
+    def table(self, key: str, build: Callable[[_Reader], T]) -> T | None:
+        """`build` applied to the sub-table `key`, or None when it is absent."""
+        self._read.add(key)
+        if key not in self._data:
+            return None
+        reader = _Reader(self._data[key], self._key(key))
+        out = build(reader)
+        reader.done()
+        return out
+
+    def tables(self, key: str, build: Callable[[_Reader], T]) -> list[T]:
+        """`build` applied to each table of the array of tables `key` (absent: none)."""
+        self._read.add(key)
+        value = self._data.get(key, [])
+        if not isinstance(value, list):
+            raise ConfigError(f"{self._key(key)}: {value!r} is not an array of tables")
+        out: list[T] = []
+        for i, item in enumerate(value):
+            reader = _Reader(item, f"{self._key(key)}[{i}]")
+            out.append(build(reader))
+            reader.done()
+        return out
+
+    def done(self) -> None:
+        unknown = sorted(set(self._data) - self._read)
+        if unknown:
+            raise ConfigError(f"{self._key(unknown[0])}: unknown key")

@@ -1,0 +1,755 @@
+"""The venue simulator from Python: configuration, TOML files, a running venue spoken to
+over real sockets on 127.0.0.1 (MoldUDP64/ITCH, SoupBinTCP), the `venue` command and
+`bench venue`."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from conftest import RunCli, last_json_line
+
+pytest.importorskip("quotewire._core", reason="the compiled core is not built")
+
+from quotewire import _core, bench
+from quotewire.errors import ConfigError
+from quotewire.venue import (
+    Endpoints,
+    Faults,
+    FixConfig,
+    FixSession,
+    Instrument,
+    ItchConfig,
+    OuchAccount,
+    OuchConfig,
+    Venue,
+    VenueConfig,
+    price_to_raw,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "venue.toml"
+TIMEOUT_S = 5.0
+
+MOLD_HEADER = struct.Struct(">10sQH")  # session, sequence number, message count
+END_OF_SESSION = 0xFFFF
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _valid() -> VenueConfig:
+    """A small valid configuration with every part enabled; cases below break one field."""
+    return VenueConfig(
+        instruments=[
+            Instrument("AAPL", 1, "0.01", "100.00", "300.00"),
+            Instrument("MSFT", 2, "0.01", "300.00", "600.00"),
+        ],
+        ouch=OuchConfig([OuchAccount("alice", "pw", 1), OuchAccount("bob", "pw2", 2)]),
+        fix=FixConfig([FixSession("CLIENT", "VENUE", 3)]),
+        itch=ItchConfig("127.0.0.1:26477"),
+    )
+
+
+def _with_instrument(**changes: object) -> VenueConfig:
+    c = _valid()
+    first = c.instruments[0]
+    fields = {
+        "symbol": first.symbol,
+        "id": first.id,
+        "tick": first.tick,
+        "band_low": first.band_low,
+        "band_high": first.band_high,
+        "max_order_qty": first.max_order_qty,
+    }
+    fields.update(changes)
+    return dataclasses.replace(c, instruments=[Instrument(**fields), *c.instruments[1:]])  # type: ignore[arg-type]
+
+
+def _with_account(**changes: object) -> VenueConfig:
+    c = _valid()
+    assert c.ouch is not None
+    accounts = [dataclasses.replace(c.ouch.accounts[0], **changes), *c.ouch.accounts[1:]]
+    return dataclasses.replace(c, ouch=dataclasses.replace(c.ouch, accounts=accounts))
+
+
+def _with_part(part: str, **changes: object) -> VenueConfig:
+    c = _valid()
+    return dataclasses.replace(c, **{part: dataclasses.replace(getattr(c, part), **changes)})
+
+
+def _for_test(config: VenueConfig, itch_destination: tuple[str, int]) -> VenueConfig:
+    """`config` with every listening port 0 and the ITCH feed sent to a test socket."""
+    assert config.ouch is not None and config.fix is not None and config.itch is not None
+    host, port = itch_destination
+    return dataclasses.replace(
+        config,
+        ouch=dataclasses.replace(config.ouch, listen="127.0.0.1:0"),
+        fix=dataclasses.replace(config.fix, listen="127.0.0.1:0"),
+        itch=dataclasses.replace(
+            config.itch, destination=f"{host}:{port}", retransmit_bind="127.0.0.1:0"
+        ),
+    )
+
+
+def _mold_messages(datagram: bytes) -> tuple[bytes, int, int, list[bytes]]:
+    """(session, sequence, count, messages) of one MoldUDP64 packet."""
+    session, sequence, count = MOLD_HEADER.unpack_from(datagram)
+    messages: list[bytes] = []
+    offset = MOLD_HEADER.size
+    if count != END_OF_SESSION:
+        for _ in range(count):
+            (length,) = struct.unpack_from(">H", datagram, offset)
+            messages.append(datagram[offset + 2 : offset + 2 + length])
+            offset += 2 + length
+        assert offset == len(datagram), "trailing bytes after the last message block"
+    return session, sequence, count, messages
+
+
+def _recv_until(sock: socket.socket, done: object, timeout: float = TIMEOUT_S) -> list[bytes]:
+    """Datagrams received until `done(datagram)` is true for one; fails after `timeout`."""
+    assert callable(done)
+    got: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            got.append(sock.recv(65_535))
+        except TimeoutError:
+            break
+        if done(got[-1]):
+            return got
+    pytest.fail(f"no matching datagram within {timeout} s ({len(got)} received)")
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError(f"closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return buf
+
+
+def _soup_login(
+    address: tuple[str, int], username: str, password: str, session: str = ""
+) -> tuple[bytes, bytes]:
+    """Send a SoupBinTCP Login Request; returns (packet type, payload) of the reply."""
+    payload = (
+        b"L"
+        + username.encode().ljust(6)
+        + password.encode().ljust(10)
+        + session.encode().ljust(10)  # spaces: the current session
+        + b"1".rjust(20)  # next sequence number wanted
+    )
+    with socket.create_connection(address, timeout=TIMEOUT_S) as tcp:
+        tcp.sendall(struct.pack(">H", len(payload)) + payload)
+        (length,) = struct.unpack(">H", _recv_exact(tcp, 2))
+        body = _recv_exact(tcp, length)
+    return body[:1], body[1:]
+
+
+@pytest.fixture
+def itch_socket() -> Iterator[socket.socket]:
+    """A UDP socket on 127.0.0.1 to receive the venue's ITCH feed."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(TIMEOUT_S)
+        yield sock
+
+
+@pytest.fixture
+def running(itch_socket: socket.socket) -> Iterator[Venue]:
+    """The example venue on free ports, its feed sent to `itch_socket`."""
+    config = _for_test(VenueConfig.load(EXAMPLE), itch_socket.getsockname())
+    venue = Venue(config)
+    try:
+        yield venue
+    finally:
+        venue.stop()
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("0.01", 100),
+        ("100.00", 1_000_000),
+        (" 1.5 ", 15_000),
+        ("0.0001", 1),
+        (Decimal("123.4500"), 1_234_500),
+        (5, 50_000),
+        ("1e2", 1_000_000),
+    ],
+)
+def test_prices_in_currency_units_convert_exactly_to_four_decimal_raw(text, raw):
+    assert price_to_raw(text) == raw
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ("0.00001", "more than 4 decimals"),
+        (Decimal("1.23456"), "more than 4 decimals"),
+        (0.01, "float"),
+        ("ten", "not a decimal number"),
+        ("NaN", "not a finite number"),
+        (True, "bool"),
+    ],
+)
+def test_inexact_or_non_numeric_prices_are_refused_naming_the_field(value, needle):
+    with pytest.raises(ConfigError, match="tick") as err:
+        Instrument("AAPL", 1, value, "100", "200")
+    assert needle in str(err.value)
+
+
+def test_instrument_prices_compare_equal_whatever_form_they_were_given_in():
+    a = Instrument("AAPL", 1, "0.01", "100", "300.0")
+    b = Instrument("AAPL", 1, Decimal("0.0100"), 100, Decimal("300.00"))
+    assert a == b
+    assert (a.tick_raw, a.band_low_raw, a.band_high_raw) == (100, 1_000_000, 3_000_000)
+    assert str(a.band_low) == "100.00"
+
+
+INVALID = [
+    ("tick-zero", lambda: _with_instrument(tick="0"), "instruments[0].tick: 0 is not > 0"),
+    ("symbol-long", lambda: _with_instrument(symbol="TOOLONGSY"), "instruments[0].symbol"),
+    ("symbol-empty", lambda: _with_instrument(symbol=""), "instruments[0].symbol: ''"),
+    ("symbol-space", lambda: _with_instrument(symbol="BRK A"), "instruments[0].symbol"),
+    ("symbol-ascii", lambda: _with_instrument(symbol="ÄPPL"), "instruments[0].symbol"),
+    ("id-zero", lambda: _with_instrument(id=0), "instruments[0].id: 0 is not >= 1"),
+    ("id-big", lambda: _with_instrument(id=65_536), "instruments[0].id: 65536 is not <= 65_535"),
+    ("id-dup", lambda: _with_instrument(id=2), "instruments: id 2 appears more than once"),
+    ("sym-dup", lambda: _with_instrument(symbol="MSFT"), "instruments: symbol 'MSFT' appears"),
+    (
+        "band-off-tick",
+        lambda: _with_instrument(band_low="100.005"),
+        "instruments[0].band_low: 100.005 is not a multiple of the tick 0.01",
+    ),
+    (
+        "band-low-zero",
+        lambda: _with_instrument(band_low="0"),
+        "instruments[0].band_low: 0 is not > 0",
+    ),
+    (
+        "band-inverted",
+        lambda: _with_instrument(band_low="300", band_high="100"),
+        "instruments[0].band_high: 100.00 is not > band_low 300.00",
+    ),
+    (
+        "band-too-wide",
+        lambda: _with_instrument(band_low="0.01", band_high="655.38"),
+        "spans 65,537 ticks",
+    ),
+    ("qty-zero", lambda: _with_instrument(max_order_qty=0), "instruments[0].max_order_qty: 0"),
+    ("qty-big", lambda: _with_instrument(max_order_qty=2**32), "instruments[0].max_order_qty"),
+    ("no-instruments", lambda: VenueConfig(instruments=[]), "instruments: empty"),
+    ("max-orders", lambda: dataclasses.replace(_valid(), max_orders=0), "max_orders: 0"),
+    (
+        "self-match",
+        lambda: dataclasses.replace(_valid(), self_match="cancel_all"),
+        "self_match: 'cancel_all' is not one of",
+    ),
+    ("user-long", lambda: _with_account(username="charlie"), "ouch.accounts[0].username"),
+    ("user-space", lambda: _with_account(username="a b"), "ouch.accounts[0].username: 'a b'"),
+    ("password-long", lambda: _with_account(password="x" * 11), "ouch.accounts[0].password"),
+    ("firm-dup", lambda: _with_account(firm=2), "ouch.accounts: firm 2 appears more than once"),
+    ("user-dup", lambda: _with_account(username="bob"), "ouch.accounts: username 'bob'"),
+    ("ouch-session", lambda: _with_part("ouch", session="ELEVENCHARS"), "ouch.session"),
+    ("ouch-listen-port", lambda: _with_part("ouch", listen="127.0.0.1"), "ouch.listen"),
+    ("ouch-listen-name", lambda: _with_part("ouch", listen="localhost:1"), "ouch.listen"),
+    ("ouch-no-accounts", lambda: _with_part("ouch", accounts=[]), "ouch.accounts: empty"),
+    (
+        "comp-id-long",
+        lambda: _with_part("fix", sessions=[FixSession("C" * 33, "VENUE", 3)]),
+        "fix.sessions[0].sender_comp_id",
+    ),
+    (
+        "comp-id-empty",
+        lambda: _with_part("fix", sessions=[FixSession("CLIENT", "", 3)]),
+        "fix.sessions[0].target_comp_id",
+    ),
+    (
+        "fix-firm-dup",
+        lambda: _with_part("fix", sessions=[FixSession("A", "V", 3), FixSession("B", "V", 3)]),
+        "fix.sessions: firm 3",
+    ),
+    (
+        "drop-ppm",
+        lambda: _with_part("itch", faults=Faults(drop_ppm=1_000_001)),
+        "itch.faults.drop_ppm: 1000001 is not <= 1_000_000",
+    ),
+    (
+        "reorder-negative",
+        lambda: _with_part("itch", faults=Faults(reorder_ppm=-1)),
+        "itch.faults.reorder_ppm: -1 is negative",
+    ),
+    ("history-zero", lambda: _with_part("itch", history=0), "itch.history: 0 is not >= 1"),
+    ("itch-session", lambda: _with_part("itch", session=""), "itch.session"),
+    (
+        "itch-ipv6",
+        lambda: _with_part("itch", destination="[::1]:26477"),
+        "itch.destination: '[::1]:26477' is not IPv4:port",
+    ),
+    ("itch-port-0", lambda: _with_part("itch", destination="127.0.0.1:0"), "itch.destination"),
+    (
+        "retransmit-name",
+        lambda: _with_part("itch", retransmit_bind="localhost:0"),
+        "itch.retransmit_bind",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "needle"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_config_is_refused_naming_the_field_and_value(make, needle):
+    config = make()
+    assert any(needle in p for p in config.problems()), config.problems()
+    with pytest.raises(ConfigError) as err:
+        config.validate()
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_invalid_config_never_reaches_the_core(monkeypatch):
+    def core_venue(_json: str) -> None:
+        raise AssertionError("the core was called with an invalid configuration")
+
+    monkeypatch.setattr(_core, "Venue", core_venue)
+    with pytest.raises(ConfigError, match=r"instruments\[0\]\.tick: 0 is not > 0"):
+        Venue(_with_instrument(tick="0"))
+
+
+def test_every_problem_is_listed_at_once():
+    config = dataclasses.replace(_with_instrument(id=0, tick="0"), max_orders=0)
+    with pytest.raises(ConfigError) as err:
+        config.validate()
+    message = str(err.value)
+    for needle in ("max_orders", "instruments[0].id", "instruments[0].tick"):
+        assert needle in message
+
+
+def test_the_core_accepts_the_json_of_a_valid_config_with_every_key():
+    data = json.loads(_valid().to_json())
+    assert set(data) == {"max_orders", "self_match", "instruments", "ouch", "fix", "itch"}
+    assert data["instruments"][0] == {
+        "id": 1,
+        "symbol": "AAPL",
+        "tick": 100,
+        "band_low": 1_000_000,
+        "band_high": 3_000_000,
+        "max_order_qty": 1_000_000,
+    }
+    assert data["itch"]["faults"] == {
+        "drop_ppm": 0,
+        "duplicate_ppm": 0,
+        "reorder_ppm": 0,
+        "seed": 1,
+    }
+    disabled = json.loads(dataclasses.replace(_valid(), ouch=None, fix=None, itch=None).to_json())
+    assert disabled["ouch"] is disabled["fix"] is disabled["itch"] is None
+
+
+# --------------------------------------------------------------------------- TOML files
+
+
+def test_example_loads_with_three_instruments_two_ouch_accounts_and_one_fix_session():
+    config = VenueConfig.load(EXAMPLE)
+    assert [i.symbol for i in config.instruments] == ["AAPL", "MSFT", "SPY"]
+    assert all(i.tick == Decimal("0.01") for i in config.instruments)
+    assert config.ouch is not None and len(config.ouch.accounts) == 2
+    assert config.fix is not None and len(config.fix.sessions) == 1
+    assert config.itch is not None and config.itch.destination == "127.0.0.1:26477"
+    assert config.itch.faults == Faults()
+
+
+def test_save_then_load_gives_an_equal_config(tmp_path: Path):
+    for config in (VenueConfig.load(EXAMPLE), _valid(), VenueConfig([Instrument("X", 9, 1, 1, 2)])):
+        path = config.save(tmp_path / "venue.toml")
+        assert VenueConfig.load(path) == config
+        assert VenueConfig.load(path).to_json() == config.to_json()
+
+
+def test_saved_prices_are_exact_strings(tmp_path: Path):
+    path = _valid().save(tmp_path / "v.toml")
+    data = tomllib.loads(path.read_text())
+    assert data["instruments"][0]["tick"] == "0.01"
+    assert data["instruments"][0]["band_high"] == "300.00"
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (
+            '[[instruments]]\nsymbol="A"\nid=1\ntick=0.01\nband_low="1"\nband_high="2"\n',
+            "instruments[0].tick: 0.01 is not a price",
+        ),
+        (
+            '[[instruments]]\nsymbol="A"\nid="1"\ntick="0.01"\nband_low="1"\nband_high="2"\n',
+            "instruments[0].id: '1' is not an integer",
+        ),
+        (
+            '[[instruments]]\nsymbol="A"\nid=1\ntikc="0.01"\ntick="0.01"\nband_low="1"\nband_high="2"\n',
+            "instruments[0].tikc: unknown key",
+        ),
+        (
+            '[[instruments]]\nid=1\ntick="0.01"\nband_low="1"\nband_high="2"\n',
+            "instruments[0].symbol: missing",
+        ),
+        (
+            '[[instruments]]\nsymbol="A"\nid=1\ntick="0.00001"\nband_low="1"\nband_high="2"\n',
+            "instruments[0].tick",
+        ),
+        (
+            'max_order=5\n[[instruments]]\nsymbol="A"\nid=1\ntick="0.01"\nband_low="1"\nband_high="2"\n',
+            "max_order: unknown key",
+        ),
+        (
+            '[itch]\ndestination="127.0.0.1:1"\n[itch.faults]\ndrop=1\n',
+            "itch.faults.drop: unknown key",
+        ),
+        ("max_orders = [", "not valid TOML"),
+    ],
+)
+def test_bad_file_is_refused_naming_the_file_and_key(tmp_path: Path, text, needle):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        VenueConfig.load(path)
+    assert str(path) in str(err.value)
+    assert needle in str(err.value)
+
+
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    st = None
+
+if st is not None:
+    # Printable ASCII without spaces, quotes and backslashes included: TOML escaping matters.
+    _printable = st.text(
+        alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=8
+    )
+
+    @st.composite
+    def _instrument(draw: st.DrawFn, ident: int, symbol: str) -> Instrument:
+        tick = draw(st.integers(1, 10_000))
+        low = tick * draw(st.integers(1, 1_000))
+        high = low + tick * draw(st.integers(1, 65_536))
+        qty = draw(st.integers(1, 2**32 - 1))
+        raw = lambda r: Decimal(r).scaleb(-4)  # noqa: E731
+        return Instrument(symbol, ident, raw(tick), raw(low), raw(high), qty)
+
+    @st.composite
+    def _configs(draw: st.DrawFn) -> VenueConfig:
+        symbols = draw(st.lists(_printable, min_size=1, max_size=4, unique=True))
+        ids = draw(
+            st.lists(
+                st.integers(1, 65_535), min_size=len(symbols), max_size=len(symbols), unique=True
+            )
+        )
+        instruments = [draw(_instrument(i, s)) for i, s in zip(ids, symbols, strict=True)]
+        ouch = None
+        if draw(st.booleans()):
+            users = draw(
+                st.lists(_printable.map(lambda s: s[:6]), min_size=1, max_size=3, unique=True)
+            )
+            ouch = OuchConfig(
+                [
+                    OuchAccount(u, draw(_printable), firm, draw(st.booleans()))
+                    for firm, u in enumerate(users, start=1)
+                ],
+                listen=f"127.0.0.1:{draw(st.integers(0, 65_535))}",
+                session=draw(_printable),
+                heartbeat_ms=draw(st.integers(1, 60_000)),
+            )
+        fix = None
+        if draw(st.booleans()):
+            fix = FixConfig([FixSession(draw(_printable), draw(_printable), 7)], listen="[::1]:0")
+        itch = None
+        if draw(st.booleans()):
+            ppm = st.integers(0, 1_000_000)
+            itch = ItchConfig(
+                f"239.1.1.{draw(st.integers(0, 255))}:{draw(st.integers(1, 65_535))}",
+                history=draw(st.integers(1, 1 << 20)),
+                faults=Faults(draw(ppm), draw(ppm), draw(ppm), draw(st.integers(0, 2**64 - 1))),
+            )
+        modes = st.sampled_from(["cancel_oldest", "cancel_newest", "cancel_both", "decrement"])
+        return VenueConfig(instruments, draw(st.integers(1, 10**7)), draw(modes), ouch, fix, itch)
+
+    @settings(max_examples=150, deadline=None)
+    @given(_configs())
+    def test_any_valid_config_round_trips_through_toml(config: VenueConfig):
+        assert config.problems() == []
+        again = VenueConfig.from_dict(tomllib.loads(config.to_toml()))
+        assert again == config
+        assert again.to_json() == config.to_json()
+
+
+# --------------------------------------------------------------------------- a running venue
+
+
+def test_example_venue_starts_and_reports_its_endpoints(running: Venue, itch_socket):
+    e = running.endpoints
+    assert isinstance(e, Endpoints)
+    assert e.ouch is not None and e.ouch[0] == "127.0.0.1" and e.ouch[1] > 0
+    assert e.fix is not None and e.fix[1] > 0 and e.fix != e.ouch
+    assert e.itch == itch_socket.getsockname()
+    assert e.itch_retransmit is not None and e.itch_retransmit[1] > 0
+    assert running.running
+    assert running.stats()["commands"] == 0
+
+
+def test_itch_feed_opens_with_start_of_messages_then_the_stock_directory(running, itch_socket):
+    datagram = itch_socket.recv(65_535)
+    session, sequence, count, messages = _mold_messages(datagram)
+    assert session == b"QWITCH0001"
+    assert sequence == 1
+    assert count >= 1 and count == len(messages)
+    first = messages[0]
+    assert first[:1] == b"S" and len(first) == 12
+    _locate, _tracking = struct.unpack_from(">HH", first, 1)
+    assert first[11:12] == b"O"  # start of messages
+    directory = {
+        m[11:19].rstrip().decode(): struct.unpack_from(">H", m, 1)[0]
+        for m in messages
+        if m[:1] == b"R"
+    }
+    assert directory == {"AAPL": 1, "MSFT": 2, "SPY": 3}
+
+
+def test_soupbintcp_login_with_a_good_password_is_accepted(running: Venue):
+    assert running.endpoints.ouch is not None
+    kind, payload = _soup_login(running.endpoints.ouch, "mm01", "secret01")
+    assert kind == b"A"
+    assert payload[:10] == b"S1".ljust(10)
+    assert int(payload[10:30]) >= 1
+
+
+@pytest.mark.parametrize(("user", "password"), [("mm01", "wrong"), ("nobody", "secret01")])
+def test_soupbintcp_login_with_bad_credentials_is_rejected(running: Venue, user, password):
+    assert running.endpoints.ouch is not None
+    kind, payload = _soup_login(running.endpoints.ouch, user, password)
+    assert kind == b"J"
+    assert payload == b"A"  # not authorized
+
+
+def test_stop_is_idempotent_and_ends_the_itch_session(running: Venue, itch_socket):
+    running.stop()
+    running.stop()
+    assert not running.running
+    packets = _recv_until(itch_socket, lambda d: MOLD_HEADER.unpack_from(d)[2] == END_OF_SESSION)
+    session, sequence, count, _ = _mold_messages(packets[-1])
+    assert session == b"QWITCH0001" and count == END_OF_SESSION
+    assert sequence > 1
+    assert running.stats()["itch_messages"] >= 1  # the counters outlive the venue
+    assert running.endpoints.ouch is not None  # and so do its endpoints
+
+
+def test_context_manager_stops_the_venue(itch_socket):
+    config = _for_test(VenueConfig.load(EXAMPLE), itch_socket.getsockname())
+    with Venue(config) as venue:
+        assert venue.running
+    assert not venue.running
+    _recv_until(itch_socket, lambda d: MOLD_HEADER.unpack_from(d)[2] == END_OF_SESSION)
+
+
+def test_a_port_in_use_is_a_config_error_not_a_crash(itch_socket):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = _for_test(VenueConfig.load(EXAMPLE), itch_socket.getsockname())
+        assert config.ouch is not None
+        port = taken.getsockname()[1]
+        busy = dataclasses.replace(
+            config, ouch=dataclasses.replace(config.ouch, listen=f"127.0.0.1:{port}")
+        )
+        with pytest.raises(ConfigError, match="OUCH"):
+            Venue(busy)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+@pytest.mark.parametrize("command", [["venue"], ["bench", "venue"]], ids=" ".join)
+def test_help_prints_usage_and_exits_zero(run_cli: RunCli, command):
+    code, out, err = run_cli(*command, "--help")
+    assert code == 0 and err == ""
+    assert out.startswith(f"usage: quotewire {' '.join(command)}")
+
+
+def test_venue_command_with_a_bad_config_is_a_one_line_error(run_cli: RunCli, tmp_path: Path):
+    path = tmp_path / "bad.toml"
+    path.write_text(EXAMPLE.read_text().replace('tick = "0.01"', 'tick = "0"', 1))
+    code, out, err = run_cli("venue", "--config", str(path))
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("quotewire: error:")
+    assert "instruments[0].tick: 0 is not > 0" in err
+
+
+def test_venue_command_needs_a_config(run_cli: RunCli):
+    code, _, err = run_cli("venue")
+    assert code == 2 and "--config" in err
+
+
+def _read_line(proc: subprocess.Popen[str], timeout: float = TIMEOUT_S) -> str:
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            proc.kill()
+            pytest.fail(f"no output within {timeout} s; stderr: {proc.communicate()[1]}")
+    return proc.stdout.readline()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_venue_command_prints_endpoints_and_exits_zero_on_a_signal(
+    tmp_path: Path, itch_socket, sig
+):
+    config = _for_test(VenueConfig.load(EXAMPLE), itch_socket.getsockname())
+    path = config.save(tmp_path / "venue.toml")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "quotewire.cli",
+            "venue",
+            "--config",
+            str(path),
+            "--json",
+            "--stats-every",
+            "0.2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "QUOTEWIRE_GIT_REV": "test"},
+    )
+    try:
+        started = json.loads(_read_line(proc))
+        assert started["event"] == "started"
+        assert started["symbols"] == ["AAPL", "MSFT", "SPY"]
+        endpoints = started["endpoints"]
+        assert endpoints["itch"] == "{}:{}".format(*itch_socket.getsockname())
+        host, port = endpoints["ouch"].rsplit(":", 1)
+        kind, _ = _soup_login((host, int(port)), "arb01", "secret02")
+        assert kind == b"A"
+        assert json.loads(_read_line(proc))["event"] == "stats"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert err == ""
+    stopped = json.loads(out.strip().splitlines()[-1])
+    assert stopped["event"] == "stopped" and stopped["signal"] == sig.name
+    assert stopped["stats"]["itch_messages"] >= 1
+    _recv_until(itch_socket, lambda d: MOLD_HEADER.unpack_from(d)[2] == END_OF_SESSION)
+
+
+def test_venue_command_text_output_names_every_endpoint(tmp_path: Path, itch_socket):
+    path = _for_test(VenueConfig.load(EXAMPLE), itch_socket.getsockname()).save(tmp_path / "v.toml")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quotewire.cli", "venue", "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = _read_line(proc)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert line.startswith("venue running with 3 instruments (AAPL, MSFT, SPY)")
+    for needle in ("OUCH 127.0.0.1:", "FIX 127.0.0.1:", "ITCH -> 127.0.0.1:"):
+        assert needle in line
+    assert "venue stopped (SIGTERM)" in out
+
+
+# --------------------------------------------------------------------------- bench venue
+
+
+def _require_bench_venue() -> None:
+    try:
+        _core.bench_venue  # noqa: B018
+    except AttributeError:
+        pytest.skip("this build of quotewire._core has no bench_venue yet (rebuild: make build)")
+
+
+def test_bench_venue_json_line_carries_the_required_keys(tmp_path: Path, monkeypatch):
+    _require_bench_venue()
+    pytest.importorskip("hdrh.histogram")
+    from quotewire.cli import main
+
+    monkeypatch.setenv("QUOTEWIRE_GIT_REV", "test123")
+    hdr, report = tmp_path / "venue.hlog", tmp_path / "PERFORMANCE.md"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(
+            [
+                "bench",
+                "venue",
+                "--actions",
+                "20000",
+                "--instruments",
+                "4",
+                "--seed",
+                "3",
+                "--json",
+                "--hdr-out",
+                str(hdr),
+                "--report",
+                str(report),
+            ]
+        )
+    assert code == 0
+    record = last_json_line(out.getvalue())
+    for key in (*bench.REQUIRED_KEYS, "itch_per_sec", "executions"):
+        assert key in record, key
+    assert record["bench"] == "venue" and record["git_rev"] == "test123"
+    assert record["params"] == {"actions": 20_000, "instruments": 4, "seed": 3}
+    assert record["count"] >= 20_000 and record["per_sec"] > 0 and record["itch_per_sec"] > 0
+    assert 0 < record["p50_ns"] <= record["p99_ns"] <= record["p999_ns"] <= record["max_ns"]
+    assert "Histogram log format version" in hdr.read_text()
+    text = report.read_text()
+    assert "bench venue @ test123" in text and "| actions |" in text
+
+
+def test_bench_venue_text_output_shows_actions_and_itch_rates(run_cli: RunCli, monkeypatch):
+    _require_bench_venue()
+    monkeypatch.setenv("QUOTEWIRE_GIT_REV", "test123")
+    code, out, err = run_cli("bench", "venue", "--actions", "5000", "--instruments", "2")
+    assert code == 0, err
+    assert out.startswith("bench venue: ")
+    assert "M actions/s" in out and "ITCH out" in out and "executions" in out
+    assert "p99.9" in out
+
+
+def test_bench_venue_refuses_more_instruments_than_ids(run_cli: RunCli):
+    code, _, err = run_cli("bench", "venue", "--instruments", "70000")
+    assert code == 1
+    assert "instruments: 70000 is not 1..65535" in err
