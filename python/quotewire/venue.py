@@ -727,10 +727,8 @@ class Venue:
 def _int_in(path: str, value: object, low: int, high: int) -> list[str]:
     if isinstance(value, bool) or not isinstance(value, int):
         return [f"{path}: {value!r} is not an integer"]
-    if value < low:
-        return [f"{path}: {value} is not >= {low}" if low else f"{path}: {value} is negative"]
-    if value > high:
-        return [f"{path}: {value} is not <= {high:_}"]
+    if not low <= value <= high:
+        return [f"{path}: {value} is not in {low}..{high}"]
     return []
 
 

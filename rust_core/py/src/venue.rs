@@ -5,16 +5,20 @@
 //! venue and hands back its endpoints and counters. Nothing here runs per order.
 
 use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use quotewire_core::{InstrumentId, Price, Qty};
+use quotewire_venue::background::{BackgroundConfig, BackgroundFlow, BackgroundInstrument};
 use quotewire_venue::fix_gateway::{FixGatewayConfig, FixSessionConfig};
+use quotewire_venue::matching::MatchingEngine;
 use quotewire_venue::matching::{FirmId, InstrumentConfig, PriceBand, SelfMatchMode, VenueConfig};
 use quotewire_venue::ouch_gateway::{OuchAccount, OuchGatewayConfig};
 use quotewire_venue::publisher::{FaultConfig, PublisherConfig};
-use quotewire_venue::server::{RunningVenue, ServerConfig};
+use quotewire_venue::runtime::OrderEntry;
+use quotewire_venue::server::{BoxedGatewayFactory, RunningVenue, ServerConfig};
 use serde::Deserialize;
 
 use crate::ConfigError;
@@ -88,6 +92,27 @@ struct ItchSpec {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct BackgroundInstrumentSpec {
+    id: u16,
+    start_mid: i64,
+    volatility_ticks_per_sqrt_s: f64,
+    limit_rate: f64,
+    market_rate: f64,
+    cancel_rate: f64,
+    mean_size: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackgroundSpec {
+    seed: u64,
+    first_firm: u32,
+    firms: u32,
+    instruments: Vec<BackgroundInstrumentSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct VenueSpec {
     max_orders: usize,
     self_match: String,
@@ -95,6 +120,8 @@ struct VenueSpec {
     ouch: Option<OuchSpec>,
     fix: Option<FixSpec>,
     itch: Option<ItchSpec>,
+    #[serde(default)]
+    background: Option<BackgroundSpec>,
 }
 
 fn self_match(name: &str) -> PyResult<SelfMatchMode> {
@@ -176,6 +203,36 @@ fn server_config(spec: VenueSpec) -> PyResult<ServerConfig> {
         };
         c
     });
+    let extra: Vec<BoxedGatewayFactory> = spec
+        .background
+        .map(|b| {
+            let config = BackgroundConfig {
+                seed: b.seed,
+                firm: FirmId(b.first_firm),
+                firms: b.firms,
+                start_ns: None,
+                instruments: b
+                    .instruments
+                    .iter()
+                    .map(|i| BackgroundInstrument {
+                        volatility_ticks_per_sqrt_s: i.volatility_ticks_per_sqrt_s,
+                        limit_rate: i.limit_rate,
+                        market_rate: i.market_rate,
+                        cancel_rate: i.cancel_rate,
+                        mean_size: Qty(i.mean_size),
+                        ..BackgroundInstrument::new(InstrumentId(i.id), Price(i.start_mid))
+                    })
+                    .collect(),
+            };
+            let factory: BoxedGatewayFactory = Arc::new(move |engine: &MatchingEngine| {
+                BackgroundFlow::new(&config, engine)
+                    .map(|flow| Box::new(flow) as Box<dyn OrderEntry>)
+                    .map_err(|e| e.to_string())
+            });
+            factory
+        })
+        .into_iter()
+        .collect();
     Ok(ServerConfig {
         matching,
         symbols: spec
@@ -186,7 +243,7 @@ fn server_config(spec: VenueSpec) -> PyResult<ServerConfig> {
         ouch,
         fix,
         itch,
-        extra: Vec::new(),
+        extra,
     })
 }
 
