@@ -200,6 +200,7 @@ def running(itch_socket: socket.socket) -> Iterator[Venue]:
         (Decimal("123.4500"), 1_234_500),
         (5, 50_000),
         ("1e2", 1_000_000),
+        ("12345678901234567890123456789.0001", 123456789012345678901234567890001),
     ],
 )
 def test_prices_in_currency_units_convert_exactly_to_four_decimal_raw(text, raw):

@@ -96,12 +96,17 @@ def price_to_raw(value: PriceLike, name: str = "price") -> int:
         d = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation:
         raise ConfigError(f"{name}: {value!r} is not a decimal number") from None
-    if not d.is_finite():
+    sign, digits, exponent = d.as_tuple()
+    if not isinstance(exponent, int):
         raise ConfigError(f"{name}: {value!r} is not a finite number")
-    scaled = d.scaleb(_DECIMALS)
-    if scaled != scaled.to_integral_value():
+    # Integer arithmetic on the exact digits: Decimal operations would round to 28 digits.
+    coefficient = int("".join(map(str, digits)) or "0")
+    shift = exponent + _DECIMALS
+    factor: int = 10 ** abs(shift)
+    if shift < 0 and coefficient % factor:
         raise ConfigError(f"{name}: {value!r} has more than {_DECIMALS} decimals")
-    return int(scaled)
+    raw = coefficient * factor if shift >= 0 else coefficient // factor
+    return -raw if sign else raw
 
 
 def raw_to_price(raw: int) -> Decimal:
@@ -109,9 +114,9 @@ def raw_to_price(raw: int) -> Decimal:
     zero stays `0` so that messages read `tick: 0 is not > 0`."""
     if raw == 0:
         return Decimal(0)
-    if raw % 100 == 0:
-        return Decimal(raw // 100).scaleb(-2)
-    return Decimal(raw).scaleb(-_DECIMALS).normalize()
+    whole, frac = divmod(abs(raw), PRICE_SCALE)
+    decimals = f"{frac:0{_DECIMALS}d}".rstrip("0").ljust(2, "0")
+    return Decimal(f"{'-' if raw < 0 else ''}{whole}.{decimals}")
 
 
 def _price_text(d: Decimal) -> str:

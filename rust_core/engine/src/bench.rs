@@ -125,14 +125,6 @@ pub struct FeedBenchResult {
     pub gaps: u64,
 }
 
-impl FeedBenchResult {
-    /// The histogram as HdrHistogram V2 + DEFLATE bytes (what the `hdrhistogram`
-    /// Python package decodes after base64).
-    pub fn histogram_v2_deflate(&self) -> Result<Vec<u8>, EngineError> {
-        v2_deflate(&self.histogram)
-    }
-}
-
 /// Encodes a histogram as HdrHistogram V2 + DEFLATE bytes.
 pub fn v2_deflate(histogram: &Histogram<u64>) -> Result<Vec<u8>, EngineError> {
     let mut out = Vec::new();

@@ -15,6 +15,7 @@ mod venue;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use hdrhistogram::Histogram;
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -167,14 +168,7 @@ fn bench_feed(
     out.set_item("packets", result.packets)?;
     out.set_item("elapsed_ns", result.elapsed_ns)?;
     out.set_item("per_sec", result.per_sec)?;
-    out.set_item("min_ns", h.min())?;
-    out.set_item("mean_ns", h.mean())?;
-    out.set_item("p50_ns", h.value_at_quantile(0.50))?;
-    out.set_item("p90_ns", h.value_at_quantile(0.90))?;
-    out.set_item("p99_ns", h.value_at_quantile(0.99))?;
-    out.set_item("p999_ns", h.value_at_quantile(0.999))?;
-    out.set_item("p9999_ns", h.value_at_quantile(0.9999))?;
-    out.set_item("max_ns", h.max())?;
+    put_latency(&out, h)?;
     out.set_item("clock_overhead_ns", result.clock_overhead_ns)?;
     out.set_item("live_orders_start", result.live_orders_start)?;
     out.set_item("live_orders_peak", result.live_orders_peak)?;
@@ -186,12 +180,34 @@ fn bench_feed(
         c.truncated + c.unknown_type + c.bad_length + c.invalid_field
     })?;
     out.set_item("gaps", result.gaps)?;
-    let encoded = result.histogram_v2_deflate().map_err(to_py)?;
+    put_histogram(&out, h)?;
+    Ok(out)
+}
+
+/// The latency figures every `bench_*` result carries, from its histogram.
+fn put_latency(out: &Bound<'_, PyDict>, h: &Histogram<u64>) -> PyResult<()> {
+    out.set_item("min_ns", h.min())?;
+    out.set_item("mean_ns", h.mean())?;
+    for (key, q) in [
+        ("p50_ns", 0.50),
+        ("p90_ns", 0.90),
+        ("p99_ns", 0.99),
+        ("p999_ns", 0.999),
+        ("p9999_ns", 0.9999),
+    ] {
+        out.set_item(key, h.value_at_quantile(q))?;
+    }
+    out.set_item("max_ns", h.max())
+}
+
+/// The histogram itself, HdrHistogram V2 + DEFLATE in base64 (the `hdrhistogram`
+/// Python package's `decode` reads it).
+fn put_histogram(out: &Bound<'_, PyDict>, h: &Histogram<u64>) -> PyResult<()> {
+    let encoded = quotewire_engine::bench::v2_deflate(h).map_err(to_py)?;
     out.set_item(
         "histogram",
         base64::engine::general_purpose::STANDARD.encode(encoded),
-    )?;
-    Ok(out)
+    )
 }
 
 /// Runs order actions through the venue simulator (matching, event routing, ITCH publishing).
@@ -220,14 +236,7 @@ fn bench_venue(
     out.set_item("count", run.count)?;
     out.set_item("elapsed_ns", run.elapsed_ns)?;
     out.set_item("per_sec", run.count as f64 / secs)?;
-    out.set_item("min_ns", h.min())?;
-    out.set_item("mean_ns", h.mean())?;
-    out.set_item("p50_ns", h.value_at_quantile(0.50))?;
-    out.set_item("p90_ns", h.value_at_quantile(0.90))?;
-    out.set_item("p99_ns", h.value_at_quantile(0.99))?;
-    out.set_item("p999_ns", h.value_at_quantile(0.999))?;
-    out.set_item("p9999_ns", h.value_at_quantile(0.9999))?;
-    out.set_item("max_ns", h.max())?;
+    put_latency(&out, &h)?;
     out.set_item(
         "clock_overhead_ns",
         quotewire_engine::bench::clock_overhead(&clock),
@@ -240,11 +249,7 @@ fn bench_venue(
         "matching_only_per_sec",
         run.count as f64 * 1e9 / run.matching_only_ns.max(1) as f64,
     )?;
-    let encoded = quotewire_engine::bench::v2_deflate(&h).map_err(to_py)?;
-    out.set_item(
-        "histogram",
-        base64::engine::general_purpose::STANDARD.encode(encoded),
-    )?;
+    put_histogram(&out, &h)?;
     Ok(out)
 }
 
