@@ -93,10 +93,10 @@ class Venue:
         """
     def endpoints(self) -> dict[str, str | None]:
         """Keys ouch, fix, itch, itch_retransmit -> "host:port", or None when disabled;
-        empty after `stop`."""
+        kept after `stop`."""
     def stats(self) -> dict[str, int]:
         """Keys commands and, with ITCH, itch_messages, itch_datagrams, itch_heartbeats,
-        itch_dropped, itch_requests_served, itch_next_sequence; empty after `stop`."""
+        itch_dropped, itch_requests_served, itch_next_sequence; final values after `stop`."""
     def running(self) -> bool:
         """True until `stop` is called."""
     def stop(self) -> None:

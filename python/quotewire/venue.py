@@ -670,13 +670,12 @@ class Venue:
     `ConfigError` says why not) before the constructor returns.
     """
 
-    __slots__ = ("_config", "_core", "_endpoints", "_last_stats")
+    __slots__ = ("_config", "_core", "_endpoints")
 
     def __init__(self, config: VenueConfig) -> None:
         self._config = config.validate()
         self._core = _core.Venue(config.to_json())
         self._endpoints = Endpoints.from_core(self._core.endpoints())
-        self._last_stats: dict[str, int] = {}
 
     @property
     def config(self) -> VenueConfig:
@@ -696,17 +695,12 @@ class Venue:
     def stats(self) -> dict[str, int]:
         """Counters: commands matched and, with ITCH, the publisher's (itch_messages,
         itch_datagrams, itch_heartbeats, itch_dropped, itch_requests_served,
-        itch_next_sequence). After `stop`, the last counters read before stopping."""
-        if not self._core.running():
-            return dict(self._last_stats)
+        itch_next_sequence). After `stop`, the final counters (End of Session included)."""
         raw = self._core.stats()
-        self._last_stats = {k: get_int(raw, k) for k in raw}
-        return dict(self._last_stats)
+        return {k: get_int(raw, k) for k in raw}
 
     def stop(self) -> None:
         """End the ITCH session, stop the loop and join its thread. Idempotent."""
-        if self._core.running():
-            self.stats()
         self._core.stop()
 
     def __enter__(self) -> Self:

@@ -250,7 +250,7 @@ fn server_config(spec: VenueSpec) -> PyResult<ServerConfig> {
 /// A running venue simulator (matching, OUCH, FIX, ITCH) on a background thread.
 #[pyclass(module = "quotewire._core")]
 pub(crate) struct Venue {
-    inner: Option<RunningVenue>,
+    inner: RunningVenue,
 }
 
 #[pymethods]
@@ -263,51 +263,45 @@ impl Venue {
         let config = server_config(spec)?;
         let running =
             RunningVenue::start(config).map_err(|e| ConfigError::new_err(e.to_string()))?;
-        Ok(Self {
-            inner: Some(running),
-        })
+        Ok(Self { inner: running })
     }
 
     /// Listening and destination addresses as `host:port` strings (absent when disabled).
     fn endpoints<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
-        if let Some(v) = &self.inner {
-            let e = v.endpoints();
-            out.set_item("ouch", e.ouch.map(|a| a.to_string()))?;
-            out.set_item("fix", e.fix.map(|a| a.to_string()))?;
-            out.set_item("itch", e.itch.map(|a| a.to_string()))?;
-            out.set_item("itch_retransmit", e.itch_retransmit.map(|a| a.to_string()))?;
-        }
+        let e = self.inner.endpoints();
+        out.set_item("ouch", e.ouch.map(|a| a.to_string()))?;
+        out.set_item("fix", e.fix.map(|a| a.to_string()))?;
+        out.set_item("itch", e.itch.map(|a| a.to_string()))?;
+        out.set_item("itch_retransmit", e.itch_retransmit.map(|a| a.to_string()))?;
         Ok(out)
     }
 
     /// Counters: commands matched and the ITCH publisher's statistics.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
-        if let Some(v) = &self.inner {
-            out.set_item("commands", v.commands())?;
-            if let Some(p) = v.publisher() {
-                let s = p.stats();
-                out.set_item("itch_messages", s.messages)?;
-                out.set_item("itch_datagrams", s.datagrams)?;
-                out.set_item("itch_heartbeats", s.heartbeats)?;
-                out.set_item("itch_dropped", s.dropped)?;
-                out.set_item("itch_requests_served", s.requests_served)?;
-                out.set_item("itch_next_sequence", p.next_sequence())?;
-            }
+        out.set_item("commands", self.inner.commands())?;
+        if let Some(p) = self.inner.publisher() {
+            let s = p.stats();
+            out.set_item("itch_messages", s.messages)?;
+            out.set_item("itch_datagrams", s.datagrams)?;
+            out.set_item("itch_heartbeats", s.heartbeats)?;
+            out.set_item("itch_dropped", s.dropped)?;
+            out.set_item("itch_requests_served", s.requests_served)?;
+            out.set_item("itch_next_sequence", p.next_sequence())?;
         }
         Ok(out)
     }
 
     /// True until `stop` is called.
     fn running(&self) -> bool {
-        self.inner.is_some()
+        self.inner.is_running()
     }
 
-    /// Ends the ITCH session, stops the loop and joins the thread. Idempotent.
+    /// Ends the ITCH session, stops the loop and joins the thread. Idempotent;
+    /// `endpoints` and `stats` stay readable afterwards.
     fn stop(&mut self, py: Python<'_>) {
-        if let Some(mut v) = self.inner.take() {
-            py.detach(move || v.stop());
-        }
+        let inner = &mut self.inner;
+        py.detach(|| inner.stop());
     }
 }

@@ -2,8 +2,9 @@
 //! the matching engine, the OUCH and FIX gateways and the ITCH publisher.
 //!
 //! This is what `quotewire venue` and `quotewire.venue.Venue` start. The loop
-//! busy-polls while there is work and yields the core after a run of idle
-//! passes, so a simulator on a shared test machine does not starve its peers.
+//! busy-polls while there is work, yields the core after a run of idle
+//! passes and then sleeps 50 us between polls, so a simulator on a shared test
+//! machine does not starve its peers.
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -206,7 +207,14 @@ impl RunningVenue {
         self.publisher.as_ref()
     }
 
-    /// Ends the ITCH session, stops the loop and joins the thread.
+    /// True until [`RunningVenue::stop`].
+    #[must_use]
+    pub const fn is_running(&self) -> bool {
+        self.thread.is_some()
+    }
+
+    /// Ends the ITCH session, stops the loop and joins the thread. Idempotent;
+    /// endpoints and counters stay readable afterwards.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
@@ -221,6 +229,11 @@ impl Drop for RunningVenue {
     }
 }
 
+/// Idle passes before the loop starts sleeping between polls.
+const IDLE_SPINS: u32 = 10_000;
+/// Sleep between polls while idle; bounds the added latency of the first order after a lull.
+const IDLE_SLEEP: std::time::Duration = std::time::Duration::from_micros(50);
+
 fn run(
     venue: &mut Venue,
     stop: &AtomicBool,
@@ -232,7 +245,11 @@ fn run(
         let n = venue.poll_once(now_ns());
         if n == 0 {
             idle = idle.saturating_add(1);
-            if idle > 1000 {
+            if idle > IDLE_SPINS {
+                // Long idle: give the core back for a moment (a dedicated,
+                // isolated core would spin instead; this simulator shares one).
+                std::thread::sleep(IDLE_SLEEP);
+            } else if idle > IDLE_SPINS / 10 {
                 std::thread::yield_now();
             }
         } else {
