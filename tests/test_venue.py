@@ -1,6 +1,6 @@
 """The venue simulator from Python: configuration, TOML files, a running venue spoken to
-over real sockets on 127.0.0.1 (MoldUDP64/ITCH, SoupBinTCP), the `venue` command and
-`bench venue`."""
+over real sockets on 127.0.0.1 (MoldUDP64/ITCH, SoupBinTCP), its background market, the
+`venue` command and `bench venue`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ pytest.importorskip("quotewire._core", reason="the compiled core is not built")
 from quotewire import _core, bench
 from quotewire.errors import ConfigError
 from quotewire.venue import (
+    BACKGROUND_LOT,
+    Background,
+    BackgroundInstrument,
     Endpoints,
     Faults,
     FixConfig,
@@ -50,6 +53,11 @@ TIMEOUT_S = 5.0
 
 MOLD_HEADER = struct.Struct(">10sQH")  # session, sequence number, message count
 END_OF_SESSION = 0xFFFF
+# A file's one valid instrument, which file cases below extend.
+_ONE_INSTRUMENT = '[[instruments]]\nsymbol="A"\nid=1\ntick="0.01"\nband_low="1"\nband_high="2"\n'
+# ITCH 5.0 Add Order: type, locate, tracking, timestamp (6), order ref, side, shares, stock,
+# price (4 implied decimals).
+ADD_ORDER = struct.Struct(">cHH6sQcI8sI")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -65,7 +73,35 @@ def _valid() -> VenueConfig:
         ouch=OuchConfig([OuchAccount("alice", "pw", 1), OuchAccount("bob", "pw2", 2)]),
         fix=FixConfig([FixSession("CLIENT", "VENUE", 3)]),
         itch=ItchConfig("127.0.0.1:26477"),
+        background=Background(
+            [
+                BackgroundInstrument(
+                    "AAPL", "200.00", 1.0, limit_rate=200.0, market_rate=20.0, mean_size=200
+                )
+            ],
+            seed=7,
+            first_firm=100,
+            firms=4,
+        ),
     )
+
+
+def _with_background(**changes: object) -> VenueConfig:
+    c = _valid()
+    assert c.background is not None
+    return dataclasses.replace(c, background=dataclasses.replace(c.background, **changes))
+
+
+def _with_flow(**changes: object) -> VenueConfig:
+    """`_valid()` with its background instrument changed (`BackgroundInstrument` has a
+    custom `__init__`, so the fields are passed again rather than `replace`d)."""
+    c = _valid()
+    assert c.background is not None
+    first = c.background.instruments[0]
+    fields = {f.name: getattr(first, f.name) for f in dataclasses.fields(first)}
+    fields.update(changes)
+    flow = BackgroundInstrument(**fields)  # type: ignore[arg-type]
+    return _with_background(instruments=[flow, *c.background.instruments[1:]])
 
 
 def _with_instrument(**changes: object) -> VenueConfig:
@@ -95,12 +131,17 @@ def _with_part(part: str, **changes: object) -> VenueConfig:
     return dataclasses.replace(c, **{part: dataclasses.replace(getattr(c, part), **changes)})
 
 
-def _for_test(config: VenueConfig, itch_destination: tuple[str, int]) -> VenueConfig:
-    """`config` with every listening port 0 and the ITCH feed sent to a test socket."""
+def _for_test(
+    config: VenueConfig, itch_destination: tuple[str, int], *, background: bool = False
+) -> VenueConfig:
+    """`config` with every listening port 0 and the ITCH feed sent to a test socket;
+    without its background flow unless `background` (so the feed and counters are the
+    test's own)."""
     assert config.ouch is not None and config.fix is not None and config.itch is not None
     host, port = itch_destination
     return dataclasses.replace(
         config,
+        background=config.background if background else None,
         ouch=dataclasses.replace(config.ouch, listen="127.0.0.1:0"),
         fix=dataclasses.replace(config.fix, listen="127.0.0.1:0"),
         itch=dataclasses.replace(
@@ -178,7 +219,8 @@ def itch_socket() -> Iterator[socket.socket]:
 
 @pytest.fixture
 def running(itch_socket: socket.socket) -> Iterator[Venue]:
-    """The example venue on free ports, its feed sent to `itch_socket`."""
+    """The example venue on free ports without its background flow, its feed sent to
+    `itch_socket`."""
     config = _for_test(VenueConfig.load(EXAMPLE), itch_socket.getsockname())
     venue = Venue(config)
     try:
@@ -259,8 +301,8 @@ INVALID = [
     ),
     (
         "band-too-wide",
-        lambda: _with_instrument(band_low="0.01", band_high="655.38"),
-        "spans 65,537 ticks",
+        lambda: _with_instrument(band_low="0.01", band_high="655.37"),
+        "holds 65,537 prices",
     ),
     (
         "qty-zero",
@@ -328,8 +370,138 @@ INVALID = [
     ),
 ]
 
+_FLOW = "background.instruments[0]"
+INVALID_BACKGROUND = [
+    (
+        "bg-not-background",
+        lambda: dataclasses.replace(_valid(), background={"seed": 1}),
+        "background: {'seed': 1} is not a Background or None",
+    ),
+    (
+        "bg-seed-negative",
+        lambda: _with_background(seed=-1),
+        "background.seed: -1 is not in 0..18446744073709551615",
+    ),
+    ("bg-seed-big", lambda: _with_background(seed=2**64), "background.seed: 18446744073709551616"),
+    (
+        "bg-firms-zero",
+        lambda: _with_background(firms=0),
+        "background.firms: 0 is not in 1..4294967295",
+    ),
+    (
+        "bg-first-firm-negative",
+        lambda: _with_background(first_firm=-1),
+        "background.first_firm: -1 is not in 0..4294967295",
+    ),
+    (
+        "bg-firm-range-overflows",
+        lambda: _with_background(first_firm=2**32 - 4, firms=5),
+        "background.firms: first_firm 4294967292 + firms 5 = 4,294,967,297 is not <= 4,294,967,296",
+    ),
+    (
+        "bg-firms-bool",
+        lambda: _with_background(firms=True),
+        "background.firms: True is not an integer",
+    ),
+    (
+        "bg-firm-is-ouch",
+        lambda: _with_background(first_firm=0, firms=2),
+        "background.first_firm: the flow's firms 0..1 include ouch.accounts[0].firm 1",
+    ),
+    (
+        "bg-firm-is-fix",
+        lambda: _with_background(first_firm=3, firms=1),
+        "background.first_firm: the flow's firms 3..3 include fix.sessions[0].firm 3",
+    ),
+    (
+        "bg-no-instruments",
+        lambda: _with_background(instruments=[]),
+        "background.instruments: empty",
+    ),
+    (
+        "bg-not-instrument",
+        lambda: _with_background(instruments=["AAPL"]),
+        "background.instruments[0]: 'AAPL' is not a BackgroundInstrument",
+    ),
+    (
+        "bg-symbol-dup",
+        lambda: _with_background(
+            instruments=[BackgroundInstrument("AAPL", "200"), BackgroundInstrument("AAPL", "201")]
+        ),
+        "background.instruments: symbol 'AAPL' appears more than once",
+    ),
+    (
+        "bg-symbol-unknown",
+        lambda: _with_flow(symbol="TSLA"),
+        f"{_FLOW}.symbol: 'TSLA' is not a configured instrument (configured: 'AAPL', 'MSFT')",
+    ),
+    (
+        "bg-mid-off-tick",
+        lambda: _with_flow(start_mid="200.005"),
+        f"{_FLOW}.start_mid: 200.005 is not a multiple of AAPL's tick 0.01",
+    ),
+    (
+        "bg-mid-at-band-low",
+        lambda: _with_flow(start_mid="100.00"),
+        f"{_FLOW}.start_mid: 100.00 is not strictly inside AAPL's band 100.00..300.00",
+    ),
+    (
+        "bg-mid-at-band-high",
+        lambda: _with_flow(start_mid="300"),
+        f"{_FLOW}.start_mid: 300.00 is not strictly inside AAPL's band 100.00..300.00",
+    ),
+    (
+        "bg-mid-below-band",
+        lambda: _with_flow(start_mid="0.01"),
+        f"{_FLOW}.start_mid: 0.01 is not strictly inside AAPL's band",
+    ),
+    (
+        "bg-lot-above-max-qty",
+        lambda: dataclasses.replace(
+            _with_flow(),
+            instruments=[Instrument("AAPL", 1, "0.01", "100", "300", max_order_qty=99)],
+        ),
+        f"{_FLOW}.symbol: 'AAPL' has max_order_qty 99, not >= the background flow's lot of 100",
+    ),
+    *[
+        (
+            f"bg-{name}-{label}",
+            lambda name=name, value=value: _with_flow(**{name: value}),
+            f"{_FLOW}.{name}: {value!r} is not a finite number >= 0",
+        )
+        for name in ("volatility_ticks_per_sqrt_s", "limit_rate", "market_rate", "cancel_rate")
+        for label, value in (("negative", -0.5), ("nan", float("nan")), ("inf", float("inf")))
+    ],
+    (
+        "bg-rate-string",
+        lambda: _with_flow(limit_rate="200"),
+        f"{_FLOW}.limit_rate: '200' is not a number",
+    ),
+    (
+        "bg-rate-bool",
+        lambda: _with_flow(market_rate=True),
+        f"{_FLOW}.market_rate: True is not a number",
+    ),
+    (
+        "bg-mean-size-below-lot",
+        lambda: _with_flow(mean_size=99),
+        f"{_FLOW}.mean_size: 99 is not in 100..18446744073709551615",
+    ),
+    ("bg-mean-size-zero", lambda: _with_flow(mean_size=0), f"{_FLOW}.mean_size: 0 is not in"),
+    (
+        "bg-mean-size-float",
+        lambda: _with_flow(mean_size=200.0),
+        f"{_FLOW}.mean_size: 200.0 is not an integer",
+    ),
+    ("bg-symbol-type", lambda: _with_flow(symbol=1), f"{_FLOW}.symbol: 1 is not a string"),
+]
 
-@pytest.mark.parametrize(("make", "needle"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [c[1:] for c in INVALID + INVALID_BACKGROUND],
+    ids=[c[0] for c in INVALID + INVALID_BACKGROUND],
+)
 def test_invalid_config_is_refused_naming_the_field_and_value(make, needle):
     config = make()
     assert any(needle in p for p in config.problems()), config.problems()
@@ -359,7 +531,15 @@ def test_every_problem_is_listed_at_once():
 
 def test_the_core_accepts_the_json_of_a_valid_config_with_every_key():
     data = json.loads(_valid().to_json())
-    assert set(data) == {"max_orders", "self_match", "instruments", "ouch", "fix", "itch"}
+    assert set(data) == {
+        "max_orders",
+        "self_match",
+        "instruments",
+        "ouch",
+        "fix",
+        "itch",
+        "background",
+    }
     assert data["instruments"][0] == {
         "id": 1,
         "symbol": "AAPL",
@@ -374,8 +554,67 @@ def test_the_core_accepts_the_json_of_a_valid_config_with_every_key():
         "reorder_ppm": 0,
         "seed": 1,
     }
-    disabled = json.loads(dataclasses.replace(_valid(), ouch=None, fix=None, itch=None).to_json())
+    disabled = json.loads(
+        dataclasses.replace(_valid(), ouch=None, fix=None, itch=None, background=None).to_json()
+    )
     assert disabled["ouch"] is disabled["fix"] is disabled["itch"] is None
+    assert disabled["background"] is None
+
+
+def test_background_json_names_the_instrument_by_id_with_a_raw_start_mid():
+    data = json.loads(_valid().to_json())
+    assert data["background"] == {
+        "seed": 7,
+        "first_firm": 100,
+        "firms": 4,
+        "instruments": [
+            {
+                "id": 1,
+                "start_mid": 2_000_000,
+                "volatility_ticks_per_sqrt_s": 1.0,
+                "limit_rate": 200.0,
+                "market_rate": 20.0,
+                "cancel_rate": 0.5,
+                "mean_size": 200,
+            }
+        ],
+    }
+    spy = dataclasses.replace(
+        _valid(),
+        instruments=[*_valid().instruments, Instrument("SPY", 42, "0.01", "400", "700")],
+        background=Background([BackgroundInstrument("SPY", "550.25")]),
+    )
+    flow = json.loads(spy.to_json())["background"]
+    assert flow["instruments"][0]["id"] == 42
+    assert flow["instruments"][0]["start_mid"] == 5_502_500
+    assert (flow["seed"], flow["first_firm"], flow["firms"]) == (1, 1000, 4)
+
+
+def test_background_instrument_defaults_and_exact_forms():
+    flow = BackgroundInstrument("AAPL", "200")
+    assert flow.start_mid == Decimal("200.00") and flow.start_mid_raw == 2_000_000
+    assert (flow.volatility_ticks_per_sqrt_s, flow.limit_rate, flow.market_rate) == (1.0, 50.0, 5.0)
+    assert (flow.cancel_rate, flow.mean_size) == (0.5, BACKGROUND_LOT)
+    # ints become the equal float, so the JSON and TOML do not depend on the form given
+    same = BackgroundInstrument("AAPL", Decimal("200.0000"), 1, 50, 5)
+    assert same == flow and type(same.limit_rate) is float
+    with pytest.raises(ConfigError, match=r"start_mid: 0\.2 is a float"):
+        BackgroundInstrument("AAPL", 0.2)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"start_mid: '1\.00001' has more than 4 decimals"):
+        BackgroundInstrument("AAPL", "1.00001")
+    assert Background([flow]).firm_range == range(1000, 1004)
+
+
+def test_background_firms_just_below_the_firm_id_limit_are_valid():
+    assert _with_background(first_firm=2**32 - 4, firms=4).problems() == []
+    assert _with_background(first_firm=0, firms=1).problems() == []  # firm 0 is free here
+    assert _with_background(firms=1).problems() == []  # allowed, only not recommended
+
+
+def test_background_problems_of_a_broken_instrument_are_not_repeated():
+    config = dataclasses.replace(_with_instrument(tick="0"), background=_valid().background)
+    problems = config.problems()
+    assert problems == ["instruments[0].tick: 0 is not > 0"]
 
 
 # --------------------------------------------------------------------------- TOML files
@@ -389,6 +628,9 @@ def test_example_loads_with_three_instruments_two_ouch_accounts_and_one_fix_sess
     assert config.fix is not None and len(config.fix.sessions) == 1
     assert config.itch is not None and config.itch.destination == "127.0.0.1:26477"
     assert config.itch.faults == Faults()
+    assert config.background is not None
+    assert [f.symbol for f in config.background.instruments] == ["AAPL", "SPY"]
+    assert config.background.firm_range == range(1000, 1004)
 
 
 def test_save_then_load_gives_an_equal_config(tmp_path: Path):
@@ -396,6 +638,42 @@ def test_save_then_load_gives_an_equal_config(tmp_path: Path):
         path = config.save(tmp_path / "venue.toml")
         assert VenueConfig.load(path) == config
         assert VenueConfig.load(path).to_json() == config.to_json()
+
+
+def test_background_round_trips_through_a_toml_file(tmp_path: Path):
+    config = _valid()
+    path = config.save(tmp_path / "venue.toml")
+    data = tomllib.loads(path.read_text())
+    assert data["background"]["first_firm"] == 100
+    assert data["background"]["instruments"] == [
+        {
+            "symbol": "AAPL",
+            "start_mid": "200.00",
+            "volatility_ticks_per_sqrt_s": 1.0,
+            "limit_rate": 200.0,
+            "market_rate": 20.0,
+            "cancel_rate": 0.5,
+            "mean_size": 200,
+        }
+    ]
+    again = VenueConfig.load(path)
+    assert again == config and again.background == config.background
+    assert again.to_json() == config.to_json()
+    # an awkward float survives exactly
+    odd = _with_flow(volatility_ticks_per_sqrt_s=0.1 + 0.2, cancel_rate=1e-7, limit_rate=0.0)
+    assert VenueConfig.load(odd.save(tmp_path / "odd.toml")) == odd
+
+
+def test_background_section_with_only_required_keys_takes_the_defaults(tmp_path: Path):
+    path = tmp_path / "v.toml"
+    path.write_text(
+        '[[instruments]]\nsymbol="A"\nid=1\ntick="0.01"\nband_low="1"\nband_high="2"\n'
+        '[background]\n[[background.instruments]]\nsymbol="A"\nstart_mid="1.50"\n'
+        "limit_rate = 3  # an integer is a fine rate\n"
+    )
+    config = VenueConfig.load(path)
+    assert config.background == Background([BackgroundInstrument("A", "1.5", limit_rate=3.0)])
+    assert config.background.seed == 1 and config.background.firms == 4
 
 
 def test_saved_prices_are_exact_strings(tmp_path: Path):
@@ -437,6 +715,38 @@ def test_saved_prices_are_exact_strings(tmp_path: Path):
             "itch.faults.drop: unknown key",
         ),
         ("max_orders = [", "not valid TOML"),
+        (
+            _ONE_INSTRUMENT + '[background]\nsed=1\n[[background.instruments]]\nsymbol="A"\n'
+            'start_mid="1.5"\n',
+            "background.sed: unknown key",
+        ),
+        (
+            _ONE_INSTRUMENT + '[[background.instruments]]\nsymbol="A"\nstart_mid="1.5"\nrate=2.0\n',
+            "background.instruments[0].rate: unknown key",
+        ),
+        (
+            _ONE_INSTRUMENT + '[[background.instruments]]\nsymbol="A"\nstart_mid=1.5\n',
+            "background.instruments[0].start_mid: 1.5 is not a price",
+        ),
+        (
+            _ONE_INSTRUMENT + '[[background.instruments]]\nsymbol="A"\nstart_mid="1.5"\n'
+            'limit_rate="20"\n',
+            "background.instruments[0].limit_rate: '20' is not a number",
+        ),
+        (
+            _ONE_INSTRUMENT + '[[background.instruments]]\nstart_mid="1.5"\n',
+            "background.instruments[0].symbol: missing",
+        ),
+        (
+            _ONE_INSTRUMENT + '[[background.instruments]]\nsymbol="A"\nstart_mid="1.5"\n'
+            "cancel_rate=nan\n",
+            "background.instruments[0].cancel_rate: nan is not a finite number >= 0",
+        ),
+        (
+            _ONE_INSTRUMENT + '[[background.instruments]]\nsymbol="B"\nstart_mid="1.5"\n',
+            "background.instruments[0].symbol: 'B' is not a configured instrument",
+        ),
+        (_ONE_INSTRUMENT + "[background]\nseed=1\n", "background.instruments: empty"),
     ],
 )
 def test_bad_file_is_refused_naming_the_file_and_key(tmp_path: Path, text, needle):
@@ -458,7 +768,7 @@ _PRINTABLE = st.text(
 def _instrument(draw: st.DrawFn, ident: int, symbol: str) -> Instrument:
     tick = draw(st.integers(1, 10_000))
     low = tick * draw(st.integers(1, 1_000))
-    high = low + tick * draw(st.integers(1, 65_536))
+    high = low + tick * draw(st.integers(1, 65_535))
     qty = draw(st.integers(1, 2**32 - 1))
     raw = lambda r: Decimal(r).scaleb(-4)  # noqa: E731
     return Instrument(symbol, ident, raw(tick), raw(low), raw(high), qty)
@@ -494,8 +804,39 @@ def _configs(draw: st.DrawFn) -> VenueConfig:
             history=draw(st.integers(1, 1 << 20)),
             faults=Faults(draw(ppm), draw(ppm), draw(ppm), draw(st.integers(0, 2**64 - 1))),
         )
+    background = None
+    # A flow needs a start mid strictly inside the band (at least two ticks of band) and an
+    # instrument that accepts an order of one lot.
+    roomy = [
+        i
+        for i in instruments
+        if i.band_high_raw - i.band_low_raw >= 2 * i.tick_raw and i.max_order_qty >= BACKGROUND_LOT
+    ]
+    if roomy and draw(st.booleans()):
+        rate = st.floats(0, 1e6, allow_nan=False, allow_infinity=False)
+        flows = []
+        for inst in draw(st.lists(st.sampled_from(roomy), min_size=1, unique=True)):
+            ticks = (inst.band_high_raw - inst.band_low_raw) // inst.tick_raw
+            mid = inst.band_low_raw + inst.tick_raw * draw(st.integers(1, ticks - 1))
+            flows.append(
+                BackgroundInstrument(
+                    inst.symbol,
+                    Decimal(mid).scaleb(-4),
+                    draw(rate),
+                    draw(rate),
+                    draw(rate),
+                    draw(rate),
+                    draw(st.integers(BACKGROUND_LOT, 2**64 - 1)),
+                )
+            )
+        firms = draw(st.integers(1, 1_000))
+        # Gateway firms above are 1..3 and 7; keep clear of them.
+        first = draw(st.integers(8, 2**32 - firms))
+        background = Background(flows, draw(st.integers(0, 2**64 - 1)), first, firms)
     modes = st.sampled_from(["cancel_oldest", "cancel_newest", "cancel_both", "decrement"])
-    return VenueConfig(instruments, draw(st.integers(1, 10**7)), draw(modes), ouch, fix, itch)
+    return VenueConfig(
+        instruments, draw(st.integers(1, 10**7)), draw(modes), ouch, fix, itch, background
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -537,6 +878,44 @@ def test_itch_feed_opens_with_start_of_messages_then_the_stock_directory(running
         if m[:1] == b"R"
     }
     assert directory == {"AAPL": 1, "MSFT": 2, "SPY": 3}
+
+
+def _add_orders(datagram: bytes) -> list[tuple[int, bytes, int, str, int]]:
+    """(locate, side, shares, stock, price) of each Add Order in one MoldUDP64 packet."""
+    out = []
+    for m in _mold_messages(datagram)[3]:
+        if m[:1] == b"A":
+            assert len(m) == ADD_ORDER.size
+            _, locate, _, _, _, side, shares, stock, price = ADD_ORDER.unpack(m)
+            out.append((locate, side, shares, stock.rstrip().decode(), price))
+    return out
+
+
+@pytest.mark.parametrize("source", ["example", "custom"])
+def test_background_flow_publishes_add_orders_within_two_seconds(itch_socket, source):
+    base = VenueConfig.load(EXAMPLE) if source == "example" else _valid()
+    config = _for_test(base, itch_socket.getsockname(), background=True)
+    assert config.background is not None
+    bands = {
+        i.id: (i.symbol, i.tick_raw, i.band_low_raw, i.band_high_raw) for i in config.instruments
+    }
+    flowing = {f.symbol for f in config.background.instruments}
+    with Venue(config) as venue:
+        packets = _recv_until(itch_socket, _add_orders, timeout=2.0)
+        adds = [a for d in packets for a in _add_orders(d)]
+        assert adds
+        for locate, side, shares, stock, price in adds:
+            symbol, tick, low, high = bands[locate]
+            assert stock == symbol and symbol in flowing
+            assert side in (b"B", b"S")
+            assert shares > 0 and shares % BACKGROUND_LOT == 0
+            assert low <= price <= high and price % tick == 0
+        # The core publishes its command counter after each loop pass, and ITCH leaves
+        # during the pass, so the counter may trail the first Add Order by a moment.
+        deadline = time.monotonic() + 2.0
+        while venue.stats()["commands"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert venue.stats()["commands"] > 0
 
 
 def test_soupbintcp_login_with_a_good_password_is_accepted(running: Venue):
@@ -756,3 +1135,13 @@ def test_bench_venue_refuses_more_instruments_than_ids(run_cli: RunCli):
     code, _, err = run_cli("bench", "venue", "--instruments", "70000")
     assert code == 1
     assert "instruments: 70000 is not 1..65535" in err
+
+
+def test_widest_band_python_accepts_also_starts_the_core() -> None:
+    # 0.01 .. 655.36 at tick 0.01 holds exactly 65,536 prices: the core's limit.
+    widest = Instrument("WIDE", 1, "0.01", "0.01", "655.36")
+    with Venue(VenueConfig(instruments=(widest,))) as venue:
+        assert venue.running
+    too_wide = Instrument("WIDE", 1, "0.01", "0.01", "655.37")
+    with pytest.raises(ConfigError, match="holds 65,537 prices"):
+        VenueConfig(instruments=(too_wide,)).validate()

@@ -12,6 +12,10 @@ checks the description once and starts it::
         ...
         print(venue.stats())              # {"commands": ..., "itch_messages": ...}
 
+An optional **background market** (`Background`) keeps the books alive: other participants'
+limit, marketable and cancel orders as Poisson processes per instrument around a
+random-walking mid, under firm ids of their own.
+
 Conventions:
 
 * **Prices** are given in currency units as `Decimal`, `str` or `int` (`"0.01"`, `"100.00"`,
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,8 +48,11 @@ from quotewire._values import get_int
 from quotewire.errors import ConfigError, ProtocolError
 
 __all__ = [
+    "BACKGROUND_LOT",
     "PRICE_SCALE",
     "SELF_MATCH_MODES",
+    "Background",
+    "BackgroundInstrument",
     "Endpoints",
     "Faults",
     "FixConfig",
@@ -75,8 +83,13 @@ _U16: Final = 2**16 - 1
 _U32: Final = 2**32 - 1
 _U64: Final = 2**64 - 1
 _PPM: Final = 1_000_000
-_MAX_BAND_TICKS: Final = 65_536
+_MAX_BAND_PRICES: Final = 65_536
 _MAX_PRICE_RAW: Final = _U32  # ITCH and OUCH price fields are 32 bits
+_FIRM_IDS: Final = 2**32  # firm ids are u32
+
+BACKGROUND_LOT: Final = 100
+"""Shares per lot of the background flow: its sizes are whole lots, so its `mean_size` is
+at least one lot and each of its instruments must accept orders of one lot."""
 
 
 # --------------------------------------------------------------------------- prices
@@ -196,11 +209,11 @@ class Instrument:
                 f"{path}.band_high: {_price_text(self.band_high)} is not > band_low "
                 f"{_price_text(self.band_low)}"
             )
-        elif (high - low) // tick > _MAX_BAND_TICKS:
+        elif (high - low) // tick + 1 > _MAX_BAND_PRICES:
             out.append(
                 f"{path}.band_high: the band {_price_text(self.band_low)}.."
-                f"{_price_text(self.band_high)} spans {(high - low) // tick:,} ticks of "
-                f"{_price_text(self.tick)}, not <= {_MAX_BAND_TICKS:,}"
+                f"{_price_text(self.band_high)} holds {(high - low) // tick + 1:,} prices of "
+                f"tick {_price_text(self.tick)}, not <= {_MAX_BAND_PRICES:,}"
             )
         if high > _MAX_PRICE_RAW:
             out.append(
@@ -404,9 +417,193 @@ class ItchConfig:
         }
 
 
+@dataclass(frozen=True, init=False)
+class BackgroundInstrument:
+    """The background flow of one instrument, named by its `symbol` (a configured
+    `Instrument`; the core receives its id).
+
+    * `start_mid`: the mid the flow starts from, a price in currency units (`PriceLike`),
+      on the instrument's tick and strictly inside its band; the mid then random-walks with
+      `volatility_ticks_per_sqrt_s` (ticks per square root of a second).
+    * `limit_rate`: limit (day) orders per second near the mid, either side;
+      `market_rate`: marketable IOC orders per second; `cancel_rate`: the rate per second at
+      which each resting flow order is cancelled (about `limit_rate / cancel_rate` rest).
+    * `mean_size`: mean order size in shares; sizes are whole lots of `BACKGROUND_LOT`.
+
+    Rates and the volatility are stored as `float` (an `int` is converted).
+    """
+
+    symbol: str
+    start_mid: Decimal
+    volatility_ticks_per_sqrt_s: float = 1.0
+    limit_rate: float = 50.0
+    market_rate: float = 5.0
+    cancel_rate: float = 0.5
+    mean_size: int = 100
+
+    def __init__(
+        self,
+        symbol: str,
+        start_mid: PriceLike,
+        volatility_ticks_per_sqrt_s: float = 1.0,
+        limit_rate: float = 50.0,
+        market_rate: float = 5.0,
+        cancel_rate: float = 0.5,
+        mean_size: int = 100,
+    ) -> None:
+        object.__setattr__(self, "symbol", symbol)
+        object.__setattr__(self, "start_mid", raw_to_price(price_to_raw(start_mid, "start_mid")))
+        for name, value in (
+            ("volatility_ticks_per_sqrt_s", volatility_ticks_per_sqrt_s),
+            ("limit_rate", limit_rate),
+            ("market_rate", market_rate),
+            ("cancel_rate", cancel_rate),
+        ):
+            object.__setattr__(self, name, _as_float(value))
+        object.__setattr__(self, "mean_size", mean_size)
+
+    @property
+    def start_mid_raw(self) -> int:
+        """The start mid in raw units."""
+        return price_to_raw(self.start_mid)
+
+    def _problems(self, path: str, instruments: Mapping[str, Instrument]) -> list[str]:
+        out = [*_ascii_text(f"{path}.symbol", self.symbol, 1, 8)]
+        for name in ("volatility_ticks_per_sqrt_s", "limit_rate", "market_rate", "cancel_rate"):
+            out += _finite_non_negative(f"{path}.{name}", getattr(self, name))
+        out += _int_in(f"{path}.mean_size", self.mean_size, BACKGROUND_LOT, _U64)
+        if not isinstance(self.symbol, str):
+            return out
+        inst = instruments.get(self.symbol)
+        if inst is None:
+            known = ", ".join(repr(s) for s in instruments) or "none"
+            return [
+                *out,
+                f"{path}.symbol: {self.symbol!r} is not a configured instrument "
+                f"(configured: {known})",
+            ]
+        if inst._problems(""):
+            return out  # the instrument's own problems are reported under instruments[...]
+        if inst.max_order_qty < BACKGROUND_LOT:
+            out.append(
+                f"{path}.symbol: {self.symbol!r} has max_order_qty {inst.max_order_qty}, not "
+                f">= the background flow's lot of {BACKGROUND_LOT} shares"
+            )
+        tick, low, high = inst.tick_raw, inst.band_low_raw, inst.band_high_raw
+        mid = self.start_mid_raw
+        text = _price_text(self.start_mid)
+        if mid % tick:
+            out.append(
+                f"{path}.start_mid: {text} is not a multiple of {self.symbol}'s tick "
+                f"{_price_text(inst.tick)}"
+            )
+        if not low < mid < high:
+            out.append(
+                f"{path}.start_mid: {text} is not strictly inside {self.symbol}'s band "
+                f"{_price_text(inst.band_low)}..{_price_text(inst.band_high)}"
+            )
+        return out
+
+    def _to_core(self, instrument_id: int | None) -> dict[str, object]:
+        return {
+            "id": instrument_id,
+            "start_mid": self.start_mid_raw,
+            "volatility_ticks_per_sqrt_s": self.volatility_ticks_per_sqrt_s,
+            "limit_rate": self.limit_rate,
+            "market_rate": self.market_rate,
+            "cancel_rate": self.cancel_rate,
+            "mean_size": self.mean_size,
+        }
+
+    def _to_dict(self) -> dict[str, object]:
+        return {
+            "symbol": self.symbol,
+            "start_mid": _price_text(self.start_mid),
+            "volatility_ticks_per_sqrt_s": self.volatility_ticks_per_sqrt_s,
+            "limit_rate": self.limit_rate,
+            "market_rate": self.market_rate,
+            "cancel_rate": self.cancel_rate,
+            "mean_size": self.mean_size,
+        }
+
+
+@dataclass(frozen=True)
+class Background:
+    """The background market: other participants' order flow on some instruments.
+
+    Its orders are spread over the `firms` consecutive firm ids `first_firm ..
+    first_firm + firms - 1`, which must not be OUCH account or FIX session firms. Orders
+    of different flow firms trade with each other; two of one firm meet self-match
+    prevention, so `firms >= 2` is recommended. Everything random is drawn from `seed`.
+    """
+
+    instruments: Sequence[BackgroundInstrument]
+    seed: int = 1
+    first_firm: int = 1_000
+    firms: int = 4
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "instruments", tuple(self.instruments))
+
+    @property
+    def firm_range(self) -> range:
+        """The firm ids of the flow."""
+        return range(self.first_firm, self.first_firm + self.firms)
+
+    def _problems(
+        self, path: str, instruments: Mapping[str, Instrument], firms: Mapping[int, str]
+    ) -> list[str]:
+        """`instruments` by symbol; `firms`: the gateways' firm ids, each with its path."""
+        out = _int_in(f"{path}.seed", self.seed, 0, _U64)
+        firm_problems = [
+            *_int_in(f"{path}.first_firm", self.first_firm, 0, _U32),
+            *_int_in(f"{path}.firms", self.firms, 1, _U32),
+        ]
+        out += firm_problems
+        if firm_problems:
+            pass  # the range cannot be checked
+        elif self.first_firm + self.firms > _FIRM_IDS:
+            out.append(
+                f"{path}.firms: first_firm {self.first_firm} + firms {self.firms} = "
+                f"{self.first_firm + self.firms:,} is not <= {_FIRM_IDS:,} (firm ids are 32-bit)"
+            )
+        else:
+            last = self.first_firm + self.firms - 1
+            for firm, where in sorted(firms.items()):
+                if self.first_firm <= firm <= last:
+                    out.append(
+                        f"{path}.first_firm: the flow's firms {self.first_firm}..{last} "
+                        f"include {where} {firm}; give the flow firms of its own"
+                    )
+        if not self.instruments:
+            out.append(f"{path}.instruments: empty; the background flow needs an instrument")
+        for i, inst in enumerate(self.instruments):
+            out += (
+                inst._problems(f"{path}.instruments[{i}]", instruments)
+                if isinstance(inst, BackgroundInstrument)
+                else [f"{path}.instruments[{i}]: {inst!r} is not a BackgroundInstrument"]
+            )
+        out += _unique(
+            f"{path}.instruments",
+            "symbol",
+            [i.symbol for i in self.instruments if isinstance(i, BackgroundInstrument)],
+        )
+        return out
+
+    def _to_core(self, ids: Mapping[str, int]) -> dict[str, object]:
+        return {
+            "seed": self.seed,
+            "first_firm": self.first_firm,
+            "firms": self.firms,
+            # an unknown symbol (None) is refused by validation before the core sees it
+            "instruments": [i._to_core(ids.get(i.symbol)) for i in self.instruments],
+        }
+
+
 @dataclass(frozen=True)
 class VenueConfig:
-    """Everything a venue is started from; `None` disables a gateway or the feed."""
+    """Everything a venue is started from; `None` disables a gateway, the feed or the
+    background flow."""
 
     instruments: Sequence[Instrument]
     max_orders: int = 1_000_000
@@ -414,6 +611,7 @@ class VenueConfig:
     ouch: OuchConfig | None = None
     fix: FixConfig | None = None
     itch: ItchConfig | None = None
+    background: Background | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "instruments", tuple(self.instruments))
@@ -446,6 +644,34 @@ class VenueConfig:
                 out.append(f"{name}: {value!r} is not a {kind.__name__} or None")
             else:
                 out += value._problems(name)
+        if self.background is not None:
+            if not isinstance(self.background, Background):
+                out.append(f"background: {self.background!r} is not a Background or None")
+            else:
+                out += self.background._problems(
+                    "background", self._instruments_by_symbol(), self._gateway_firms()
+                )
+        return out
+
+    def _instruments_by_symbol(self) -> dict[str, Instrument]:
+        """The instruments by symbol (the first, if a symbol is repeated)."""
+        out: dict[str, Instrument] = {}
+        for i in self.instruments:
+            if isinstance(i, Instrument) and isinstance(i.symbol, str):
+                out.setdefault(i.symbol, i)
+        return out
+
+    def _gateway_firms(self) -> dict[int, str]:
+        """Firm id -> the path of the first OUCH account or FIX session that uses it."""
+        out: dict[int, str] = {}
+        if isinstance(self.ouch, OuchConfig):
+            for n, a in enumerate(self.ouch.accounts):
+                if isinstance(a, OuchAccount) and isinstance(a.firm, int):
+                    out.setdefault(a.firm, f"ouch.accounts[{n}].firm")
+        if isinstance(self.fix, FixConfig):
+            for n, s in enumerate(self.fix.sessions):
+                if isinstance(s, FixSession) and isinstance(s.firm, int):
+                    out.setdefault(s.firm, f"fix.sessions[{n}].firm")
         return out
 
     def validate(self) -> Self:
@@ -465,6 +691,11 @@ class VenueConfig:
             "ouch": None if self.ouch is None else self.ouch._to_core(),
             "fix": None if self.fix is None else self.fix._to_core(),
             "itch": None if self.itch is None else self.itch._to_core(),
+            "background": (
+                None
+                if self.background is None
+                else self.background._to_core({i.symbol: i.id for i in self.instruments})
+            ),
         }
 
     def to_json(self) -> str:
@@ -511,6 +742,13 @@ class VenueConfig:
                 "history": self.itch.history,
                 "heartbeat_ms": self.itch.heartbeat_ms,
                 "faults": _fields(self.itch.faults),
+            }
+        if self.background is not None:
+            out["background"] = {
+                "seed": self.background.seed,
+                "first_firm": self.background.first_firm,
+                "firms": self.background.firms,
+                "instruments": [i._to_dict() for i in self.background.instruments],
             }
         return out
 
@@ -587,6 +825,26 @@ class VenueConfig:
                 or Faults(),
             ),
         )
+        background = r.table(
+            "background",
+            lambda b: Background(
+                instruments=b.tables(
+                    "instruments",
+                    lambda i: BackgroundInstrument(
+                        symbol=i.str_("symbol"),
+                        start_mid=i.price("start_mid"),
+                        volatility_ticks_per_sqrt_s=i.float_("volatility_ticks_per_sqrt_s", 1.0),
+                        limit_rate=i.float_("limit_rate", 50.0),
+                        market_rate=i.float_("market_rate", 5.0),
+                        cancel_rate=i.float_("cancel_rate", 0.5),
+                        mean_size=i.int_("mean_size", 100),
+                    ),
+                ),
+                seed=b.int_("seed", 1),
+                first_firm=b.int_("first_firm", 1_000),
+                firms=b.int_("firms", 4),
+            ),
+        )
         config = cls(
             instruments=instruments,
             max_orders=r.int_("max_orders", 1_000_000),
@@ -594,6 +852,7 @@ class VenueConfig:
             ouch=ouch,
             fix=fix,
             itch=itch,
+            background=background,
         )
         r.done()
         return config.validate()
@@ -619,7 +878,12 @@ class VenueConfig:
         lines += _toml_table(None, d)
         for inst in _maps(d["instruments"]):
             lines += _toml_table("[instruments]", inst)
-        for section, children in (("ouch", "accounts"), ("fix", "sessions"), ("itch", None)):
+        for section, children in (
+            ("ouch", "accounts"),
+            ("fix", "sessions"),
+            ("itch", None),
+            ("background", "instruments"),
+        ):
             body = d.get(section)
             if not isinstance(body, Mapping):
                 continue
@@ -731,6 +995,25 @@ def _int_in(path: str, value: object, low: int, high: int) -> list[str]:
     return []
 
 
+def _as_float(value: object) -> object:
+    """An `int` as the equal `float` (so the JSON and TOML written do not depend on
+    which was given); anything else unchanged, for validation to judge."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            return value
+    return value
+
+
+def _finite_non_negative(path: str, value: object) -> list[str]:
+    if isinstance(value, float) and math.isfinite(value) and value >= 0:
+        return []
+    if isinstance(value, float):
+        return [f"{path}: {value!r} is not a finite number >= 0"]
+    return [f"{path}: {value!r} is not a number (a finite float >= 0)"]
+
+
 def _is_bool(path: str, value: object) -> list[str]:
     return [] if isinstance(value, bool) else [f"{path}: {value!r} is not true or false"]
 
@@ -810,6 +1093,9 @@ def _toml_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        # repr is the shortest text that reads back equal; TOML also spells inf and nan.
+        return repr(value)
     if isinstance(value, str):
         # JSON's escapes (\" \\ \uXXXX) are a subset of TOML basic strings'.
         return json.dumps(value, ensure_ascii=True)
@@ -882,6 +1168,17 @@ class _Reader:
         value = self._get(key, default, lambda v: isinstance(v, bool), "true or false")
         assert isinstance(value, bool)
         return value
+
+    def float_(self, key: str, default: float | None = None) -> float:
+        """A float; TOML integers are accepted (`rate = 200`)."""
+        value = self._get(
+            key,
+            default,
+            lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+            "a number",
+        )
+        assert isinstance(value, int | float)
+        return float(value)
 
     def price(self, key: str) -> PriceLike:
         value = self._get(

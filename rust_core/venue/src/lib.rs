@@ -20,6 +20,7 @@ pub mod fix_gateway;
 pub mod matching;
 pub mod ouch_gateway;
 pub mod publisher;
+pub mod replay;
 pub mod runtime;
 pub mod server;
 pub mod workload;
