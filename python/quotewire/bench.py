@@ -255,6 +255,12 @@ def format_text(record: Mapping[str, object]) -> str:
     if "itch_per_sec" in record:
         itch_rate = get_float(record, "itch_per_sec")
         lines.append(f"  ITCH out      {itch_rate / 1e6:,.2f} M msgs/s ({itch_rate:,.0f} msgs/s)")
+    if "matching_only_per_sec" in record:
+        base = get_float(record, "matching_only_per_sec")
+        lines.append(
+            f"  baseline      matching engine alone {base / 1e6:,.2f} M actions/s "
+            f"(same actions, same run)"
+        )
     lines.append(f"  latency (ns)  {lat}")
     extras = _EXTRAS.get(name, _EXTRAS["feed"])
     shown = [f"{label} {get_int(record, key):,}" for label, key in extras if key in record]
