@@ -43,6 +43,7 @@ from quotewire.venue import (
     ItchConfig,
     OuchAccount,
     OuchConfig,
+    Replay,
     Venue,
     VenueConfig,
     price_to_raw,
@@ -102,6 +103,11 @@ def _with_flow(**changes: object) -> VenueConfig:
     fields.update(changes)
     flow = BackgroundInstrument(**fields)  # type: ignore[arg-type]
     return _with_background(instruments=[flow, *c.background.instruments[1:]])
+
+
+def _with_replay(**changes: object) -> VenueConfig:
+    """`_valid()` replaying a (readable, if not an ITCH) file: validation only."""
+    return dataclasses.replace(_valid(), replay=dataclasses.replace(Replay(EXAMPLE), **changes))
 
 
 def _with_instrument(**changes: object) -> VenueConfig:
@@ -497,10 +503,93 @@ INVALID_BACKGROUND = [
 ]
 
 
+INVALID_REPLAY = [
+    (
+        "replay-not-replay",
+        lambda: dataclasses.replace(_valid(), replay={"path": "x"}),
+        "replay: {'path': 'x'} is not a Replay or None",
+    ),
+    (
+        "replay-missing-file",
+        lambda: _with_replay(path="/nonexistent/capture.itch"),
+        "replay.path: '/nonexistent/capture.itch' does not exist",
+    ),
+    (
+        "replay-directory",
+        lambda: _with_replay(path=EXAMPLE.parent),
+        f"replay.path: {str(EXAMPLE.parent)!r} is not a file",
+    ),
+    ("replay-path-type", lambda: _with_replay(path=3), "replay.path: 3 is not a path"),
+    (
+        "replay-negative-speed",
+        lambda: _with_replay(speed=-1),
+        "replay.speed: -1.0 is not a finite number >= 0",
+    ),
+    (
+        "replay-nan-speed",
+        lambda: _with_replay(speed=float("nan")),
+        "replay.speed: nan is not a finite number >= 0",
+    ),
+    (
+        "replay-inf-speed",
+        lambda: _with_replay(speed=float("inf")),
+        "replay.speed: inf is not a finite number >= 0",
+    ),
+    ("replay-speed-type", lambda: _with_replay(speed="1"), "replay.speed: '1' is not a number"),
+    (
+        "replay-unknown-symbol",
+        lambda: _with_replay(symbols=("AAPL", "TSLA")),
+        "replay.symbols[1]: 'TSLA' is not a configured instrument (configured: 'AAPL', 'MSFT')",
+    ),
+    (
+        "replay-symbol-type",
+        lambda: _with_replay(symbols=(1,)),
+        "replay.symbols[0]: 1 is not a string",
+    ),
+    (
+        "replay-symbols-str",
+        lambda: _with_replay(symbols="AAPL"),
+        "replay.symbols: 'AAPL' is not a list of symbols or None",
+    ),
+    (
+        "replay-symbols-empty",
+        lambda: _with_replay(symbols=()),
+        "replay.symbols: empty; give None to replay every instrument",
+    ),
+    (
+        "replay-symbols-repeated",
+        lambda: _with_replay(symbols=["MSFT", "MSFT"]),
+        "replay.symbols: symbol 'MSFT' appears more than once",
+    ),
+    (
+        "replay-firm-negative",
+        lambda: _with_replay(firm=-1),
+        "replay.firm: -1 is not in 0..4294967295",
+    ),
+    ("replay-firm-big", lambda: _with_replay(firm=2**32), "replay.firm: 4294967296 is not in"),
+    ("replay-firm-bool", lambda: _with_replay(firm=True), "replay.firm: True is not an integer"),
+    (
+        "replay-firm-ouch",
+        lambda: _with_replay(firm=2),
+        "replay.firm: 2 is also ouch.accounts[1].firm; give the replay a firm of its own",
+    ),
+    (
+        "replay-firm-fix",
+        lambda: _with_replay(firm=3),
+        "replay.firm: 3 is also fix.sessions[0].firm",
+    ),
+    (
+        "replay-firm-background",
+        lambda: _with_replay(firm=103),
+        "replay.firm: 103 is also one of the background flow's firms 100..103",
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("make", "needle"),
-    [c[1:] for c in INVALID + INVALID_BACKGROUND],
-    ids=[c[0] for c in INVALID + INVALID_BACKGROUND],
+    [c[1:] for c in INVALID + INVALID_BACKGROUND + INVALID_REPLAY],
+    ids=[c[0] for c in INVALID + INVALID_BACKGROUND + INVALID_REPLAY],
 )
 def test_invalid_config_is_refused_naming_the_field_and_value(make, needle):
     config = make()
@@ -539,7 +628,9 @@ def test_the_core_accepts_the_json_of_a_valid_config_with_every_key():
         "fix",
         "itch",
         "background",
+        "replay",
     }
+    assert data["replay"] is None
     assert data["instruments"][0] == {
         "id": 1,
         "symbol": "AAPL",
@@ -588,6 +679,26 @@ def test_background_json_names_the_instrument_by_id_with_a_raw_start_mid():
     assert flow["instruments"][0]["id"] == 42
     assert flow["instruments"][0]["start_mid"] == 5_502_500
     assert (flow["seed"], flow["first_firm"], flow["firms"]) == (1, 1000, 4)
+
+
+def test_replay_json_maps_each_symbol_to_its_instrument_id(tmp_path: Path):
+    capture = tmp_path / "day.itch"
+    capture.write_bytes(b"")
+    everything = json.loads(dataclasses.replace(_valid(), replay=Replay(str(capture))).to_json())
+    assert everything["replay"] == {
+        "path": str(capture),
+        "firm": 900,
+        "speed": 1.0,
+        "symbols": [["AAPL", 1], ["MSFT", 2]],  # None: every configured instrument
+    }
+    one = Replay(capture, firm=7, speed=10, symbols=["MSFT"])
+    assert one.path == capture and one.speed == 10.0 and type(one.speed) is float
+    assert one.symbols == ("MSFT",)
+    data = json.loads(dataclasses.replace(_valid(), replay=one).to_json())["replay"]
+    assert data == {"path": str(capture), "firm": 7, "speed": 10.0, "symbols": [["MSFT", 2]]}
+    # str and Path name the same file
+    assert Replay(str(capture)) == Replay(capture)
+    assert _with_replay(firm=0, speed=0).problems() == []  # firm 0 is free in _valid()
 
 
 def test_background_instrument_defaults_and_exact_forms():
@@ -662,6 +773,37 @@ def test_background_round_trips_through_a_toml_file(tmp_path: Path):
     # an awkward float survives exactly
     odd = _with_flow(volatility_ticks_per_sqrt_s=0.1 + 0.2, cancel_rate=1e-7, limit_rate=0.0)
     assert VenueConfig.load(odd.save(tmp_path / "odd.toml")) == odd
+
+
+def test_replay_round_trips_through_a_toml_file(tmp_path: Path):
+    capture = tmp_path / "day.itch"
+    capture.write_bytes(b"")
+    for replay in (
+        Replay(capture),
+        Replay(capture, firm=0, speed=0.1 + 0.2, symbols=("MSFT", "AAPL")),
+        Replay(capture, speed=0),
+    ):
+        config = dataclasses.replace(_valid(), replay=replay)
+        path = config.save(tmp_path / "venue.toml")
+        data = tomllib.loads(path.read_text())
+        assert data["replay"]["path"] == str(capture)
+        assert data["replay"]["firm"] == replay.firm and data["replay"]["speed"] == replay.speed
+        assert data["replay"].get("symbols") == (
+            None if replay.symbols is None else list(replay.symbols)
+        )
+        again = VenueConfig.load(path)
+        assert again == config and again.replay == replay
+        assert again.to_json() == config.to_json()
+
+
+def test_replay_section_with_only_a_path_takes_the_defaults(tmp_path: Path):
+    capture = tmp_path / "day.itch"
+    capture.write_bytes(b"")
+    path = tmp_path / "v.toml"
+    path.write_text(_ONE_INSTRUMENT + f"[replay]\npath = {json.dumps(str(capture))}\nspeed = 2\n")
+    config = VenueConfig.load(path)
+    assert config.replay == Replay(capture, firm=900, speed=2.0, symbols=None)
+    assert type(config.replay.speed) is float
 
 
 def test_background_section_with_only_required_keys_takes_the_defaults(tmp_path: Path):
@@ -747,6 +889,31 @@ def test_saved_prices_are_exact_strings(tmp_path: Path):
             "background.instruments[0].symbol: 'B' is not a configured instrument",
         ),
         (_ONE_INSTRUMENT + "[background]\nseed=1\n", "background.instruments: empty"),
+        (_ONE_INSTRUMENT + "[replay]\nfirm=5\n", "replay.path: missing"),
+        (
+            _ONE_INSTRUMENT + f'[replay]\npath="{EXAMPLE}"\nspeeed=1.0\n',
+            "replay.speeed: unknown key",
+        ),
+        (
+            _ONE_INSTRUMENT + f'[replay]\npath="{EXAMPLE}"\nsymbols="A"\n',
+            "replay.symbols: 'A' is not an array of strings",
+        ),
+        (
+            _ONE_INSTRUMENT + f'[replay]\npath="{EXAMPLE}"\nsymbols=["A", 1]\n',
+            "replay.symbols: ['A', 1] is not an array of strings",
+        ),
+        (
+            _ONE_INSTRUMENT + f'[replay]\npath="{EXAMPLE}"\nsymbols=["B"]\n',
+            "replay.symbols[0]: 'B' is not a configured instrument",
+        ),
+        (
+            _ONE_INSTRUMENT + '[replay]\npath="/nonexistent/day.itch"\n',
+            "replay.path: '/nonexistent/day.itch' does not exist",
+        ),
+        (
+            _ONE_INSTRUMENT + f'[replay]\npath="{EXAMPLE}"\nspeed=-0.5\n',
+            "replay.speed: -0.5 is not a finite number >= 0",
+        ),
     ],
 )
 def test_bad_file_is_refused_naming_the_file_and_key(tmp_path: Path, text, needle):
@@ -833,9 +1000,19 @@ def _configs(draw: st.DrawFn) -> VenueConfig:
         # Gateway firms above are 1..3 and 7; keep clear of them.
         first = draw(st.integers(8, 2**32 - firms))
         background = Background(flows, draw(st.integers(0, 2**64 - 1)), first, firms)
+    replay = None
+    if draw(st.booleans()):
+        symbols = [i.symbol for i in instruments]
+        chosen = draw(st.none() | st.lists(st.sampled_from(symbols), min_size=1, unique=True))
+        replay = Replay(
+            draw(st.sampled_from([EXAMPLE, str(EXAMPLE)])),  # validation only needs a file
+            draw(st.integers(4, 6)),  # clear of the gateway (1..3, 7) and flow (8..) firms
+            draw(st.floats(0, 1e6, allow_nan=False, allow_infinity=False)),
+            None if chosen is None else tuple(chosen),
+        )
     modes = st.sampled_from(["cancel_oldest", "cancel_newest", "cancel_both", "decrement"])
     return VenueConfig(
-        instruments, draw(st.integers(1, 10**7)), draw(modes), ouch, fix, itch, background
+        instruments, draw(st.integers(1, 10**7)), draw(modes), ouch, fix, itch, background, replay
     )
 
 
@@ -916,6 +1093,99 @@ def test_background_flow_publishes_add_orders_within_two_seconds(itch_socket, so
         while venue.stats()["commands"] == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert venue.stats()["commands"] > 0
+
+
+# A synthetic capture: 3 instruments SYM00001..SYM00003 with prices well inside
+# 0.01..655.35 (the widest band of tick 0.01 the venue takes, 65,535 prices).
+_CAPTURE_SYMBOLS = ("SYM00001", "SYM00002", "SYM00003")
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("replay") / "session.itch"
+    _core.generate_session(str(path), messages=20_000, instruments=3, seed=3)
+    return path
+
+
+def _replay_venue(
+    capture: Path, itch_destination: tuple[str, int], **replay: object
+) -> VenueConfig:
+    host, port = itch_destination
+    return VenueConfig(
+        instruments=[
+            Instrument(symbol, n, "0.01", "0.01", "655.35")
+            for n, symbol in enumerate(_CAPTURE_SYMBOLS, start=1)
+        ],
+        itch=ItchConfig(f"{host}:{port}"),
+        replay=Replay(capture, **replay),  # type: ignore[arg-type]
+    )
+
+
+def _replay_progress(venue: Venue, done: object, timeout: float = TIMEOUT_S) -> dict[str, int]:
+    """The venue's counters once `done(stats)` holds; fails after `timeout`."""
+    assert callable(done)
+    deadline = time.monotonic() + timeout
+    while not done(stats := venue.stats()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"replay made no such progress within {timeout} s: {stats}")
+        time.sleep(0.01)
+    return stats
+
+
+def test_capture_replay_publishes_add_orders_of_every_symbol(capture: Path, itch_socket):
+    config = _replay_venue(capture, itch_socket.getsockname(), speed=0)
+    seen: set[str] = set()
+
+    def all_symbols(datagram: bytes) -> bool:
+        seen.update(stock for _, _, _, stock, _ in _add_orders(datagram))
+        return seen >= set(_CAPTURE_SYMBOLS)
+
+    with Venue(config) as venue:
+        # The counters exist from the start.
+        assert {"replay_messages", "replay_commands", "replay_finished"} <= set(venue.stats())
+        packets = _recv_until(itch_socket, all_symbols)
+        for locate, side, shares, stock, price in (a for d in packets for a in _add_orders(d)):
+            assert stock == _CAPTURE_SYMBOLS[locate - 1]
+            assert side in (b"B", b"S") and shares > 0
+            assert 100 <= price <= 6_553_500 and price % 100 == 0
+        # At speed 0 the whole capture is released at once; the venue's command counter
+        # is published after the loop pass that ran them.
+        stats = _replay_progress(
+            venue,
+            lambda s: s["replay_finished"] == 1 and s["commands"] >= s["replay_commands"],
+        )
+        assert stats["replay_messages"] == 20_000
+        assert 0 < stats["replay_commands"] <= stats["commands"]
+        assert stats["itch_messages"] > 0
+    final = venue.stats()
+    assert final["replay_finished"] == 1 and final["replay_messages"] == 20_000
+
+
+def test_capture_replay_of_some_symbols_in_real_time_progresses(capture: Path, itch_socket):
+    config = _replay_venue(capture, itch_socket.getsockname(), symbols=("SYM00002",), firm=5)
+    with Venue(config) as venue:
+        packets = _recv_until(itch_socket, _add_orders)
+        adds = [a for d in packets for a in _add_orders(d)]
+        assert adds and {stock for *_, stock, _ in adds} == {"SYM00002"}
+        _replay_progress(venue, lambda s: s["replay_messages"] > 0 and s["replay_commands"] > 0)
+
+
+def test_a_venue_without_replay_reports_no_replay_counters(running: Venue):
+    assert not any(k.startswith("replay_") for k in running.stats())
+
+
+def test_a_capture_the_core_cannot_read_is_a_config_error(tmp_path: Path):
+    # Python validation checks the file; one gone by the time the core starts is still an
+    # error, not a crash.
+    capture = tmp_path / "gone.itch"
+    capture.write_bytes(b"")
+    config = VenueConfig(
+        [Instrument("A", 1, "0.01", "1", "2")], replay=Replay(capture, symbols=("A",))
+    )
+    data = json.loads(config.to_json())
+    capture.unlink()
+    with pytest.raises(ConfigError, match=r"capture replay: .*gone\.itch"):
+        _core.Venue(json.dumps(data))
 
 
 def test_soupbintcp_login_with_a_good_password_is_accepted(running: Venue):

@@ -96,7 +96,9 @@ class Venue:
         kept after `stop`."""
     def stats(self) -> dict[str, int]:
         """Keys commands and, with ITCH, itch_messages, itch_datagrams, itch_heartbeats,
-        itch_dropped, itch_requests_served, itch_next_sequence; final values after `stop`."""
+        itch_dropped, itch_requests_served, itch_next_sequence; with a capture replay,
+        replay_messages, replay_commands, replay_rejected, replay_finished (0 or 1); final
+        values after `stop`."""
     def running(self) -> bool:
         """True until `stop` is called."""
     def stop(self) -> None:

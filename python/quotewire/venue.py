@@ -14,7 +14,9 @@ checks the description once and starts it::
 
 An optional **background market** (`Background`) keeps the books alive: other participants'
 limit, marketable and cancel orders as Poisson processes per instrument around a
-random-walking mid, under firm ids of their own.
+random-walking mid, under firm ids of their own. Alternatively (or as well), a **capture
+replay** (`Replay`) rebuilds the books from a recorded TotalView-ITCH 5.0 capture: its order
+messages become orders of one replay firm, paced by the capture's timestamps.
 
 Conventions:
 
@@ -62,6 +64,7 @@ __all__ = [
     "OuchAccount",
     "OuchConfig",
     "PriceLike",
+    "Replay",
     "Venue",
     "VenueConfig",
     "price_to_raw",
@@ -601,9 +604,100 @@ class Background:
 
 
 @dataclass(frozen=True)
+class Replay:
+    """A recorded TotalView-ITCH 5.0 capture (plain or gzip, as written by
+    `quotewire._core.generate_session` or a Nasdaq daily file) replayed as the background
+    book: its Add Orders become limit orders of `firm`, its executions, cancels and deletes
+    cancel them and its replaces replace them. Who trades with whom is decided by the
+    venue's matching; the capture's own executions only remove liquidity.
+
+    * `path`: the capture file; a relative path is relative to the current directory.
+      Stored as a `Path`.
+    * `firm`: the firm id of every replayed order; not an OUCH account, FIX session or
+      background flow firm.
+    * `speed`: capture seconds per venue second (1.0 real time, 10.0 ten times faster,
+      0.0 the whole capture at once). Stored as a `float` (an `int` is converted).
+    * `symbols`: the configured instruments to replay, by symbol (the capture's symbol is
+      the venue's); `None` replays every configured instrument. Capture orders off an
+      instrument's tick, outside its band or above its largest order are counted and
+      skipped, as are other symbols.
+    """
+
+    path: str | Path
+    firm: int = 900
+    speed: float = 1.0
+    symbols: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.path, str | os.PathLike):
+            object.__setattr__(self, "path", Path(self.path))
+        object.__setattr__(self, "speed", _as_float(self.speed))
+        if isinstance(self.symbols, list | tuple):
+            object.__setattr__(self, "symbols", tuple(self.symbols))
+
+    def replayed(self, instruments: Iterable[Instrument]) -> tuple[str, ...]:
+        """The symbols replayed: `symbols`, or every symbol of `instruments`."""
+        if self.symbols is not None:
+            return self.symbols
+        return tuple(i.symbol for i in instruments)
+
+    def _problems(
+        self, path: str, instruments: Mapping[str, Instrument], firms: Mapping[int, str]
+    ) -> list[str]:
+        """`instruments` by symbol; `firms`: the other order sources' firm ids, each with
+        its path."""
+        out = _readable_file(f"{path}.path", self.path)
+        firm = _int_in(f"{path}.firm", self.firm, 0, _U32)
+        out += firm
+        if not firm and self.firm in firms:
+            out.append(
+                f"{path}.firm: {self.firm} is also {firms[self.firm]}; give the replay a firm "
+                "of its own"
+            )
+        out += _finite_non_negative(f"{path}.speed", self.speed)
+        if self.symbols is None:
+            return out
+        if not isinstance(self.symbols, tuple):
+            return [*out, f"{path}.symbols: {self.symbols!r} is not a list of symbols or None"]
+        if not self.symbols:
+            out.append(f"{path}.symbols: empty; give None to replay every instrument")
+        for n, symbol in enumerate(self.symbols):
+            if not isinstance(symbol, str):
+                out.append(f"{path}.symbols[{n}]: {symbol!r} is not a string")
+            elif symbol not in instruments:
+                known = ", ".join(repr(s) for s in instruments) or "none"
+                out.append(
+                    f"{path}.symbols[{n}]: {symbol!r} is not a configured instrument "
+                    f"(configured: {known})"
+                )
+        out += _unique(f"{path}.symbols", "symbol", self.symbols)
+        return out
+
+    def _to_core(self, instruments: Sequence[Instrument]) -> dict[str, object]:
+        ids = {i.symbol: i.id for i in instruments}
+        return {
+            "path": os.fspath(self.path),
+            "firm": self.firm,
+            "speed": self.speed,
+            # an unknown symbol is refused by validation before the core sees it
+            "symbols": [[s, ids.get(s)] for s in self.replayed(instruments)],
+        }
+
+    def _to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "path": os.fspath(self.path),
+            "firm": self.firm,
+            "speed": self.speed,
+        }
+        if self.symbols is not None:
+            out["symbols"] = list(self.symbols)
+        return out
+
+
+@dataclass(frozen=True)
 class VenueConfig:
-    """Everything a venue is started from; `None` disables a gateway, the feed or the
-    background flow."""
+    """Everything a venue is started from; `None` disables a gateway, the feed, the
+    background flow or the capture replay."""
 
     instruments: Sequence[Instrument]
     max_orders: int = 1_000_000
@@ -612,6 +706,7 @@ class VenueConfig:
     fix: FixConfig | None = None
     itch: ItchConfig | None = None
     background: Background | None = None
+    replay: Replay | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "instruments", tuple(self.instruments))
@@ -651,6 +746,24 @@ class VenueConfig:
                 out += self.background._problems(
                     "background", self._instruments_by_symbol(), self._gateway_firms()
                 )
+        if self.replay is not None:
+            if not isinstance(self.replay, Replay):
+                out.append(f"replay: {self.replay!r} is not a Replay or None")
+            else:
+                firms = self._gateway_firms()
+                bg, firm = self.background, self.replay.firm
+                if (
+                    isinstance(bg, Background)
+                    and isinstance(firm, int)
+                    and isinstance(bg.first_firm, int)
+                    and isinstance(bg.firms, int)
+                    and bg.first_firm <= firm < bg.first_firm + bg.firms
+                ):
+                    last = bg.first_firm + bg.firms - 1
+                    firms.setdefault(
+                        firm, f"one of the background flow's firms {bg.first_firm}..{last}"
+                    )
+                out += self.replay._problems("replay", self._instruments_by_symbol(), firms)
         return out
 
     def _instruments_by_symbol(self) -> dict[str, Instrument]:
@@ -696,6 +809,7 @@ class VenueConfig:
                 if self.background is None
                 else self.background._to_core({i.symbol: i.id for i in self.instruments})
             ),
+            "replay": None if self.replay is None else self.replay._to_core(self.instruments),
         }
 
     def to_json(self) -> str:
@@ -750,6 +864,8 @@ class VenueConfig:
                 "firms": self.background.firms,
                 "instruments": [i._to_dict() for i in self.background.instruments],
             }
+        if self.replay is not None:
+            out["replay"] = self.replay._to_dict()
         return out
 
     @classmethod
@@ -845,6 +961,15 @@ class VenueConfig:
                 firms=b.int_("firms", 4),
             ),
         )
+        replay = r.table(
+            "replay",
+            lambda p: Replay(
+                path=p.str_("path"),
+                firm=p.int_("firm", 900),
+                speed=p.float_("speed", 1.0),
+                symbols=p.str_list("symbols"),
+            ),
+        )
         config = cls(
             instruments=instruments,
             max_orders=r.int_("max_orders", 1_000_000),
@@ -853,6 +978,7 @@ class VenueConfig:
             fix=fix,
             itch=itch,
             background=background,
+            replay=replay,
         )
         r.done()
         return config.validate()
@@ -883,6 +1009,7 @@ class VenueConfig:
             ("fix", "sessions"),
             ("itch", None),
             ("background", "instruments"),
+            ("replay", None),
         ):
             body = d.get(section)
             if not isinstance(body, Mapping):
@@ -959,7 +1086,11 @@ class Venue:
     def stats(self) -> dict[str, int]:
         """Counters: commands matched and, with ITCH, the publisher's (itch_messages,
         itch_datagrams, itch_heartbeats, itch_dropped, itch_requests_served,
-        itch_next_sequence). After `stop`, the final counters (End of Session included)."""
+        itch_next_sequence); with a `Replay`, replay_messages (capture messages read),
+        replay_commands (orders, cancels and replaces sent), replay_rejected (capture
+        orders the instruments' rules or the venue refused) and replay_finished (1 once
+        the whole capture was read, else 0). After `stop`, the final counters (End of
+        Session included)."""
         raw = self._core.stats()
         return {k: get_int(raw, k) for k in raw}
 
@@ -1012,6 +1143,17 @@ def _finite_non_negative(path: str, value: object) -> list[str]:
     if isinstance(value, float):
         return [f"{path}: {value!r} is not a finite number >= 0"]
     return [f"{path}: {value!r} is not a number (a finite float >= 0)"]
+
+
+def _readable_file(path: str, value: object) -> list[str]:
+    if not isinstance(value, Path):
+        return [f"{path}: {value!r} is not a path (str or os.PathLike)"]
+    if not value.is_file():
+        what = "is not a file" if value.exists() else "does not exist"
+        return [f"{path}: {os.fspath(value)!r} {what}"]
+    if not os.access(value, os.R_OK):
+        return [f"{path}: {os.fspath(value)!r} is not readable"]
+    return []
 
 
 def _is_bool(path: str, value: object) -> list[str]:
@@ -1099,17 +1241,22 @@ def _toml_value(value: object) -> str:
     if isinstance(value, str):
         # JSON's escapes (\" \\ \uXXXX) are a subset of TOML basic strings'.
         return json.dumps(value, ensure_ascii=True)
+    if isinstance(value, list) and not any(isinstance(v, Mapping) for v in value):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
 
 
 def _toml_table(header: str | None, table: Mapping[str, object]) -> list[str]:
-    """`[header]` (`[[x]]` when `header` is `"[x]"`) then its scalar `key = value` lines
-    and a blank line; sub-tables and arrays of tables are written by the caller."""
+    """`[header]` (`[[x]]` when `header` is `"[x]"`) then its `key = value` lines (scalars
+    and non-empty arrays of scalars) and a blank line; sub-tables and arrays of tables are
+    written by the caller."""
     lines = [] if header is None else [f"[{header}]"]
     lines += [
         f"{k} = {_toml_value(v)}"
         for k, v in table.items()
-        if v is not None and not isinstance(v, Mapping | list)
+        if v is not None
+        and not isinstance(v, Mapping)
+        and not (isinstance(v, list) and (not v or any(isinstance(x, Mapping) for x in v)))
     ]
     return [*lines, ""]
 
@@ -1179,6 +1326,16 @@ class _Reader:
         )
         assert isinstance(value, int | float)
         return float(value)
+
+    def str_list(self, key: str) -> tuple[str, ...] | None:
+        """An array of strings, or None when absent."""
+        self._read.add(key)
+        if key not in self._data:
+            return None
+        value = self._data[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{self._key(key)}: {value!r} is not an array of strings")
+        return tuple(value)
 
     def price(self, key: str) -> PriceLike:
         value = self._get(

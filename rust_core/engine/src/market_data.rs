@@ -21,7 +21,7 @@ use quotewire_protocol::itch::{
     self, AddOrder, AddOrderMpid, Message, OrderCancel, OrderDelete, OrderExecuted,
     OrderExecutedWithPrice, OrderReplace,
 };
-use quotewire_protocol::moldudp64::{decode_header, HEADER_LEN};
+use quotewire_protocol::moldudp64::{decode_header, Packet, HEADER_LEN};
 use quotewire_protocol::DecodeError;
 
 /// Number of distinct stock locate codes (ITCH locates are `u16`).
@@ -120,6 +120,51 @@ impl<'a> Lookahead<'a> {
         la
     }
 
+    /// Validates `datagram` as a MoldUDP64 packet and indexes its messages in
+    /// the same pass, then indexes at most `next_limit` messages of `next` (a
+    /// datagram already received) if it continues the sequence; those are a
+    /// hint only, not validated. The pipeline never looks further than
+    /// [`Pipeline::reach`] messages ahead, so that is all of `next` it needs.
+    ///
+    /// Returns the lookahead and the decoded packet for
+    /// [`quotewire_feed::Sequencer::on_decoded`], so the datagram is walked
+    /// once for validation and indexing. A malformed datagram indexes nothing.
+    #[inline]
+    #[must_use]
+    pub fn decode(
+        datagram: &'a [u8],
+        next: Option<&'a [u8]>,
+        next_limit: usize,
+    ) -> (Self, Result<Packet<'a>, DecodeError>) {
+        let mut la = Self {
+            first: 0,
+            len: 0,
+            own: 0,
+            messages: [&[]; LOOKAHEAD_MESSAGES],
+        };
+        let decoded = Packet::decode_each(datagram, |msg| {
+            if let Some(slot) = la.messages.get_mut(la.len) {
+                *slot = msg;
+                la.len += 1;
+            }
+        });
+        let Ok(packet) = &decoded else {
+            la.len = 0;
+            return (la, decoded);
+        };
+        la.first = packet.header.sequence;
+        la.own = la.len;
+        if let Some(next) = next {
+            if let Ok(h) = decode_header(next) {
+                if Some(h.sequence) == la.first.checked_add(la.len as u64) {
+                    let count = usize::from(h.message_count()).min(next_limit);
+                    la.push(next, u16::try_from(count).unwrap_or(u16::MAX));
+                }
+            }
+        }
+        (la, decoded)
+    }
+
     /// Appends up to `count` message blocks of `datagram`, stopping at the first
     /// that does not fit. One pass: a lookahead is a hint, not validation.
     #[inline]
@@ -195,6 +240,16 @@ impl Default for Pipeline {
     /// crate's `PERFORMANCE.md`).
     fn default() -> Self {
         Self { distance: 3 }
+    }
+}
+
+impl Pipeline {
+    /// How many messages past the one being applied the pipeline reads
+    /// (`4 * distance`): all of the next datagram a [`Lookahead`] needs.
+    #[inline]
+    #[must_use]
+    pub fn reach(&self) -> usize {
+        usize::try_from(self.distance.saturating_mul(4)).unwrap_or(usize::MAX)
     }
 }
 

@@ -2,6 +2,7 @@
 //! bounded reordering and re-request driven recovery.
 
 use quotewire_protocol::moldudp64::{Packet, PacketKind, Request, Session};
+use quotewire_protocol::DecodeError;
 
 use crate::{FeedError, FeedEvent, FeedSink, FeedStats, Line, LossReason};
 
@@ -219,11 +220,27 @@ impl Sequencer {
     }
 
     /// Processes one datagram received on `line` at `now_ns`.
+    #[inline]
     pub fn on_packet<S: FeedSink>(
         &mut self,
         now_ns: u64,
         line: Line,
         datagram: &[u8],
+        sink: &mut S,
+    ) {
+        self.on_decoded(now_ns, line, datagram, Packet::decode(datagram), sink);
+    }
+
+    /// [`Self::on_packet`] for a datagram the caller has already decoded with
+    /// [`Packet::decode`] or [`Packet::decode_each`] (to index its messages in
+    /// the same validating pass): `decoded` must be the result of decoding
+    /// `datagram`. A malformed datagram delivers nothing.
+    pub fn on_decoded<S: FeedSink>(
+        &mut self,
+        now_ns: u64,
+        line: Line,
+        datagram: &[u8],
+        decoded: Result<Packet<'_>, DecodeError>,
         sink: &mut S,
     ) {
         let li = line.index();
@@ -232,9 +249,13 @@ impl Sequencer {
         self.stats.lines[li].packets += 1;
         self.stats.lines[li].bytes += datagram.len() as u64;
 
-        let Ok(packet) = Packet::decode(datagram) else {
+        let Ok(packet) = decoded else {
             return self.malformed(line, sink);
         };
+        debug_assert!(
+            std::ptr::eq(packet.datagram(), datagram),
+            "decoded is not this datagram's packet"
+        );
         let h = packet.header;
         let kind = h.kind();
         let count = u64::from(h.message_count());
@@ -291,7 +312,7 @@ impl Sequencer {
                         self.drain(sink);
                     }
                 } else {
-                    self.store(line, datagram, h.sequence, next, sink);
+                    self.store(line, packet.datagram(), h.sequence, next, sink);
                 }
             }
         }
@@ -514,7 +535,9 @@ impl Sequencer {
     }
 }
 
-/// Delivers the messages of `packet` from `*expected` on.
+/// Delivers the messages of `packet` from `*expected` on; the packet starts
+/// at or before `*expected`. Old messages are skipped by position, so the
+/// per-message loop carries no sequence comparison.
 #[inline]
 fn deliver<S: FeedSink>(
     packet: &Packet<'_>,
@@ -522,14 +545,24 @@ fn deliver<S: FeedSink>(
     stats: &mut FeedStats,
     sink: &mut S,
 ) {
-    for (seq, msg) in packet.messages() {
-        if seq < *expected {
-            continue;
+    let start = *expected;
+    let mut messages = packet.messages();
+    let skip = start.saturating_sub(packet.header.sequence);
+    if skip > 0 {
+        let Some(skip) = usize::try_from(skip - 1).ok() else {
+            return;
+        };
+        if messages.nth(skip).is_none() {
+            return;
         }
-        sink.message(seq, msg);
-        *expected = seq + 1;
-        stats.messages += 1;
     }
+    let mut delivered = 0u64;
+    for (seq, msg) in messages {
+        sink.message(seq, msg);
+        delivered += 1;
+    }
+    *expected = start.max(packet.header.sequence) + delivered;
+    stats.messages += delivered;
 }
 
 #[cfg(test)]

@@ -101,6 +101,7 @@ impl Header {
 pub struct Packet<'a> {
     /// The header.
     pub header: Header,
+    datagram: &'a [u8],
     body: &'a [u8],
 }
 
@@ -108,12 +109,26 @@ impl<'a> Packet<'a> {
     /// Decodes and validates a whole packet: every message block must fit exactly.
     /// Trailing bytes after the declared messages are an error, as is a block
     /// whose length runs past the end of the datagram.
+    #[inline]
     pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        Self::decode_each(buf, |_| {})
+    }
+
+    /// [`Self::decode`] that also hands each message block to `visit` as the
+    /// validating pass reaches it, so a caller that indexes the messages (e.g.
+    /// for prefetching) reads the datagram once. On `Err` the blocks already
+    /// visited belong to a malformed datagram and must be discarded.
+    #[inline]
+    pub fn decode_each(
+        buf: &'a [u8],
+        mut visit: impl FnMut(&'a [u8]),
+    ) -> Result<Self, DecodeError> {
         let header = decode_header(buf)?;
-        let body = &buf[HEADER_LEN..];
+        let body = buf.get(HEADER_LEN..).unwrap_or_default();
         let mut rest = body;
         for _ in 0..header.message_count() {
-            let (_, tail) = split_block(rest)?;
+            let (msg, tail) = split_block(rest)?;
+            visit(msg);
             rest = tail;
         }
         if !rest.is_empty() {
@@ -123,7 +138,18 @@ impl<'a> Packet<'a> {
                 expected: buf.len() - rest.len(),
             });
         }
-        Ok(Self { header, body })
+        Ok(Self {
+            header,
+            datagram: buf,
+            body,
+        })
+    }
+
+    /// The whole datagram, header included.
+    #[inline]
+    #[must_use]
+    pub const fn datagram(&self) -> &'a [u8] {
+        self.datagram
     }
 
     /// Iterates over the message payloads with their sequence numbers.

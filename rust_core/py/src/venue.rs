@@ -5,7 +5,8 @@
 //! venue and hands back its endpoints and counters. Nothing here runs per order.
 
 use std::net::{SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -17,6 +18,7 @@ use quotewire_venue::matching::MatchingEngine;
 use quotewire_venue::matching::{FirmId, InstrumentConfig, PriceBand, SelfMatchMode, VenueConfig};
 use quotewire_venue::ouch_gateway::{OuchAccount, OuchGatewayConfig};
 use quotewire_venue::publisher::{FaultConfig, PublisherConfig};
+use quotewire_venue::replay::{CaptureReplay, ReplayConfig, ReplayHandle};
 use quotewire_venue::runtime::OrderEntry;
 use quotewire_venue::server::{BoxedGatewayFactory, RunningVenue, ServerConfig};
 use serde::Deserialize;
@@ -113,6 +115,16 @@ struct BackgroundSpec {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ReplaySpec {
+    path: PathBuf,
+    firm: u32,
+    speed: f64,
+    /// `(capture symbol, venue instrument id)`.
+    symbols: Vec<(String, u16)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct VenueSpec {
     max_orders: usize,
     self_match: String,
@@ -122,6 +134,36 @@ struct VenueSpec {
     itch: Option<ItchSpec>,
     #[serde(default)]
     background: Option<BackgroundSpec>,
+    #[serde(default)]
+    replay: Option<ReplaySpec>,
+}
+
+/// Where the capture replay's counters appear once the venue built it (empty
+/// without a replay, or before `RunningVenue::start` ran its factory).
+type ReplaySlot = Arc<OnceLock<ReplayHandle>>;
+
+/// The factory of the capture replay: loads the capture once the engine exists
+/// (its instrument rules are read) and leaves the replay's handle in `slot`.
+fn replay_factory(spec: ReplaySpec, slot: &ReplaySlot) -> BoxedGatewayFactory {
+    let config = ReplayConfig {
+        speed: spec.speed,
+        ..ReplayConfig::new(
+            FirmId(spec.firm),
+            spec.symbols
+                .into_iter()
+                .map(|(symbol, id)| (symbol, InstrumentId(id)))
+                .collect(),
+        )
+    };
+    let path = spec.path;
+    let slot = Arc::clone(slot);
+    Arc::new(move |engine: &MatchingEngine| {
+        let replay = CaptureReplay::load(&path, &config, engine)
+            .map_err(|e| format!("{} ({})", e, path.display()))?;
+        // Set once: a venue runs its factories once.
+        slot.get_or_init(|| replay.handle());
+        Ok(Box::new(replay) as Box<dyn OrderEntry>)
+    })
 }
 
 fn self_match(name: &str) -> PyResult<SelfMatchMode> {
@@ -138,7 +180,7 @@ fn self_match(name: &str) -> PyResult<SelfMatchMode> {
     })
 }
 
-fn server_config(spec: VenueSpec) -> PyResult<ServerConfig> {
+fn server_config(spec: VenueSpec, replay_slot: &ReplaySlot) -> PyResult<ServerConfig> {
     let instruments = spec
         .instruments
         .iter()
@@ -203,7 +245,7 @@ fn server_config(spec: VenueSpec) -> PyResult<ServerConfig> {
         };
         c
     });
-    let extra: Vec<BoxedGatewayFactory> = spec
+    let mut extra: Vec<BoxedGatewayFactory> = spec
         .background
         .map(|b| {
             let config = BackgroundConfig {
@@ -233,6 +275,7 @@ fn server_config(spec: VenueSpec) -> PyResult<ServerConfig> {
         })
         .into_iter()
         .collect();
+    extra.extend(spec.replay.map(|r| replay_factory(r, replay_slot)));
     Ok(ServerConfig {
         matching,
         symbols: spec
@@ -251,19 +294,26 @@ fn server_config(spec: VenueSpec) -> PyResult<ServerConfig> {
 #[pyclass(module = "quotewire._core")]
 pub(crate) struct Venue {
     inner: RunningVenue,
+    replay: ReplaySlot,
 }
 
 #[pymethods]
 impl Venue {
     /// Starts a venue from its configuration serialised as JSON.
     #[new]
-    fn new(config_json: &str) -> PyResult<Self> {
+    fn new(py: Python<'_>, config_json: &str) -> PyResult<Self> {
         let spec: VenueSpec = serde_json::from_str(config_json)
             .map_err(|e| ConfigError::new_err(format!("venue configuration: {e}")))?;
-        let config = server_config(spec)?;
-        let running =
-            RunningVenue::start(config).map_err(|e| ConfigError::new_err(e.to_string()))?;
-        Ok(Self { inner: running })
+        let replay = ReplaySlot::default();
+        let config = server_config(spec, &replay)?;
+        // Starting may read a whole capture: without the GIL.
+        let running = py
+            .detach(|| RunningVenue::start(config))
+            .map_err(|e| ConfigError::new_err(e.to_string()))?;
+        Ok(Self {
+            inner: running,
+            replay,
+        })
     }
 
     /// Listening and destination addresses as `host:port` strings (absent when disabled).
@@ -277,7 +327,8 @@ impl Venue {
         Ok(out)
     }
 
-    /// Counters: commands matched and the ITCH publisher's statistics.
+    /// Counters: commands matched, the ITCH publisher's statistics and the
+    /// capture replay's (`replay_finished` is 0 or 1, so every value is an int).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
         out.set_item("commands", self.inner.commands())?;
@@ -289,6 +340,13 @@ impl Venue {
             out.set_item("itch_dropped", s.dropped)?;
             out.set_item("itch_requests_served", s.requests_served)?;
             out.set_item("itch_next_sequence", p.next_sequence())?;
+        }
+        if let Some(r) = self.replay.get() {
+            let s = r.stats();
+            out.set_item("replay_messages", s.messages)?;
+            out.set_item("replay_commands", s.commands())?;
+            out.set_item("replay_rejected", s.rejected_total())?;
+            out.set_item("replay_finished", u64::from(s.finished))?;
         }
         Ok(out)
     }
