@@ -249,6 +249,8 @@ struct Ring<'a> {
     pipeline: Pipeline,
     /// The previous datagram's pipeline already issued this one's first hints.
     primed: bool,
+    /// Refilled for every datagram.
+    lookahead: Lookahead<'a>,
 }
 
 impl<'a> Ring<'a> {
@@ -258,6 +260,7 @@ impl<'a> Ring<'a> {
             bounds,
             pipeline,
             primed: false,
+            lookahead: Lookahead::default(),
         }
     }
 
@@ -285,10 +288,11 @@ impl<'a> Ring<'a> {
         let pipeline = self.pipeline;
         // One validating pass indexes the datagram for the pipeline and hands
         // the decoded packet to the sequencer.
-        let (lookahead, decoded) =
-            Lookahead::decode(datagram, self.datagram(i + 1), pipeline.reach());
+        let next = self.datagram(i + 1);
+        let decoded = self.lookahead.refill(datagram, next, pipeline.reach());
+        let lookahead = &self.lookahead;
         if !self.primed {
-            md.prime(&lookahead, pipeline);
+            md.prime(lookahead, pipeline);
         }
         self.primed = lookahead.runs_into_next();
         sequencer.on_decoded(
@@ -297,7 +301,7 @@ impl<'a> Ring<'a> {
             datagram,
             decoded,
             &mut |seq: u64, msg: &[u8]| {
-                after(md.on_message_pipelined(seq, msg, &lookahead, pipeline));
+                after(md.on_message_pipelined(seq, msg, lookahead, pipeline));
             },
         );
     }

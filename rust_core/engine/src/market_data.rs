@@ -72,7 +72,8 @@ pub const LOOKAHEAD_MESSAGES: usize = 128;
 /// The messages of one MoldUDP64 datagram (and, when it has already arrived, of
 /// the next one) by sequence number, so the books can be warmed for later
 /// messages while earlier ones are applied. Holds borrowed slices only;
-/// building one never allocates.
+/// building one never allocates, and a receive loop keeps one and
+/// [`Lookahead::refill`]s it for every datagram (no re-initialisation, no move).
 #[derive(Debug)]
 pub struct Lookahead<'a> {
     first: u64,
@@ -80,6 +81,17 @@ pub struct Lookahead<'a> {
     /// Messages of the datagram itself (the rest come from the next one).
     own: usize,
     messages: [&'a [u8]; LOOKAHEAD_MESSAGES],
+}
+
+impl Default for Lookahead<'_> {
+    fn default() -> Self {
+        Self {
+            first: 0,
+            len: 0,
+            own: 0,
+            messages: [&[]; LOOKAHEAD_MESSAGES],
+        }
+    }
 }
 
 impl<'a> Lookahead<'a> {
@@ -98,71 +110,67 @@ impl<'a> Lookahead<'a> {
     #[inline]
     #[must_use]
     pub fn with_next(datagram: &'a [u8], next: Option<&'a [u8]>) -> Self {
-        let mut la = Self {
-            first: 0,
-            len: 0,
-            own: 0,
-            messages: [&[]; LOOKAHEAD_MESSAGES],
-        };
+        let mut la = Self::default();
         let Ok(header) = decode_header(datagram) else {
             return la;
         };
         la.first = header.sequence;
         la.push(datagram, header.message_count());
         la.own = la.len;
-        if let Some(next) = next {
-            if let Ok(h) = decode_header(next) {
-                if Some(h.sequence) == la.first.checked_add(la.len as u64) {
-                    la.push(next, h.message_count());
-                }
-            }
-        }
+        la.push_next(next, usize::MAX);
         la
     }
 
     /// Validates `datagram` as a MoldUDP64 packet and indexes its messages in
-    /// the same pass, then indexes at most `next_limit` messages of `next` (a
-    /// datagram already received) if it continues the sequence; those are a
-    /// hint only, not validated. The pipeline never looks further than
-    /// [`Pipeline::reach`] messages ahead, so that is all of `next` it needs.
+    /// the same pass, replacing what was indexed before, then indexes at most
+    /// `next_limit` messages of `next` (a datagram already received) if it
+    /// continues the sequence; those are a hint only, not validated. The
+    /// pipeline never looks further than [`Pipeline::reach`] messages ahead,
+    /// so that is all of `next` it needs.
     ///
-    /// Returns the lookahead and the decoded packet for
-    /// [`quotewire_feed::Sequencer::on_decoded`], so the datagram is walked
-    /// once for validation and indexing. A malformed datagram indexes nothing.
+    /// Returns the decoded packet for [`quotewire_feed::Sequencer::on_decoded`],
+    /// so the datagram is walked once for validation and indexing. A malformed
+    /// datagram indexes nothing.
     #[inline]
-    #[must_use]
-    pub fn decode(
+    pub fn refill(
+        &mut self,
         datagram: &'a [u8],
         next: Option<&'a [u8]>,
         next_limit: usize,
-    ) -> (Self, Result<Packet<'a>, DecodeError>) {
-        let mut la = Self {
-            first: 0,
-            len: 0,
-            own: 0,
-            messages: [&[]; LOOKAHEAD_MESSAGES],
-        };
+    ) -> Result<Packet<'a>, DecodeError> {
+        let mut len = 0;
+        let messages = &mut self.messages;
         let decoded = Packet::decode_each(datagram, |msg| {
-            if let Some(slot) = la.messages.get_mut(la.len) {
+            if let Some(slot) = messages.get_mut(len) {
                 *slot = msg;
-                la.len += 1;
+                len += 1;
             }
         });
         let Ok(packet) = &decoded else {
-            la.len = 0;
-            return (la, decoded);
+            self.len = 0;
+            self.own = 0;
+            return decoded;
         };
-        la.first = packet.header.sequence;
-        la.own = la.len;
-        if let Some(next) = next {
-            if let Ok(h) = decode_header(next) {
-                if Some(h.sequence) == la.first.checked_add(la.len as u64) {
-                    let count = usize::from(h.message_count()).min(next_limit);
-                    la.push(next, u16::try_from(count).unwrap_or(u16::MAX));
-                }
-            }
+        self.len = len;
+        self.own = len;
+        self.first = packet.header.sequence;
+        self.push_next(next, next_limit);
+        decoded
+    }
+
+    /// Indexes up to `limit` messages of `next` if it continues the sequence.
+    #[inline]
+    fn push_next(&mut self, next: Option<&'a [u8]>, limit: usize) {
+        let Some(next) = next else {
+            return;
+        };
+        let Ok(h) = decode_header(next) else {
+            return;
+        };
+        if Some(h.sequence) == self.first.checked_add(self.len as u64) {
+            let count = usize::from(h.message_count()).min(limit);
+            self.push(next, u16::try_from(count).unwrap_or(u16::MAX));
         }
-        (la, decoded)
     }
 
     /// Appends up to `count` message blocks of `datagram`, stopping at the first
@@ -820,5 +828,45 @@ mod tests {
         let len = builder.finish();
         let la = Lookahead::new(&big[..len]);
         assert_eq!(la.len(), LOOKAHEAD_MESSAGES);
+    }
+
+    #[test]
+    fn refill_validates_indexes_a_bounded_tail_of_the_next_and_drops_malformed() {
+        use quotewire_protocol::moldudp64::{PacketBuilder, Session};
+
+        let packet = |first: u64, n: u64| {
+            let mut buf = vec![0u8; 1400];
+            let mut b = PacketBuilder::new(&mut buf, Session::from_str_padded("T"), first).unwrap();
+            for i in 0..n {
+                b.push(&add(first + i, Side::Buy, 1, 1)).unwrap();
+            }
+            let len = b.finish();
+            buf.truncate(len);
+            buf
+        };
+        let (a, b) = (packet(10, 3), packet(13, 5));
+        let mut la = Lookahead::default();
+        let decoded = la.refill(&a, Some(&b), 2).unwrap();
+        assert_eq!(decoded.header.sequence, 10);
+        assert_eq!(
+            (la.len(), la.first_sequence(), la.runs_into_next()),
+            (5, 10, true)
+        );
+        let full = Lookahead::with_next(&a, Some(&b));
+        for seq in 10..15 {
+            assert_eq!(la.get(seq), full.get(seq));
+        }
+        assert!(
+            la.get(15).is_none(),
+            "only `next_limit` of the next datagram"
+        );
+        // A malformed datagram indexes nothing and reports the decode error,
+        // even after a good one was indexed.
+        assert!(la.refill(&a[..a.len() - 1], Some(&b), 2).is_err());
+        assert!(la.is_empty() && la.get(10).is_none());
+        // And the next good datagram is indexed afresh.
+        assert!(la.refill(&b, None, 2).is_ok());
+        assert_eq!((la.len(), la.runs_into_next()), (5, false));
+        assert_eq!(la.get(13), full.get(13));
     }
 }

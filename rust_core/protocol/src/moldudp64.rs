@@ -114,9 +114,9 @@ impl<'a> Packet<'a> {
         Self::decode_each(buf, |_| {})
     }
 
-    /// [`Self::decode`] that also hands each message block to `visit` as the
+    /// [`Self::decode`] that also hands each message to `visit` as the
     /// validating pass reaches it, so a caller that indexes the messages (e.g.
-    /// for prefetching) reads the datagram once. On `Err` the blocks already
+    /// for prefetching) reads the datagram once. On `Err` the messages already
     /// visited belong to a malformed datagram and must be discarded.
     #[inline]
     pub fn decode_each(
@@ -415,6 +415,23 @@ mod tests {
             got,
             vec![(41, &b"hello"[..]), (42, &b""[..]), (43, &b"xyz"[..])]
         );
+    }
+
+    #[test]
+    fn decode_each_visits_every_message_in_order_in_the_validating_pass() {
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let mut b = PacketBuilder::new(&mut buf, session(), 7).unwrap();
+        b.push(b"ab").unwrap();
+        b.push(b"").unwrap();
+        b.push(b"cde").unwrap();
+        let n = b.finish();
+        let mut seen = Vec::new();
+        let p = Packet::decode_each(&buf[..n], |m| seen.push(m.to_vec())).unwrap();
+        assert_eq!(seen, vec![b"ab".to_vec(), vec![], b"cde".to_vec()]);
+        assert_eq!(p.datagram(), &buf[..n]);
+        let mut visits = 0;
+        assert!(Packet::decode_each(&buf[..n - 1], |_| visits += 1).is_err());
+        assert_eq!(visits, 2, "visited before the bad block, then refused");
     }
 
     #[test]
