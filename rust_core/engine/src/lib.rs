@@ -3,7 +3,7 @@
 //! Owns (for now): the market-data pipeline that applies sequenced ITCH
 //! messages to the books ([`market_data`]), replay of capture files through
 //! the same pipeline ([`capture`]), and the end-to-end benchmark harness
-//! ([`bench`]). Later it owns the pinned fast-path loop and its rings.
+//! ([`bench`](mod@bench)). Later it owns the pinned fast-path loop and its rings.
 //! Must never: call Python, allocate or lock per message after warm-up, or
 //! drop input silently: every refusal is counted.
 

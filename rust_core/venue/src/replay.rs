@@ -2,7 +2,7 @@
 //! capture replayed as other participants' orders on the venue.
 //!
 //! [`CaptureReplay`] reads a capture loaded with
-//! [`ItchFile`](quotewire_feed::file::ItchFile) and turns its order messages
+//! [`ItchFile`] and turns its order messages
 //! into [`Command`]s of one replay firm, paced by the capture's timestamps:
 //!
 //! | Capture | Command |
