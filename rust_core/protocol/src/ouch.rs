@@ -1270,43 +1270,7 @@ mod tests {
     use crate::soupbintcp::{self, Packet};
     use proptest::prelude::*;
 
-    /// Builds an arbitrary field value from 64 random bits (test generator).
-    pub(super) trait Seeded {
-        fn from_seed(seed: u64) -> Self;
-    }
-
-    impl Seeded for u8 {
-        fn from_seed(seed: u64) -> Self {
-            seed.to_le_bytes()[0]
-        }
-    }
-
-    impl Seeded for u16 {
-        fn from_seed(seed: u64) -> Self {
-            let [a, b, ..] = seed.to_le_bytes();
-            u16::from_le_bytes([a, b])
-        }
-    }
-
-    impl Seeded for u32 {
-        fn from_seed(seed: u64) -> Self {
-            let [a, b, c, d, ..] = seed.to_le_bytes();
-            u32::from_le_bytes([a, b, c, d])
-        }
-    }
-
-    impl Seeded for u64 {
-        fn from_seed(seed: u64) -> Self {
-            seed
-        }
-    }
-
-    impl<const N: usize> Seeded for [u8; N] {
-        fn from_seed(seed: u64) -> Self {
-            let bytes = seed.to_le_bytes();
-            core::array::from_fn(|i| bytes[i % 8])
-        }
-    }
+    pub(super) use crate::wire::Seeded;
 
     impl Seeded for Side {
         fn from_seed(seed: u64) -> Self {

@@ -252,3 +252,48 @@ macro_rules! field_specs {
 }
 
 pub(crate) use {field_len, field_read, field_specs, field_ty, field_write};
+
+/// Test generator shared by the codecs' round-trip tests: an arbitrary field
+/// value from 64 random bits. Each codec adds its own `Side`.
+#[cfg(test)]
+pub(crate) trait Seeded {
+    fn from_seed(seed: u64) -> Self;
+}
+
+#[cfg(test)]
+impl Seeded for u8 {
+    fn from_seed(seed: u64) -> Self {
+        seed.to_le_bytes()[0]
+    }
+}
+
+#[cfg(test)]
+impl Seeded for u16 {
+    fn from_seed(seed: u64) -> Self {
+        let [a, b, ..] = seed.to_le_bytes();
+        u16::from_le_bytes([a, b])
+    }
+}
+
+#[cfg(test)]
+impl Seeded for u32 {
+    fn from_seed(seed: u64) -> Self {
+        let [a, b, c, d, ..] = seed.to_le_bytes();
+        u32::from_le_bytes([a, b, c, d])
+    }
+}
+
+#[cfg(test)]
+impl Seeded for u64 {
+    fn from_seed(seed: u64) -> Self {
+        seed
+    }
+}
+
+#[cfg(test)]
+impl<const N: usize> Seeded for [u8; N] {
+    fn from_seed(seed: u64) -> Self {
+        let bytes = seed.to_le_bytes();
+        core::array::from_fn(|i| bytes[i % 8])
+    }
+}
