@@ -350,6 +350,86 @@ fn check_price(ord_type: OrdType, price: Option<Price>) -> Result<(), FieldError
     Ok(())
 }
 
+/// The order fields `NewOrderSingle(D)` and `OrderCancelReplaceRequest(G)` share,
+/// collected from a view in one pass (each message adds its own identifiers).
+#[derive(Default)]
+struct OrderFields<'a> {
+    cl: Option<&'a [u8]>,
+    account: Option<&'a [u8]>,
+    inst: Option<ExecInst>,
+    symbol: Option<&'a [u8]>,
+    side: Option<Side>,
+    time: Option<u64>,
+    qty: Option<Qty>,
+    ord_type: Option<OrdType>,
+    price: Option<Price>,
+    tif: Option<TimeInForce>,
+    text: Option<&'a [u8]>,
+}
+
+impl<'a> OrderFields<'a> {
+    /// Takes field `t` when it is one of the shared ones; `Ok(false)` otherwise.
+    fn take(&mut self, t: u32, v: &'a [u8]) -> Result<bool, FieldError> {
+        match t {
+            tag::CL_ORD_ID => put(&mut self.cl, t, Ok(v))?,
+            tag::ACCOUNT => put(&mut self.account, t, Ok(v))?,
+            tag::EXEC_INST => put(&mut self.inst, t, ExecInst::parse(t, v))?,
+            tag::SYMBOL => put(&mut self.symbol, t, Ok(v))?,
+            tag::SIDE => put(&mut self.side, t, parse_side(t, v))?,
+            tag::TRANSACT_TIME => put(&mut self.time, t, parse_timestamp(t, v))?,
+            tag::ORDER_QTY => put(&mut self.qty, t, parse_qty(t, v))?,
+            tag::ORD_TYPE => put(&mut self.ord_type, t, OrdType::parse(t, v))?,
+            tag::PRICE => put(&mut self.price, t, parse_price(t, v))?,
+            tag::TIME_IN_FORCE => put(&mut self.tif, t, TimeInForce::parse(t, v))?,
+            tag::TEXT => put(&mut self.text, t, Ok(v))?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// OrdType(40), required; checked first.
+    fn ord_type(&self) -> Result<OrdType, FieldError> {
+        need(self.ord_type, tag::ORD_TYPE)
+    }
+
+    /// Checks the required fields, in tag order of the message, and the price rule.
+    fn finish(self) -> Result<NewOrderSingle<'a>, FieldError> {
+        let ord_type = self.ord_type()?;
+        let order = NewOrderSingle {
+            cl_ord_id: need(self.cl, tag::CL_ORD_ID)?,
+            account: self.account,
+            exec_inst: self.inst.unwrap_or_default(),
+            symbol: need(self.symbol, tag::SYMBOL)?,
+            side: need(self.side, tag::SIDE)?,
+            transact_time: need(self.time, tag::TRANSACT_TIME)?,
+            order_qty: need(self.qty, tag::ORDER_QTY)?,
+            ord_type,
+            price: self.price,
+            time_in_force: self.tif,
+            text: self.text,
+        };
+        check_price(ord_type, order.price)?;
+        Ok(order)
+    }
+}
+
+/// Writes the shared order fields, from ClOrdID(11) on, in the order both messages send them.
+fn write_order_fields(b: &mut MessageBuilder<'_>, o: &NewOrderSingle<'_>) {
+    b.str(tag::CL_ORD_ID, o.cl_ord_id)
+        .opt_str(tag::ACCOUNT, o.account)
+        .exec_inst(tag::EXEC_INST, o.exec_inst)
+        .str(tag::SYMBOL, o.symbol)
+        .side(tag::SIDE, o.side)
+        .timestamp(tag::TRANSACT_TIME, o.transact_time)
+        .qty(tag::ORDER_QTY, o.order_qty)
+        .char(tag::ORD_TYPE, o.ord_type.as_byte())
+        .opt_price(tag::PRICE, o.price);
+    if let Some(tif) = o.time_in_force {
+        b.char(tag::TIME_IN_FORCE, tif.as_byte());
+    }
+    b.opt_str(tag::TEXT, o.text);
+}
+
 /// `NewOrderSingle(D)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NewOrderSingle<'a> {
@@ -384,60 +464,18 @@ impl<'a> NewOrderSingle<'a> {
     /// Decodes from a view of MsgType `D`.
     pub fn decode(view: &MessageView<'a>) -> Result<Self, FieldError> {
         expect_type(view, Self::MSG_TYPE)?;
-        let (mut cl, mut account, mut inst, mut symbol, mut side, mut time) =
-            (None, None, None, None, None, None);
-        let (mut qty, mut ord_type, mut price, mut tif, mut text) = (None, None, None, None, None);
+        let mut fields = OrderFields::default();
         for field in view.fields() {
             let (t, v) = field?;
-            match t {
-                tag::CL_ORD_ID => put(&mut cl, t, Ok(v))?,
-                tag::ACCOUNT => put(&mut account, t, Ok(v))?,
-                tag::EXEC_INST => put(&mut inst, t, ExecInst::parse(t, v))?,
-                tag::SYMBOL => put(&mut symbol, t, Ok(v))?,
-                tag::SIDE => put(&mut side, t, parse_side(t, v))?,
-                tag::TRANSACT_TIME => put(&mut time, t, parse_timestamp(t, v))?,
-                tag::ORDER_QTY => put(&mut qty, t, parse_qty(t, v))?,
-                tag::ORD_TYPE => put(&mut ord_type, t, OrdType::parse(t, v))?,
-                tag::PRICE => put(&mut price, t, parse_price(t, v))?,
-                tag::TIME_IN_FORCE => put(&mut tif, t, TimeInForce::parse(t, v))?,
-                tag::TEXT => put(&mut text, t, Ok(v))?,
-                _ => {}
-            }
+            fields.take(t, v)?;
         }
-        let ord_type = need(ord_type, tag::ORD_TYPE)?;
-        let msg = Self {
-            cl_ord_id: need(cl, tag::CL_ORD_ID)?,
-            account,
-            exec_inst: inst.unwrap_or_default(),
-            symbol: need(symbol, tag::SYMBOL)?,
-            side: need(side, tag::SIDE)?,
-            transact_time: need(time, tag::TRANSACT_TIME)?,
-            order_qty: need(qty, tag::ORDER_QTY)?,
-            ord_type,
-            price,
-            time_in_force: tif,
-            text,
-        };
-        check_price(ord_type, price)?;
-        Ok(msg)
+        fields.finish()
     }
 
     /// Encodes into `buf`; returns the message length.
     pub fn encode(&self, header: &Header<'_>, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let mut b = MessageBuilder::new(buf, Self::MSG_TYPE, header);
-        b.str(tag::CL_ORD_ID, self.cl_ord_id)
-            .opt_str(tag::ACCOUNT, self.account)
-            .exec_inst(tag::EXEC_INST, self.exec_inst)
-            .str(tag::SYMBOL, self.symbol)
-            .side(tag::SIDE, self.side)
-            .timestamp(tag::TRANSACT_TIME, self.transact_time)
-            .qty(tag::ORDER_QTY, self.order_qty)
-            .char(tag::ORD_TYPE, self.ord_type.as_byte())
-            .opt_price(tag::PRICE, self.price);
-        if let Some(tif) = self.time_in_force {
-            b.char(tag::TIME_IN_FORCE, tif.as_byte());
-        }
-        b.opt_str(tag::TEXT, self.text);
+        write_order_fields(&mut b, self);
         b.finish()
     }
 }
@@ -557,68 +595,62 @@ impl<'a> OrderCancelReplaceRequest<'a> {
     /// Decodes from a view of MsgType `G`.
     pub fn decode(view: &MessageView<'a>) -> Result<Self, FieldError> {
         expect_type(view, Self::MSG_TYPE)?;
-        let (mut order_id, mut orig, mut cl, mut account, mut inst, mut symbol, mut side) =
-            (None, None, None, None, None, None, None);
-        let (mut time, mut qty, mut ord_type, mut price, mut tif, mut text) =
-            (None, None, None, None, None, None);
+        let (mut order_id, mut orig) = (None, None);
+        let mut fields = OrderFields::default();
         for field in view.fields() {
             let (t, v) = field?;
             match t {
                 tag::ORDER_ID => put(&mut order_id, t, Ok(v))?,
                 tag::ORIG_CL_ORD_ID => put(&mut orig, t, Ok(v))?,
-                tag::CL_ORD_ID => put(&mut cl, t, Ok(v))?,
-                tag::ACCOUNT => put(&mut account, t, Ok(v))?,
-                tag::EXEC_INST => put(&mut inst, t, ExecInst::parse(t, v))?,
-                tag::SYMBOL => put(&mut symbol, t, Ok(v))?,
-                tag::SIDE => put(&mut side, t, parse_side(t, v))?,
-                tag::TRANSACT_TIME => put(&mut time, t, parse_timestamp(t, v))?,
-                tag::ORDER_QTY => put(&mut qty, t, parse_qty(t, v))?,
-                tag::ORD_TYPE => put(&mut ord_type, t, OrdType::parse(t, v))?,
-                tag::PRICE => put(&mut price, t, parse_price(t, v))?,
-                tag::TIME_IN_FORCE => put(&mut tif, t, TimeInForce::parse(t, v))?,
-                tag::TEXT => put(&mut text, t, Ok(v))?,
-                _ => {}
+                _ => {
+                    fields.take(t, v)?;
+                }
             }
         }
-        let ord_type = need(ord_type, tag::ORD_TYPE)?;
-        let msg = Self {
+        fields.ord_type()?;
+        let orig_cl_ord_id = need(orig, tag::ORIG_CL_ORD_ID)?;
+        let o = fields.finish()?;
+        Ok(Self {
             order_id,
-            orig_cl_ord_id: need(orig, tag::ORIG_CL_ORD_ID)?,
-            cl_ord_id: need(cl, tag::CL_ORD_ID)?,
-            account,
-            exec_inst: inst.unwrap_or_default(),
-            symbol: need(symbol, tag::SYMBOL)?,
-            side: need(side, tag::SIDE)?,
-            transact_time: need(time, tag::TRANSACT_TIME)?,
-            order_qty: need(qty, tag::ORDER_QTY)?,
-            ord_type,
-            price,
-            time_in_force: tif,
-            text,
-        };
-        check_price(ord_type, price)?;
-        Ok(msg)
+            orig_cl_ord_id,
+            cl_ord_id: o.cl_ord_id,
+            account: o.account,
+            exec_inst: o.exec_inst,
+            symbol: o.symbol,
+            side: o.side,
+            transact_time: o.transact_time,
+            order_qty: o.order_qty,
+            ord_type: o.ord_type,
+            price: o.price,
+            time_in_force: o.time_in_force,
+            text: o.text,
+        })
     }
 
     /// Encodes into `buf`; returns the message length.
     pub fn encode(&self, header: &Header<'_>, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let mut b = MessageBuilder::new(buf, Self::MSG_TYPE, header);
         b.opt_str(tag::ORDER_ID, self.order_id)
-            .str(tag::ORIG_CL_ORD_ID, self.orig_cl_ord_id)
-            .str(tag::CL_ORD_ID, self.cl_ord_id)
-            .opt_str(tag::ACCOUNT, self.account)
-            .exec_inst(tag::EXEC_INST, self.exec_inst)
-            .str(tag::SYMBOL, self.symbol)
-            .side(tag::SIDE, self.side)
-            .timestamp(tag::TRANSACT_TIME, self.transact_time)
-            .qty(tag::ORDER_QTY, self.order_qty)
-            .char(tag::ORD_TYPE, self.ord_type.as_byte())
-            .opt_price(tag::PRICE, self.price);
-        if let Some(tif) = self.time_in_force {
-            b.char(tag::TIME_IN_FORCE, tif.as_byte());
-        }
-        b.opt_str(tag::TEXT, self.text);
+            .str(tag::ORIG_CL_ORD_ID, self.orig_cl_ord_id);
+        write_order_fields(&mut b, &self.order_fields());
         b.finish()
+    }
+
+    /// The fields shared with `NewOrderSingle`, as one.
+    fn order_fields(&self) -> NewOrderSingle<'a> {
+        NewOrderSingle {
+            cl_ord_id: self.cl_ord_id,
+            account: self.account,
+            exec_inst: self.exec_inst,
+            symbol: self.symbol,
+            side: self.side,
+            transact_time: self.transact_time,
+            order_qty: self.order_qty,
+            ord_type: self.ord_type,
+            price: self.price,
+            time_in_force: self.time_in_force,
+            text: self.text,
+        }
     }
 }
 
