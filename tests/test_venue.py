@@ -30,7 +30,7 @@ from conftest import RunCli, last_json_line
 pytest.importorskip("quotewire._core", reason="the compiled core is not built")
 
 from quotewire import _core, bench
-from quotewire.errors import ConfigError
+from quotewire.errors import ConfigError, ProtocolError
 from quotewire.venue import (
     BACKGROUND_LOT,
     Background,
@@ -1415,3 +1415,90 @@ def test_widest_band_python_accepts_also_starts_the_core() -> None:
     too_wide = Instrument("WIDE", 1, "0.01", "0.01", "655.37")
     with pytest.raises(ConfigError, match="holds 65,537 prices"):
         VenueConfig(instruments=(too_wide,)).validate()
+
+
+# --------------------------------------------------------------------------- firm ledger
+
+
+def test_firm_states_of_the_background_firms_balance_and_an_unseen_firm_is_zero(itch_socket):
+    flow = BackgroundInstrument("AAPL", "200.00", 1.0, limit_rate=2000.0, market_rate=400.0)
+    config = dataclasses.replace(
+        _for_test(_valid(), itch_socket.getsockname()),
+        background=Background([flow], seed=3, first_firm=100, firms=4),
+    )
+    with Venue(config) as venue:
+        _replay_progress(venue, lambda s: s["commands"] >= 2_000, timeout=30.0)
+    states = [venue.firm_state(f) for f in range(100, 104)]
+    # Every fill has a buyer and a seller among the background firms.
+    assert sum(s["executions"] for s in states) > 0
+    assert sum(s["bought"] for s in states) == sum(s["sold"] for s in states)
+    assert sum(s["buy_notional"] for s in states) == sum(s["sell_notional"] for s in states)
+    assert sum(s["positions"].get(1, 0) for s in states) == 0
+    for s in states:
+        assert set(s["positions"]) <= {1}
+        assert sum(s["positions"].values()) == s["bought"] - s["sold"]
+        assert s["open_orders"] >= 0
+    assert sum(s["open_orders"] for s in states) > 0, "the background keeps orders resting"
+    assert venue.firm_state(1) == {
+        "open_orders": 0,
+        "bought": 0,
+        "sold": 0,
+        "executions": 0,
+        "buy_notional": 0,
+        "sell_notional": 0,
+        "positions": {},
+    }
+
+
+class _FakeCore:
+    """Stands in for `_core.Venue` to test the wrapper's checks at the boundary."""
+
+    def __init__(self, reply: dict[str, object]) -> None:
+        self.reply = reply
+        self.asked: list[int] = []
+
+    def firm_state(self, firm: int) -> dict[str, object]:
+        self.asked.append(firm)
+        return self.reply
+
+
+def _wrapped(reply: dict[str, object]) -> tuple[Venue, _FakeCore]:
+    venue = Venue.__new__(Venue)
+    core = _FakeCore(reply)
+    venue._core = core  # type: ignore[assignment]
+    return venue, core
+
+
+_STATE = {
+    "open_orders": 2,
+    "bought": 300,
+    "sold": 100,
+    "executions": 3,
+    "buy_notional": 300 * 2_000_000,
+    "sell_notional": 100 * 2_010_000,
+    "positions": {1: 200},
+}
+
+
+@pytest.mark.parametrize("firm", [-1, 2**32, True, "7", 1.0])
+def test_firm_state_refuses_a_firm_that_is_not_a_u32_before_the_core(firm):
+    venue, core = _wrapped(_STATE)
+    with pytest.raises(ConfigError, match="firm"):
+        venue.firm_state(firm)
+    assert core.asked == []
+
+
+def test_firm_state_passes_the_core_reply_through_typed():
+    venue, core = _wrapped(_STATE)
+    assert venue.firm_state(2**32 - 1) == _STATE
+    assert core.asked == [2**32 - 1]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [{"bought": None}, {"positions": {"1": 200}}, {"positions": {1: True}}, {"positions": None}],
+)
+def test_firm_state_refuses_a_malformed_core_reply(broken):
+    venue, _ = _wrapped({**_STATE, **broken})
+    with pytest.raises(ProtocolError):
+        venue.firm_state(5)

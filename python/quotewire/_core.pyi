@@ -12,6 +12,8 @@ Conventions shared by every function:
 * Errors are raised as the classes below, re-exported by `quotewire.errors`.
 """
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -83,6 +85,55 @@ def bench_venue(actions: int, *, instruments: int = 8, seed: int = 1) -> dict[st
     itch_per_sec; the current core adds clock_overhead_ns and itch_datagrams.
     """
 
+def bench_tick_to_trade(
+    messages: int, *, instruments: int = 100, live_orders: int = 200_000, seed: int = 1
+) -> dict[str, object]:
+    """In-process tick-to-trade: generated ITCH datagrams from memory through sequencer,
+    books, quoting, risk, OMS and OUCH encoding, against an in-memory venue.
+
+    Keys: count (datagrams that caused orders), datagrams, messages, orders, elapsed_ns,
+    per_sec (datagrams/s), risk_rejects, feed_p50_ns, feed_p99_ns, min_ns, mean_ns, p50_ns,
+    p90_ns, p99_ns, p999_ns, p9999_ns, max_ns, histogram (HDR V2 compressed, base64).
+    """
+
+def bench_orders(
+    actions: int, *, live_orders: int = 1_000_000, instruments: int = 1_000, seed: int = 1
+) -> dict[str, object]:
+    """Order actions through risk, the OMS and the OUCH encoder on a slab of `live_orders`.
+
+    Keys: count, elapsed_ns, per_sec, bytes_per_order (float), oms_bytes, live_orders, new,
+    replace, cancel, risk_rejects, latency keys as above, histogram.
+    """
+
+class Engine:
+    """A running trading engine (fast-path thread, event writer, control rings)."""
+
+    def __init__(self, config_json: str) -> None:
+        """Start from the JSON of `quotewire.engine.EngineConfig.to_json`; ConfigError on a
+        bad configuration or when a socket cannot be opened."""
+    def running(self) -> bool:
+        """True while the fast-path thread runs."""
+    def kill(self) -> bool:
+        """Fire the kill switch; True once the fast path applied it."""
+    def rearm(self) -> bool:
+        """Re-arm the kill switch; False when refused (drawdown still beyond its limit)."""
+    def reduce_only(self, on: bool) -> bool:
+        """Enter or leave reduce-only mode."""
+    def set_params(self, instrument: int, params_json: str) -> bool:
+        """New quoting parameters (raw units) for one instrument id."""
+    def set_instrument_limits(self, instrument: int, limits_json: str) -> bool:
+        """New risk limits (raw units) for one instrument id."""
+    def set_firm_limits(self, limits_json: str) -> bool:
+        """New firm-wide limits (raw units)."""
+    def snapshot(self) -> dict[str, Any]:
+        """instruments (list of dicts), killed, reduce_only, ts_ns, realised, unrealised,
+        total_pnl, gross_exposure, net_exposure (raw units)."""
+    def events(self) -> list[dict[str, Any]]:
+        """Events since the last call, oldest first."""
+    def stop(self) -> dict[str, Any]:
+        """Cancel everything, stop; the final snapshot plus counters, risk_rejects,
+        latency (per stage: count, percentiles, histogram) and the last events."""
+
 class Venue:
     """A running venue simulator (matching, OUCH, FIX, ITCH) on a background thread."""
 
@@ -99,6 +150,11 @@ class Venue:
         itch_dropped, itch_requests_served, itch_next_sequence; with a capture replay,
         replay_messages, replay_commands, replay_rejected, replay_finished (0 or 1); final
         values after `stop`."""
+    def firm_state(self, firm: int) -> dict[str, object]:
+        """Keys open_orders, bought, sold, executions, buy_notional, sell_notional (raw price
+        with four implied decimals x shares) -> int, and positions -> {instrument_id:
+        bought - sold} for every instrument the firm traded; all zero for an unseen firm;
+        final values after `stop`. OverflowError when `firm` is not a u32."""
     def running(self) -> bool:
         """True until `stop` is called."""
     def stop(self) -> None:

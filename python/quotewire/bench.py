@@ -69,6 +69,8 @@ _PERCENTILES: Final = (
 _UNITS: Final[Mapping[str, tuple[str, str]]] = {
     "feed": ("messages", "msgs"),
     "venue": ("actions", "actions"),
+    "orders": ("order actions", "actions"),
+    "tick-to-trade": ("tick-to-trade samples", "datagrams"),
 }
 """Bench name -> (what `count` counts, its short form in rates); others count messages."""
 
@@ -81,6 +83,25 @@ _EXTRAS: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
         ("packets", "packets"),
         ("gaps", "gaps"),
         ("decode errors", "decode_errors"),
+    ),
+    "orders": (
+        ("bytes per order", "bytes_per_order"),
+        ("OMS bytes", "oms_bytes"),
+        ("live orders", "live_orders"),
+        ("new", "new"),
+        ("replace", "replace"),
+        ("cancel", "cancel"),
+        ("risk rejects", "risk_rejects"),
+    ),
+    "tick-to-trade": (
+        ("datagrams", "datagrams"),
+        ("messages", "messages"),
+        ("orders", "orders"),
+        ("round trips", "round_trips"),
+        ("round trip p50 ns", "round_trip_p50_ns"),
+        ("round trip p99 ns", "round_trip_p99_ns"),
+        ("fills", "fills"),
+        ("risk rejects", "risk_rejects"),
     ),
     "venue": (
         ("clock overhead ns", "clock_overhead_ns"),
@@ -178,6 +199,134 @@ def run_venue(
     return _record("venue", params, figures, date=date, argv=argv)
 
 
+def run_orders(
+    actions: int,
+    *,
+    live_orders: int = 1_000_000,
+    instruments: int = 1_000,
+    seed: int = 1,
+    argv: Sequence[str] | None = None,
+) -> dict[str, object]:
+    """Order actions (a third each new, replace, cancel) through pre-trade risk, the OMS and
+    the OUCH encoder, on an OMS holding `live_orders` live orders; each request is then
+    acknowledged as a venue would before the next.
+
+    `per_sec` counts whole actions including their acknowledgement; the histogram times
+    risk + OMS + encoding of each request. `bytes_per_order` is the OMS's memory (slab and
+    indexes) over its capacity.
+    """
+    for name, value, low, high in (
+        ("actions", actions, 1, 2**40),
+        ("live_orders", live_orders, 0, 1 << 26),
+        ("instruments", instruments, 1, 65_535),
+        ("seed", seed, 0, 2**64 - 1),
+    ):
+        if not low <= value <= high:
+            raise ConfigError(f"{name}: {value} is not in {low}..{high}")
+    date = _utc_now()
+    figures = _core.bench_orders(
+        actions, live_orders=live_orders, instruments=instruments, seed=seed
+    )
+    params = {
+        "actions": actions,
+        "live_orders": live_orders,
+        "instruments": instruments,
+        "seed": seed,
+    }
+    return _record("orders", params, figures, date=date, argv=argv)
+
+
+def run_tick_to_trade_inproc(
+    messages: int,
+    *,
+    instruments: int = 100,
+    live_orders: int = 200_000,
+    seed: int = 1,
+    argv: Sequence[str] | None = None,
+) -> dict[str, object]:
+    """Tick-to-trade inside one process: generated ITCH datagrams from memory through the
+    sequencer, books, quoting model, risk, OMS and OUCH encoder into a buffer, with an
+    in-memory venue acknowledging every request. `count` is the datagrams that caused at
+    least one order; each sample is datagram handed in -> order bytes written."""
+    for name, value, low, high in (
+        ("messages", messages, 1, 2**40),
+        ("instruments", instruments, 1, 65_535),
+        ("live_orders", live_orders, 0, 1 << 26),
+        ("seed", seed, 0, 2**64 - 1),
+    ):
+        if not low <= value <= high:
+            raise ConfigError(f"{name}: {value} is not in {low}..{high}")
+    date = _utc_now()
+    figures = _core.bench_tick_to_trade(
+        messages, instruments=instruments, live_orders=live_orders, seed=seed
+    )
+    params = {
+        "mode": "inproc",
+        "messages": messages,
+        "instruments": instruments,
+        "live_orders": live_orders,
+        "seed": seed,
+    }
+    record = _record("tick-to-trade", params, figures, date=date, argv=argv)
+    record["mode"] = "inproc"
+    return record
+
+
+def run_tick_to_trade_loopback(
+    seconds: float,
+    *,
+    flow_rate: float = 400.0,
+    seed: int = 7,
+    argv: Sequence[str] | None = None,
+) -> dict[str, object]:
+    """Tick-to-trade over loopback sockets: the venue simulator publishes ITCH over UDP
+    and the engine answers over its OUCH TCP session, for `seconds`. Each sample is a
+    datagram's receive timestamp -> the order bytes written to the socket; the round trip
+    (request sent -> the venue's answer read) is reported beside it."""
+    from quotewire import demo
+
+    if not 0.5 <= seconds <= 3_600:
+        raise ConfigError(f"seconds: {seconds} is not in 0.5..3600")
+    date = _utc_now()
+    plan = demo.scenario(seed=seed, flow_rate=flow_rate)
+    summary = demo.run(seconds, out=io.StringIO(), progress_every=0, setup=plan)
+    lat = summary["latency"]
+    t2t = lat["tick_to_trade"]
+    rt = lat["round_trip"]
+    counters = summary["counters"]
+    elapsed_ns = int(seconds * 1e9)
+    figures: dict[str, object] = {
+        "count": t2t["count"],
+        "elapsed_ns": elapsed_ns,
+        "per_sec": counters["datagrams"] / seconds,
+        "datagrams": counters["datagrams"],
+        "messages": counters["messages"],
+        "orders": counters["orders_new"] + counters["orders_replace"] + counters["orders_cancel"],
+        "fills": counters["fills"],
+        "round_trips": rt["count"],
+        "round_trip_p50_ns": rt["p50_ns"],
+        "round_trip_p99_ns": rt["p99_ns"],
+        "round_trip_p999_ns": rt["p999_ns"],
+        "risk_rejects": sum(summary["risk_rejects"].values()),
+    }
+    for key in (
+        "min_ns",
+        "mean_ns",
+        "p50_ns",
+        "p90_ns",
+        "p99_ns",
+        "p999_ns",
+        "p9999_ns",
+        "max_ns",
+        "histogram",
+    ):
+        figures[key] = t2t[key]
+    params = {"mode": "loopback", "seconds": seconds, "flow_rate": flow_rate, "seed": seed}
+    record = _record("tick-to-trade", params, figures, date=date, argv=argv)
+    record["mode"] = "loopback"
+    return record
+
+
 def _utc_now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
@@ -218,6 +367,10 @@ def to_json_line(record: Mapping[str, object]) -> str:
     """The record as one line of strict JSON (no newline inside, no NaN)."""
     clean = _finite(record)
     return json.dumps(clean, separators=(",", ":"), allow_nan=False, default=str)
+
+
+def _count_text(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
 
 
 def _ns(value: float) -> str:
@@ -263,7 +416,9 @@ def format_text(record: Mapping[str, object]) -> str:
         )
     lines.append(f"  latency (ns)  {lat}")
     extras = _EXTRAS.get(name, _EXTRAS["feed"])
-    shown = [f"{label} {get_int(record, key):,}" for label, key in extras if key in record]
+    shown = [
+        f"{label} {_count_text(get_number(record, key))}" for label, key in extras if key in record
+    ]
     if shown:
         lines.append(f"  {name:<13} " + ", ".join(shown))
     lines.append(f"  machine       {_machine_line(record.get('machine'))}")

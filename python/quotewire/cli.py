@@ -9,7 +9,12 @@
     quotewire itch book FILE --symbol SYM [--at HH:MM:SS.nnnnnnnnn] [--depth N] [--json]
     quotewire itch generate --out FILE [--format daily|pcap] [--messages N]
                             [--instruments N] [--max-live-orders N] [--seed N] [--json]
-    quotewire demo [--messages N] [--seed N]
+    quotewire bench tick-to-trade [--mode inproc|loopback] [--messages N] [--seconds S]
+                                  [--json] [--hdr-out FILE] [--report [FILE]]
+    quotewire bench orders [--actions N] [--live-orders N] [--instruments N] [--seed N]
+                           [--json] [--hdr-out FILE] [--report [FILE]]
+    quotewire run CONFIG.toml [--seconds S] [--stats-every SECONDS] [--json]
+    quotewire demo [--seconds S] [--json]
 
 Errors print one line on stderr and exit non-zero (2 for bad usage, 1 otherwise); set
 QUOTEWIRE_DEBUG=1 to get the traceback instead.
@@ -23,7 +28,6 @@ import math
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -340,29 +344,88 @@ def _wait_for_stop(
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="quotewire-demo-") as tmp:
-        path = os.path.join(tmp, "session.itch")
-        print(f"== generating {args.messages:,} synthetic ITCH 5.0 messages (seed {args.seed})")
-        _generate(
-            path,
-            fmt="daily",
-            messages=args.messages,
-            instruments=args.instruments,
-            max_live_orders=1_500_000,
-            seed=args.seed,
-        )
-        print(format_summary(itch.summary(path)))
-        active = itch.most_active(path, 3)
-        print(f"\n== top of book for the {len(active)} most active instruments (depth 5)")
-        for symbol, count in active:
-            print(f"\n{symbol}: {count:,} messages")
-            print(format_book(itch.book(path, symbol, depth=5)))
-    print(f"\n== feed -> book benchmark, {args.messages:,} messages")
-    record = bench.run_feed(
-        args.messages, instruments=args.instruments, seed=args.seed, argv=["demo"]
+    from quotewire import demo
+
+    print(
+        f"== quotewire demo: venue simulator on loopback, engine trading for {args.seconds:g} s",
+        flush=True,
     )
-    print(bench.format_text(record))
+    summary = demo.run(args.seconds, progress_every=0 if args.json else 5.0)
+    if args.json:
+        _print_json(summary)
+    else:
+        print(demo.format_summary(summary))
     return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from quotewire import demo
+    from quotewire.engine import Engine, EngineConfig
+
+    config = EngineConfig.load(args.config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    engine = Engine(config)
+    print(
+        f"== engine running: {len(config.instruments)} instruments, OUCH {config.ouch.addr}, "
+        f"ITCH at {config.feed.bind}",
+        flush=True,
+    )
+    started = time.monotonic()
+    next_stats = started + (args.stats_every or math.inf)
+    try:
+        while not stop.is_set():
+            if args.seconds is not None and time.monotonic() - started >= args.seconds:
+                break
+            if not engine.running:
+                print("quotewire: the engine thread ended", file=sys.stderr)
+                break
+            stop.wait(0.2)
+            if time.monotonic() >= next_stats:
+                next_stats += args.stats_every
+                snap = engine.snapshot()
+                if args.json:
+                    _print_json(snap, flush=True)
+                else:
+                    print(demo._progress_line(time.monotonic() - started, snap), flush=True)
+    finally:
+        summary = engine.stop()
+    summary["seconds"] = round(time.monotonic() - started, 3)
+    if args.json:
+        _print_json(summary)
+    else:
+        print(demo.format_summary(summary))
+    return 0
+
+
+def _cmd_bench_orders(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    record = bench.run_orders(
+        args.actions,
+        live_orders=args.live_orders,
+        instruments=args.instruments,
+        seed=args.seed,
+        argv=argv,
+    )
+    return _emit_bench(record, args)
+
+
+def _cmd_bench_t2t(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if args.mode == "inproc":
+        record = bench.run_tick_to_trade_inproc(
+            args.messages,
+            instruments=args.instruments,
+            live_orders=args.live_orders,
+            seed=args.seed,
+            argv=argv,
+        )
+    else:
+        record = bench.run_tick_to_trade_loopback(args.seconds, seed=args.seed, argv=argv)
+    return _emit_bench(record, args)
 
 
 # --------------------------------------------------------------------------- parser
@@ -421,6 +484,41 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
     p_bv.add_argument("--seed", type=_seed, default=1, help="generator seed, default: 1")
     _add_bench_outputs(p_bv)
     p_bv.set_defaults(func=lambda a: _cmd_bench_venue(a, argv))
+
+    p_t2t = bench_sub.add_parser(
+        "tick-to-trade",
+        help="market data in -> order bytes out, in process or over loopback sockets",
+        description="inproc: replay generated ITCH datagrams from memory through the whole "
+        "fast path (sequencer, books, quoting, risk, OMS, OUCH encoding) against an "
+        "in-memory venue. loopback: run the venue simulator and the engine over real "
+        "UDP/TCP sockets for --seconds. Reports tick-to-trade percentiles (ns).",
+    )
+    p_t2t.add_argument("--mode", choices=("inproc", "loopback"), default="inproc")
+    p_t2t.add_argument(
+        "--messages", type=_count, default=1_000_000, help="inproc, default: 1000000"
+    )
+    p_t2t.add_argument("--instruments", type=_count, default=100, help="inproc, default: 100")
+    p_t2t.add_argument(
+        "--live-orders", type=_count, default=200_000, help="inproc, default: 200000"
+    )
+    p_t2t.add_argument("--seconds", type=_seconds, default=10.0, help="loopback, default: 10")
+    p_t2t.add_argument("--seed", type=_seed, default=1, help="seed, default: 1")
+    _add_bench_outputs(p_t2t)
+    p_t2t.set_defaults(func=lambda a: _cmd_bench_t2t(a, argv))
+
+    p_ord = bench_sub.add_parser(
+        "orders",
+        help="place/replace/cancel through risk + OMS + OUCH encoder on a full slab",
+        description="Order actions (a third each new, replace, cancel) through pre-trade "
+        "risk, the OMS and the OUCH encoder on an OMS holding --live-orders live orders; "
+        "reports actions/s, per-action latency (ns) and the OMS's bytes per order.",
+    )
+    p_ord.add_argument("--actions", type=_count, default=3_000_000, help="default: 3000000")
+    p_ord.add_argument("--live-orders", type=_count, default=1_000_000, help="default: 1000000")
+    p_ord.add_argument("--instruments", type=_count, default=1_000, help="default: 1000")
+    p_ord.add_argument("--seed", type=_seed, default=1, help="seed, default: 1")
+    _add_bench_outputs(p_ord)
+    p_ord.set_defaults(func=lambda a: _cmd_bench_orders(a, argv))
 
     # venue
     p_venue = sub.add_parser(
@@ -492,17 +590,32 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
     p_gen.add_argument("--json", action="store_true", help="print one JSON line instead")
     p_gen.set_defaults(func=_cmd_itch_generate)
 
+    # run
+    p_run = sub.add_parser(
+        "run",
+        help="run the trading engine from a TOML configuration until Ctrl-C",
+        description="Start the engine described by CONFIG (see examples/engine.toml) against "
+        "the venue it names, print progress, and on SIGINT/SIGTERM (or after --seconds) "
+        "cancel every open order, stop and print the summary.",
+    )
+    p_run.add_argument("config", metavar="CONFIG", help="engine TOML file")
+    p_run.add_argument("--seconds", type=_seconds, help="stop after this long")
+    p_run.add_argument(
+        "--stats-every", type=_seconds, metavar="SECONDS", help="print a snapshot every SECONDS"
+    )
+    p_run.add_argument("--json", action="store_true", help="print JSON lines instead")
+    p_run.set_defaults(func=_cmd_run)
+
     # demo
     p_demo = sub.add_parser(
         "demo",
-        help="generate a session, show its books and benchmark the feed",
-        description="Generate a session in a temporary directory, print its summary and the "
-        "top of book of its 3 most active instruments, then run the feed benchmark on the "
-        "same size.",
+        help="start the venue simulator on loopback and make markets against it",
+        description="Start the venue simulator (three instruments, a background market, "
+        "OUCH and ITCH on loopback), run the engine against it for --seconds, and print "
+        "orders, fills, positions and PnL, risk rejections and latency percentiles.",
     )
-    p_demo.add_argument("--messages", type=_count, default=500_000, help="default: 500000")
-    p_demo.add_argument("--instruments", type=_count, default=8000, help="default: 8000")
-    p_demo.add_argument("--seed", type=_seed, default=1, help="generator seed, default: 1")
+    p_demo.add_argument("--seconds", type=_seconds, default=20.0, help="default: 20")
+    p_demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     p_demo.set_defaults(func=_cmd_demo)
     return parser
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Literal, Self, TypeVar
+from typing import Any, Final, Literal, Self, TypeVar
 
 from quotewire import _core
 from quotewire._values import get_int
@@ -1093,6 +1093,41 @@ class Venue:
         Session included)."""
         raw = self._core.stats()
         return {k: get_int(raw, k) for k in raw}
+
+    def firm_state(self, firm: int) -> dict[str, Any]:
+        """What the venue knows about one firm (an OUCH account's or FIX session's `firm`, or
+        a background firm), to compare with what a trading engine believes.
+
+        Keys: open_orders (the firm's orders resting on the book), bought and sold (shares,
+        all instruments), executions (fills the firm took part in), buy_notional and
+        sell_notional (sum of raw price with four implied decimals times shares, exact
+        ints) and positions (`{instrument_id: bought - sold}` for every instrument the firm
+        traded, flat ones included). A firm the venue has not seen is all zero; after
+        `stop`, the final state. Raises ConfigError when `firm` is not a u32.
+        """
+        errors = _int_in("firm", firm, 0, _U32)
+        if errors:
+            raise ConfigError(errors[0])
+        raw = self._core.firm_state(firm)
+        out: dict[str, Any] = {
+            k: get_int(raw, k)
+            for k in (
+                "open_orders",
+                "bought",
+                "sold",
+                "executions",
+                "buy_notional",
+                "sell_notional",
+            )
+        }
+        positions = raw.get("positions")
+        if not isinstance(positions, Mapping) or not all(
+            isinstance(k, int) and isinstance(v, int) and not isinstance(v, bool)
+            for k, v in positions.items()
+        ):
+            raise ProtocolError(f"quotewire._core: 'positions' is {positions!r}, not int -> int")
+        out["positions"] = dict(positions)
+        return out
 
     def stop(self) -> None:
         """End the ITCH session, stop the loop and join its thread. Idempotent."""

@@ -10,6 +10,7 @@
 // reference is not an option there.
 #![allow(clippy::needless_pass_by_value)]
 
+mod engine;
 mod venue;
 
 use std::path::{Path, PathBuf};
@@ -54,7 +55,7 @@ create_exception!(
     "A data file could not be used."
 );
 
-fn to_py(error: EngineError) -> PyErr {
+pub(crate) fn to_py(error: EngineError) -> PyErr {
     match error {
         EngineError::Io { .. } | EngineError::UnknownFormat(_) | EngineError::UnknownSymbol(_) => {
             DataError::new_err(error.to_string())
@@ -185,7 +186,7 @@ fn bench_feed(
 }
 
 /// The latency figures every `bench_*` result carries, from its histogram.
-fn put_latency(out: &Bound<'_, PyDict>, h: &Histogram<u64>) -> PyResult<()> {
+pub(crate) fn put_latency(out: &Bound<'_, PyDict>, h: &Histogram<u64>) -> PyResult<()> {
     out.set_item("min_ns", h.min())?;
     out.set_item("mean_ns", h.mean())?;
     for (key, q) in [
@@ -202,7 +203,7 @@ fn put_latency(out: &Bound<'_, PyDict>, h: &Histogram<u64>) -> PyResult<()> {
 
 /// The histogram itself, HdrHistogram V2 + DEFLATE in base64 (the `hdrhistogram`
 /// Python package's `decode` reads it).
-fn put_histogram(out: &Bound<'_, PyDict>, h: &Histogram<u64>) -> PyResult<()> {
+pub(crate) fn put_histogram(out: &Bound<'_, PyDict>, h: &Histogram<u64>) -> PyResult<()> {
     let encoded = quotewire_engine::bench::v2_deflate(h).map_err(to_py)?;
     out.set_item(
         "histogram",
@@ -443,6 +444,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ProtocolError", py.get_type::<ProtocolError>())?;
     m.add("DataError", py.get_type::<DataError>())?;
     m.add_class::<venue::Venue>()?;
+    m.add_class::<engine::Engine>()?;
+    m.add_function(wrap_pyfunction!(engine::bench_tick_to_trade, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::bench_orders, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(generate_session, m)?)?;
     m.add_function(wrap_pyfunction!(bench_feed, m)?)?;

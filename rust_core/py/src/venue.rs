@@ -351,6 +351,28 @@ impl Venue {
         Ok(out)
     }
 
+    /// What the venue knows about one firm: open_orders (orders resting on the
+    /// book), bought, sold, executions (fills it took part in), buy_notional and
+    /// sell_notional (raw price with 4 implied decimals x shares) and positions
+    /// (instrument id -> bought - sold, every instrument it traded). All zero for
+    /// a firm the venue has not seen; readable after `stop`.
+    fn firm_state<'py>(&self, py: Python<'py>, firm: u32) -> PyResult<Bound<'py, PyDict>> {
+        let state = self.inner.firm_state(FirmId(firm));
+        let out = PyDict::new(py);
+        out.set_item("open_orders", state.open_orders)?;
+        out.set_item("bought", state.bought)?;
+        out.set_item("sold", state.sold)?;
+        out.set_item("executions", state.executions)?;
+        out.set_item("buy_notional", state.buy_notional)?;
+        out.set_item("sell_notional", state.sell_notional)?;
+        let positions = PyDict::new(py);
+        for (instrument, shares) in state.positions {
+            positions.set_item(instrument.0, shares)?;
+        }
+        out.set_item("positions", positions)?;
+        Ok(out)
+    }
+
     /// True until `stop` is called.
     fn running(&self) -> bool {
         self.inner.is_running()

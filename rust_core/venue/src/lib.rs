@@ -6,7 +6,9 @@
 //! IOC, post-only, cancel, cancel/replace, self-match prevention, tick and
 //! price-band checks) that reports everything it does as [`matching::Event`]s.
 //! Later this crate also holds the OUCH 5.0 and FIX 4.4 order-entry sessions
-//! and the TotalView-ITCH 5.0 publisher, all driven from those events.
+//! and the TotalView-ITCH 5.0 publisher, all driven from those events, and
+//! [`ledger`], the per-firm record of fills and resting orders that tests
+//! compare with what a trading engine believes.
 //!
 //! Must never: depend on `quotewire-engine` (the venue is what the engine is
 //! tested against, so it must not share its code or its bugs), perform I/O,
@@ -17,6 +19,7 @@
 
 pub mod background;
 pub mod fix_gateway;
+pub mod ledger;
 pub mod matching;
 pub mod ouch_gateway;
 pub mod publisher;

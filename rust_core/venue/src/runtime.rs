@@ -7,7 +7,14 @@
 //! execution may concern a resting order entered through another gateway) and
 //! to the market-data publisher. Gateways keep their own sockets and session
 //! state; nothing here blocks.
+//!
+//! A [`FirmLedger`] may be attached ([`Venue::with_ledger`]) so tests can read
+//! what the venue knows about each firm; it is locked once per command, so the
+//! benchmark path ([`crate::workload`]) runs without one.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::ledger::FirmLedger;
 use crate::matching::{Command, Event, MatchingEngine};
 
 /// A source of order commands and a destination for their results.
@@ -35,6 +42,7 @@ pub struct Venue {
     commands: Vec<Command>,
     events: Vec<Event>,
     processed: u64,
+    ledger: Option<Arc<Mutex<FirmLedger>>>,
 }
 
 impl std::fmt::Debug for Venue {
@@ -43,6 +51,7 @@ impl std::fmt::Debug for Venue {
             .field("gateways", &self.gateways.len())
             .field("market_data", &self.market_data.len())
             .field("processed", &self.processed)
+            .field("ledger", &self.ledger.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -58,7 +67,21 @@ impl Venue {
             commands: Vec::with_capacity(1024),
             events: Vec::with_capacity(1024),
             processed: 0,
+            ledger: None,
         }
+    }
+
+    /// Feeds the events of every command to `ledger` from now on (one lock per command).
+    #[must_use]
+    pub fn with_ledger(mut self, ledger: Arc<Mutex<FirmLedger>>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// The attached ledger, if any.
+    #[must_use]
+    pub const fn ledger(&self) -> Option<&Arc<Mutex<FirmLedger>>> {
+        self.ledger.as_ref()
     }
 
     /// Adds an order-entry gateway.
@@ -77,6 +100,14 @@ impl Venue {
         self.events.clear();
         self.engine.process(command, &mut self.events);
         self.processed += 1;
+        if let Some(ledger) = &self.ledger {
+            // A panic elsewhere while holding the lock leaves a ledger that is
+            // still a valid (if incomplete) record: keep feeding it.
+            ledger
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .on_events(&self.events);
+        }
         for g in &mut self.gateways {
             g.on_events(now_ns, &self.events);
         }

@@ -5,10 +5,13 @@
 //! busy-polls while there is work, yields the core after a run of idle
 //! passes and then sleeps 50 us between polls, so a simulator on a shared test
 //! machine does not starve its peers.
+//!
+//! Every running venue keeps a [`FirmLedger`]: [`RunningVenue::firm_state`]
+//! tells what the venue knows about a firm's fills and resting orders.
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,7 +19,8 @@ use quotewire_core::InstrumentId;
 use thiserror::Error;
 
 use crate::fix_gateway::{FixGateway, FixGatewayConfig, FixGatewayError, FixInstrument};
-use crate::matching::{MatchingEngine, VenueConfig};
+use crate::ledger::{FirmLedger, FirmState};
+use crate::matching::{FirmId, MatchingEngine, VenueConfig};
 use crate::ouch_gateway::{OuchGateway, OuchGatewayConfig, OuchGatewayError, OuchSymbol};
 use crate::publisher::{ItchPublisher, PublisherConfig, PublisherError, PublisherHandle};
 use crate::runtime::{OrderEntry, Venue};
@@ -108,6 +112,7 @@ pub struct RunningVenue {
     stop: Arc<AtomicBool>,
     commands: Arc<AtomicU64>,
     publisher: Option<PublisherHandle>,
+    ledger: Arc<Mutex<FirmLedger>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -121,7 +126,8 @@ impl RunningVenue {
             .iter()
             .map(|make| make(&engine).map_err(ServerError::Extra))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut venue = Venue::new(engine);
+        let ledger = Arc::new(Mutex::new(FirmLedger::new()));
+        let mut venue = Venue::new(engine).with_ledger(Arc::clone(&ledger));
         let mut endpoints = Endpoints {
             ouch: None,
             fix: None,
@@ -185,6 +191,7 @@ impl RunningVenue {
             stop,
             commands,
             publisher,
+            ledger,
             thread: Some(thread),
         })
     }
@@ -205,6 +212,26 @@ impl RunningVenue {
     #[must_use]
     pub fn publisher(&self) -> Option<&PublisherHandle> {
         self.publisher.as_ref()
+    }
+
+    /// What the venue knows about `firm` (fills, positions, resting orders);
+    /// all zero for a firm it has not seen. Locks the ledger briefly; still
+    /// readable after [`RunningVenue::stop`].
+    #[must_use]
+    pub fn firm_state(&self, firm: FirmId) -> FirmState {
+        self.lock_ledger().firm(firm)
+    }
+
+    /// Every firm seen and its state, taken under one lock (so consistent
+    /// across firms), ascending by firm.
+    #[must_use]
+    pub fn firm_states(&self) -> Vec<(FirmId, FirmState)> {
+        self.lock_ledger().snapshot()
+    }
+
+    fn lock_ledger(&self) -> std::sync::MutexGuard<'_, FirmLedger> {
+        // A poisoned ledger is still a valid record of the events applied so far.
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// True until [`RunningVenue::stop`].

@@ -1,0 +1,570 @@
+"""The trading engine: a typed configuration and the running engine.
+
+The fast path (feed -> books -> quoting model -> pre-trade risk -> OMS -> OUCH gateway) runs
+in the compiled core on its own busy-polling thread, optionally pinned to an isolated core;
+this module describes it, checks the description once and drives it::
+
+    from quotewire.engine import Engine, EngineConfig
+
+    config = EngineConfig.load("examples/engine.toml")
+    with Engine(config) as engine:          # started; stopped (quotes cancelled) on exit
+        engine.set_params("AAPL", half_spread_ticks=3)   # applied by the fast path, acked
+        engine.set_limits("AAPL", max_position=2_000)
+        print(engine.snapshot())            # positions, PnL, quotes, kill switch
+        engine.kill()                       # cancels everything, blocks new orders
+        engine.rearm()
+    summary = engine.summary                # counters, latency percentiles, final state
+
+Prices are in currency units (`Decimal`, `str` or `int`, never `float`) and reach the core
+as integers with four implied decimals; notional and PnL limits likewise. Every refusal
+names the field path, the value and what is allowed, before anything starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+from quotewire import _core
+from quotewire.errors import ConfigError
+from quotewire.venue import (
+    PriceLike,
+    _address,
+    _ascii_text,
+    _int_in,
+    _is_bool,
+    _toml_table,
+    price_to_raw,
+    raw_to_price,
+)
+
+__all__ = [
+    "LOG_LEVELS",
+    "Engine",
+    "EngineConfig",
+    "EngineThreads",
+    "FeedEndpoint",
+    "FirmLimits",
+    "OuchEndpoint",
+    "TradedInstrument",
+]
+
+LOG_LEVELS: Final = ("debug", "info", "warn", "error")
+_U16: Final = 2**16 - 1
+_U32: Final = 2**32 - 1
+_I63: Final = 2**63 - 1
+_TICKS: Final = 100_000
+
+
+def _price_field(path: str, value: object, *, positive: bool = True) -> list[str]:
+    try:
+        raw = price_to_raw(value, path)  # type: ignore[arg-type]
+    except ConfigError as e:
+        return [str(e)]
+    if positive and raw <= 0:
+        return [f"{path}: {value} is not > 0"]
+    if raw < 0:
+        return [f"{path}: {value} is not >= 0"]
+    return []
+
+
+@dataclass(frozen=True)
+class TradedInstrument:
+    """One quoted instrument: identity (the feed's stock locate `id` and the venue
+    `symbol`), the quoting model's parameters and its pre-trade risk limits.
+
+    * `half_spread_ticks`: quote distance from the inventory-skewed mid (1..100000);
+      `size`: shares per quote; `skew_ticks`: ticks the quotes move per `size` shares of
+      inventory; `quote_max_position`: the quoter stops adding beyond this position;
+      `requote_ticks`: least price change (ticks) that moves a resting quote.
+    * Limits: `max_order_qty` (shares), `max_order_notional` (currency), `price_band_bps`
+      (distance from the mid, basis points), `max_position` (shares, worst case counting
+      open orders).
+    """
+
+    symbol: str
+    id: int
+    tick: PriceLike = "0.01"
+    half_spread_ticks: int = 2
+    size: int = 100
+    skew_ticks: int = 1
+    quote_max_position: int = 1_000
+    requote_ticks: int = 1
+    max_order_qty: int = 10_000
+    max_order_notional: PriceLike = "1000000"
+    price_band_bps: int = 500
+    max_position: int = 5_000
+
+    def problems(self, path: str) -> list[str]:
+        """Every refused field, with its path."""
+        return [
+            *_ascii_text(f"{path}.symbol", self.symbol, 1, 8),
+            *_int_in(f"{path}.id", self.id, 1, _U16),
+            *_price_field(f"{path}.tick", self.tick),
+            *_int_in(f"{path}.half_spread_ticks", self.half_spread_ticks, 1, _TICKS),
+            *_int_in(f"{path}.size", self.size, 1, _U32),
+            *_int_in(f"{path}.skew_ticks", self.skew_ticks, 0, _TICKS),
+            *_int_in(f"{path}.quote_max_position", self.quote_max_position, 1, 2**61),
+            *_int_in(f"{path}.requote_ticks", self.requote_ticks, 1, _TICKS),
+            *_int_in(f"{path}.max_order_qty", self.max_order_qty, 1, _U32),
+            *_price_field(f"{path}.max_order_notional", self.max_order_notional),
+            *_int_in(f"{path}.price_band_bps", self.price_band_bps, 1, 100_000),
+            *_int_in(f"{path}.max_position", self.max_position, 1, 2**61),
+        ]
+
+    def _to_core(self) -> dict[str, object]:
+        d: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["tick"] = price_to_raw(self.tick, "tick")
+        # Notional limits are raw price units times shares.
+        d["max_order_notional"] = price_to_raw(self.max_order_notional, "max_order_notional")
+        return d
+
+
+@dataclass(frozen=True)
+class FirmLimits:
+    """Firm-wide limits: exposures and drawdown in currency units, open orders, and the
+    order-rate throttle (`orders_per_sec` sustained, `burst` at once). `max_drawdown` 0
+    disables the drawdown kill."""
+
+    max_gross_exposure: PriceLike = "10000000"
+    max_net_exposure: PriceLike = "5000000"
+    max_open_orders: int = 10_000
+    orders_per_sec: int = 5_000
+    burst: int = 500
+    max_drawdown: PriceLike = "100000"
+
+    def problems(self, path: str) -> list[str]:
+        """Every refused field, with its path."""
+        return [
+            *_price_field(f"{path}.max_gross_exposure", self.max_gross_exposure),
+            *_price_field(f"{path}.max_net_exposure", self.max_net_exposure),
+            *_int_in(f"{path}.max_open_orders", self.max_open_orders, 1, _U32),
+            *_int_in(f"{path}.orders_per_sec", self.orders_per_sec, 1, _U32),
+            *_int_in(f"{path}.burst", self.burst, 1, _U32),
+            *_price_field(f"{path}.max_drawdown", self.max_drawdown, positive=False),
+        ]
+
+    def _to_core(self) -> dict[str, object]:
+        return {
+            "max_gross_exposure": _notional(self.max_gross_exposure),
+            "max_net_exposure": _notional(self.max_net_exposure),
+            "max_open_orders": self.max_open_orders,
+            "orders_per_sec": self.orders_per_sec,
+            "burst": self.burst,
+            "max_drawdown": _notional(self.max_drawdown),
+        }
+
+
+def _notional(value: PriceLike) -> int:
+    return price_to_raw(value, "notional")
+
+
+@dataclass(frozen=True)
+class FeedEndpoint:
+    """Where ITCH 5.0 over MoldUDP64 arrives (`bind`, IPv4:port, optionally joining a
+    `multicast_group`) and where gaps are re-requested (`retransmit`). `stale_after_ms` 0
+    disables stale detection."""
+
+    bind: str
+    retransmit: str | None = None
+    multicast_group: str | None = None
+    multicast_interface: str | None = None
+    stale_after_ms: int = 0
+    recovery_timeout_ms: int = 1_000
+
+    def problems(self, path: str) -> list[str]:
+        """Every refused field, with its path."""
+        out = _address(f"{path}.bind", self.bind, ipv4_only=True, port_zero=True)
+        if self.retransmit is not None:
+            out += _address(f"{path}.retransmit", self.retransmit, ipv4_only=False, port_zero=False)
+        out += _int_in(f"{path}.stale_after_ms", self.stale_after_ms, 0, 86_400_000)
+        out += _int_in(f"{path}.recovery_timeout_ms", self.recovery_timeout_ms, 1, 86_400_000)
+        return out
+
+
+@dataclass(frozen=True)
+class OuchEndpoint:
+    """The venue's OUCH 5.0 / SoupBinTCP 4.0 order entry and our login. `state_file`
+    persists the session's sequence numbers so a restarted engine re-logs in where it
+    left off."""
+
+    addr: str
+    username: str
+    password: str
+    session: str = ""
+    state_file: str | None = None
+    heartbeat_ms: int = 1_000
+    timeout_ms: int = 5_000
+    reconnect: bool = True
+
+    def problems(self, path: str) -> list[str]:
+        """Every refused field, with its path."""
+        out = _address(f"{path}.addr", self.addr, ipv4_only=False, port_zero=False)
+        out += _ascii_text(f"{path}.username", self.username, 1, 6)
+        out += _ascii_text(f"{path}.password", self.password, 0, 10)
+        if self.session:
+            out += _ascii_text(f"{path}.session", self.session, 1, 10)
+        out += _int_in(f"{path}.heartbeat_ms", self.heartbeat_ms, 1, 3_600_000)
+        out += _int_in(f"{path}.timeout_ms", self.timeout_ms, 1, 3_600_000)
+        out += _is_bool(f"{path}.reconnect", self.reconnect)
+        return out
+
+
+@dataclass(frozen=True)
+class EngineThreads:
+    """The fast-path thread and its policies: `core` pins it (with `strict_isolation`,
+    only to a core the kernel isolated); `idle_sleep_us` > 0 trades latency for a free
+    core on a shared machine; the kill switch fires on a stale feed when `kill_on_stale`,
+    and re-arms after a reconnected, reconciled order session when
+    `rearm_after_reconnect`."""
+
+    core: int | None = None
+    strict_isolation: bool = False
+    log_level: str = "info"
+    log_file: str | None = None
+    event_ring: int = 65_536
+    kill_on_stale: bool = True
+    rearm_after_reconnect: bool = True
+    idle_sleep_us: int = 0
+
+    def problems(self, path: str) -> list[str]:
+        """Every refused field, with its path."""
+        out: list[str] = []
+        if self.core is not None:
+            out += _int_in(f"{path}.core", self.core, 0, (os.cpu_count() or 1) - 1)
+        if self.log_level not in LOG_LEVELS:
+            out.append(f"{path}.log_level: {self.log_level!r} is not one of {LOG_LEVELS}")
+        out += _int_in(f"{path}.event_ring", self.event_ring, 16, 1 << 24)
+        out += _int_in(f"{path}.idle_sleep_us", self.idle_sleep_us, 0, 1_000_000)
+        for name in ("strict_isolation", "kill_on_stale", "rearm_after_reconnect"):
+            out += _is_bool(f"{path}.{name}", getattr(self, name))
+        return out
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything the engine is started from."""
+
+    instruments: Sequence[TradedInstrument]
+    feed: FeedEndpoint
+    ouch: OuchEndpoint
+    firm: FirmLimits = field(default_factory=FirmLimits)
+    engine: EngineThreads = field(default_factory=EngineThreads)
+    oms_capacity: int = 65_536
+    max_in_flight: int = 4_096
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "instruments", tuple(self.instruments))
+
+    def problems(self) -> list[str]:
+        """Every reason the core would refuse this configuration (empty when valid)."""
+        out: list[str] = []
+        if not self.instruments:
+            out.append("instruments: at least one instrument is required")
+        ids: set[int] = set()
+        symbols: set[str] = set()
+        for i, inst in enumerate(self.instruments):
+            out += inst.problems(f"instruments[{i}]")
+            if inst.id in ids:
+                out.append(f"instruments[{i}].id: {inst.id} appears more than once")
+            if inst.symbol in symbols:
+                out.append(f"instruments[{i}].symbol: {inst.symbol!r} appears more than once")
+            ids.add(inst.id)
+            symbols.add(inst.symbol)
+        out += self.firm.problems("firm")
+        out += self.feed.problems("feed")
+        out += self.ouch.problems("ouch")
+        out += self.engine.problems("engine")
+        out += _int_in("oms_capacity", self.oms_capacity, 1, 1 << 26)
+        out += _int_in("max_in_flight", self.max_in_flight, 1, 1 << 26)
+        return out
+
+    def validate(self) -> Self:
+        """Raise `ConfigError` listing every problem; returns self when valid."""
+        problems = self.problems()
+        if problems:
+            raise ConfigError("invalid engine configuration:\n  " + "\n  ".join(problems))
+        return self
+
+    def instrument(self, symbol: str) -> TradedInstrument:
+        """The instrument named `symbol`."""
+        for inst in self.instruments:
+            if inst.symbol == symbol:
+                return inst
+        raise ConfigError(f"no instrument {symbol!r} in the engine configuration")
+
+    def to_core(self) -> dict[str, object]:
+        """The core's JSON shape (raw integer prices)."""
+        engine = asdict(self.engine)
+        return {
+            "instruments": [i._to_core() for i in self.instruments],
+            "firm": self.firm._to_core(),
+            "oms": {"capacity": self.oms_capacity, "max_in_flight": self.max_in_flight},
+            "feed": {k: v for k, v in asdict(self.feed).items() if v is not None},
+            "ouch": {k: v for k, v in asdict(self.ouch).items() if v is not None},
+            "engine": {k: v for k, v in engine.items() if v is not None},
+        }
+
+    def to_json(self) -> str:
+        """Validated, as the core's JSON."""
+        self.validate()
+        return json.dumps(self.to_core())
+
+    def to_dict(self) -> dict[str, object]:
+        """A plain, TOML-ready dictionary (prices as strings)."""
+
+        def clean(obj: object) -> dict[str, object]:
+            out: dict[str, object] = {}
+            for k, v in asdict(obj).items():  # type: ignore[call-overload]
+                if v is None:
+                    continue
+                out[k] = str(v) if isinstance(v, Decimal) else v
+            return out
+
+        return {
+            "oms_capacity": self.oms_capacity,
+            "max_in_flight": self.max_in_flight,
+            "instruments": [clean(i) for i in self.instruments],
+            "firm": clean(self.firm),
+            "feed": clean(self.feed),
+            "ouch": clean(self.ouch),
+            "engine": clean(self.engine),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EngineConfig:
+        """Build from a parsed TOML/JSON table; unknown keys are refused by name."""
+
+        def build(kind: type[Any], table: object, path: str) -> Any:
+            if not isinstance(table, Mapping):
+                raise ConfigError(f"{path}: {table!r} is not a table")
+            known = {f.name for f in fields(kind)}
+            unknown = sorted(set(table) - known)
+            if unknown:
+                raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}")
+            try:
+                return kind(**table)
+            except TypeError as e:
+                raise ConfigError(f"{path}: {e}") from None
+
+        top = {"instruments", "feed", "ouch", "firm", "engine", "oms_capacity", "max_in_flight"}
+        unknown = sorted(set(data) - top)
+        if unknown:
+            raise ConfigError(f"unknown key(s) {', '.join(unknown)}")
+        raw_instruments = data.get("instruments", [])
+        if not isinstance(raw_instruments, list):
+            raise ConfigError("instruments: not an array of tables")
+        config = cls(
+            instruments=[
+                build(TradedInstrument, t, f"instruments[{i}]")
+                for i, t in enumerate(raw_instruments)
+            ],
+            feed=build(FeedEndpoint, data.get("feed"), "feed"),
+            ouch=build(OuchEndpoint, data.get("ouch"), "ouch"),
+            firm=build(FirmLimits, data.get("firm", {}), "firm"),
+            engine=build(EngineThreads, data.get("engine", {}), "engine"),
+            oms_capacity=data.get("oms_capacity", 65_536),
+            max_in_flight=data.get("max_in_flight", 4_096),
+        )
+        return config.validate()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> EngineConfig:
+        """Read and validate a TOML file."""
+        p = Path(path)
+        try:
+            with p.open("rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: not valid TOML: {e}") from None
+        except OSError as e:
+            raise ConfigError(f"{p}: {e.strerror}") from None
+        try:
+            return cls.from_dict(data)
+        except ConfigError as e:
+            raise ConfigError(f"{p}: {e}") from None
+
+    def to_toml(self) -> str:
+        """TOML text that `load` reads back equal."""
+        d = self.to_dict()
+        lines = ["# quotewire engine configuration; prices in currency units, as strings", ""]
+        lines += _toml_table(None, {k: v for k, v in d.items() if not isinstance(v, (dict, list))})
+        for inst in d["instruments"]:  # type: ignore[attr-defined]
+            lines += _toml_table("[instruments]", inst)
+        for section in ("firm", "feed", "ouch", "engine"):
+            lines += _toml_table(section, d[section])  # type: ignore[arg-type]
+        return "\n".join(lines).rstrip() + "\n"
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Validate, then write as TOML."""
+        self.validate()
+        out = Path(path)
+        out.write_text(self.to_toml(), encoding="utf-8")
+        return out
+
+
+_PARAM_NAMES: Final = (
+    "tick",
+    "half_spread_ticks",
+    "size",
+    "skew_ticks",
+    "quote_max_position",
+    "requote_ticks",
+)
+_LIMIT_NAMES: Final = ("max_order_qty", "max_order_notional", "price_band_bps", "max_position")
+
+
+class Engine:
+    """A running trading engine; a context manager that stops it.
+
+    `Engine(config)` validates `config`, opens the feed socket and the order session and
+    starts the fast-path thread (errors are raised before it runs). Control calls
+    (`kill`, `rearm`, `set_params`, `set_limits`, `reduce_only`) travel through a
+    lock-free ring, are applied by the fast path between two events and acknowledged;
+    each returns True when it took effect. `stop()` cancels every open order, waits for
+    the venue's answers, logs out and returns the final summary.
+    """
+
+    __slots__ = ("_config", "_core", "_params", "_summary")
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._config = config.validate()
+        self._params = {i.symbol: i for i in config.instruments}
+        self._summary: dict[str, Any] | None = None
+        self._core = _core.Engine(config.to_json())
+
+    @property
+    def config(self) -> EngineConfig:
+        """The configuration the engine was started from."""
+        return self._config
+
+    @property
+    def running(self) -> bool:
+        """True until `stop` (or until the fast-path thread ended)."""
+        return self._core.running()
+
+    def kill(self) -> bool:
+        """Fire the kill switch: cancel every open order and block new ones."""
+        return self._core.kill()
+
+    def rearm(self) -> bool:
+        """Re-arm the kill switch (refused while a drawdown is still beyond its limit)."""
+        return self._core.rearm()
+
+    def reduce_only(self, on: bool = True) -> bool:
+        """Quote only the side that shrinks each position."""
+        return self._core.reduce_only(on)
+
+    def set_params(self, symbol: str, **params: Any) -> bool:
+        """Change quoting parameters of `symbol` live (names as in `TradedInstrument`)."""
+        current = self._params.get(symbol)
+        if current is None:
+            raise ConfigError(f"set_params: no instrument {symbol!r}")
+        unknown = sorted(set(params) - set(_PARAM_NAMES))
+        if unknown:
+            raise ConfigError(
+                f"set_params: unknown parameter(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(_PARAM_NAMES)}"
+            )
+        updated = replace(current, **params)
+        problems = updated.problems(symbol)
+        if problems:
+            raise ConfigError("set_params: " + "; ".join(problems))
+        core = updated._to_core()
+        ok = self._core.set_params(current.id, json.dumps({k: core[k] for k in _PARAM_NAMES}))
+        if ok:
+            self._params[symbol] = updated
+        return ok
+
+    def set_limits(self, symbol: str | None = None, **limits: Any) -> bool:
+        """Change risk limits live: per instrument (`symbol`, names as in
+        `TradedInstrument`) or firm-wide (`symbol=None`, names as in `FirmLimits`)."""
+        if symbol is None:
+            firm = replace(self._config.firm, **limits) if limits else self._config.firm
+            problems = firm.problems("firm")
+            if problems:
+                raise ConfigError("set_limits: " + "; ".join(problems))
+            ok = self._core.set_firm_limits(json.dumps(firm._to_core()))
+            if ok:
+                self._config = replace(self._config, firm=firm)
+            return ok
+        current = self._params.get(symbol)
+        if current is None:
+            raise ConfigError(f"set_limits: no instrument {symbol!r}")
+        unknown = sorted(set(limits) - set(_LIMIT_NAMES))
+        if unknown:
+            raise ConfigError(
+                f"set_limits: unknown limit(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(_LIMIT_NAMES)} (or symbol=None for firm limits)"
+            )
+        updated = replace(current, **limits)
+        problems = updated.problems(symbol)
+        if problems:
+            raise ConfigError("set_limits: " + "; ".join(problems))
+        core = updated._to_core()
+        ok = self._core.set_instrument_limits(
+            current.id, json.dumps({k: core[k] for k in _LIMIT_NAMES})
+        )
+        if ok:
+            self._params[symbol] = updated
+        return ok
+
+    def snapshot(self) -> dict[str, Any]:
+        """Positions, PnL (currency units), our resting quotes and open orders per symbol,
+        the firm totals and the kill switch, as the fast path saw them at one instant."""
+        return _with_symbols(self._core.snapshot(), self._config)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Events since the last call (fills, rejects, kill switch, parameter changes,
+        feed and session state), oldest first."""
+        return list(self._core.events())
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        """The final summary once stopped."""
+        return self._summary
+
+    def stop(self) -> dict[str, Any]:
+        """Cancel everything, stop the fast path and return the final summary. Idempotent."""
+        if self._summary is None:
+            self._summary = _with_symbols(self._core.stop(), self._config)
+        return self._summary
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _with_symbols(raw: Mapping[str, Any], config: EngineConfig) -> dict[str, Any]:
+    """Key per-instrument records by symbol and turn raw money into Decimal."""
+    by_id = {i.id: i.symbol for i in config.instruments}
+    out = dict(raw)
+    instruments: dict[str, Any] = {}
+    for rec in raw.get("instruments", []):
+        rec = dict(rec)
+        for key in ("avg_price", "mid", "bid_price", "ask_price"):
+            if rec.get(key) is not None:
+                rec[key] = raw_to_price(rec[key])
+        for key in ("realised", "unrealised"):
+            if key in rec:
+                rec[key] = raw_to_price(rec[key])
+        instruments[by_id.get(rec["instrument"], str(rec["instrument"]))] = rec
+    out["instruments"] = instruments
+    for key in ("realised", "unrealised", "total_pnl", "gross_exposure", "net_exposure"):
+        if key in out:
+            out[key] = raw_to_price(out[key])
+    return out

@@ -1,0 +1,307 @@
+//! The trading engine's configuration, as Python (or a JSON file) gives it.
+//! Validated once, before anything starts; every refusal names the field.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use quotewire_core::{InstrumentId, Price, Qty};
+use quotewire_risk::{FirmLimits, InstrumentLimits};
+use quotewire_strategy::SkewParams;
+use serde::{Deserialize, Serialize};
+
+use crate::EngineError;
+
+/// One traded instrument: its identity, quoting parameters and limits.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentConfig {
+    /// Instrument id: the ITCH stock locate of the feed.
+    pub id: u16,
+    /// Venue symbol (OUCH), 1 to 8 characters.
+    pub symbol: String,
+    /// Tick size, raw price units (4 implied decimals).
+    pub tick: i64,
+    /// Quote distance from the skewed mid, ticks.
+    pub half_spread_ticks: u32,
+    /// Shares per quote.
+    pub size: u64,
+    /// Skew, ticks per `size` shares of inventory.
+    pub skew_ticks: u32,
+    /// Largest position the quoter builds, shares.
+    pub quote_max_position: u64,
+    /// Least price move, in ticks, that re-quotes a resting order.
+    pub requote_ticks: u32,
+    /// Largest order, shares.
+    pub max_order_qty: u64,
+    /// Largest order notional, raw price units times shares.
+    pub max_order_notional: i64,
+    /// Price band around the reference (mid), basis points.
+    pub price_band_bps: u32,
+    /// Largest position counting open orders (risk limit), shares.
+    pub max_position: u64,
+}
+
+impl InstrumentConfig {
+    /// The quoting parameters.
+    #[must_use]
+    pub fn skew_params(&self) -> SkewParams {
+        SkewParams {
+            tick: Price::from_raw(self.tick),
+            half_spread_ticks: self.half_spread_ticks,
+            size: Qty(self.size),
+            skew_ticks: self.skew_ticks,
+            max_position: self.quote_max_position,
+            requote_ticks: self.requote_ticks,
+        }
+    }
+
+    /// The risk limits.
+    #[must_use]
+    pub fn limits(&self) -> InstrumentLimits {
+        InstrumentLimits {
+            max_order_qty: self.max_order_qty,
+            max_order_notional: self.max_order_notional,
+            price_band_bps: self.price_band_bps,
+            max_position: self.max_position,
+        }
+    }
+
+    /// The instrument id.
+    #[must_use]
+    pub const fn instrument(&self) -> InstrumentId {
+        InstrumentId(self.id)
+    }
+}
+
+/// Firm-wide limits.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FirmConfig {
+    /// Largest gross exposure, raw notional.
+    pub max_gross_exposure: i64,
+    /// Largest absolute net exposure, raw notional.
+    pub max_net_exposure: i64,
+    /// Most open orders.
+    pub max_open_orders: u32,
+    /// Order-rate throttle: sustained orders per second.
+    pub orders_per_sec: u32,
+    /// Order-rate throttle: burst.
+    pub burst: u32,
+    /// Kill when total PnL falls to minus this (raw units); 0 disables.
+    pub max_drawdown: i64,
+}
+
+impl FirmConfig {
+    /// As risk limits.
+    #[must_use]
+    pub const fn limits(&self) -> FirmLimits {
+        FirmLimits {
+            max_gross_exposure: self.max_gross_exposure,
+            max_net_exposure: self.max_net_exposure,
+            max_open_orders: self.max_open_orders,
+            orders_per_sec: self.orders_per_sec,
+            burst: self.burst,
+            max_drawdown: self.max_drawdown,
+        }
+    }
+}
+
+/// Order management sizing.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OmsSection {
+    /// Live orders the slab holds.
+    pub capacity: usize,
+    /// Requests awaiting the venue's answer.
+    pub max_in_flight: usize,
+}
+
+impl Default for OmsSection {
+    fn default() -> Self {
+        Self {
+            capacity: 65_536,
+            max_in_flight: 4_096,
+        }
+    }
+}
+
+/// Where market data arrives.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSection {
+    /// Local address the ITCH/MoldUDP64 datagrams arrive at.
+    pub bind: SocketAddrV4,
+    /// Multicast group to join, if the feed is multicast.
+    #[serde(default)]
+    pub multicast_group: Option<Ipv4Addr>,
+    /// Interface address for the multicast join.
+    #[serde(default)]
+    pub multicast_interface: Option<Ipv4Addr>,
+    /// MoldUDP64 retransmission server, for gap recovery.
+    #[serde(default)]
+    pub retransmit: Option<SocketAddr>,
+    /// Stale-feed interval, milliseconds (0 = off).
+    #[serde(default)]
+    pub stale_after_ms: u64,
+    /// Give a gap up after this long, milliseconds.
+    #[serde(default = "default_recovery_ms")]
+    pub recovery_timeout_ms: u64,
+}
+
+const fn default_recovery_ms() -> u64 {
+    1_000
+}
+
+/// The OUCH order session.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OuchSection {
+    /// Venue's SoupBinTCP address.
+    pub addr: SocketAddr,
+    /// Login username.
+    pub username: String,
+    /// Login password.
+    pub password: String,
+    /// Requested session (blank: the current one).
+    #[serde(default)]
+    pub session: String,
+    /// Where sequence numbers persist across restarts.
+    #[serde(default)]
+    pub state_file: Option<String>,
+    /// Client heartbeat interval, milliseconds.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// Server silence that counts as a lost session, milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Reconnect after a lost session.
+    #[serde(default = "default_true")]
+    pub reconnect: bool,
+}
+
+const fn default_heartbeat_ms() -> u64 {
+    1_000
+}
+const fn default_timeout_ms() -> u64 {
+    5_000
+}
+const fn default_true() -> bool {
+    true
+}
+
+/// The engine thread and its side threads.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    /// Core the fast-path thread is pinned to (none: not pinned).
+    #[serde(default)]
+    pub core: Option<usize>,
+    /// Refuse to pin to a core the kernel has not isolated (`isolcpus`).
+    #[serde(default)]
+    pub strict_isolation: bool,
+    /// Lowest level written to the log: debug, info, warn or error.
+    #[serde(default = "default_level")]
+    pub log_level: String,
+    /// Log file (none: standard error).
+    #[serde(default)]
+    pub log_file: Option<String>,
+    /// Capacity of the event ring to the writer thread.
+    #[serde(default = "default_ring")]
+    pub event_ring: usize,
+    /// Fire the kill switch when the feed goes stale.
+    #[serde(default = "default_true")]
+    pub kill_on_stale: bool,
+    /// Re-arm by itself once a lost order session is back and reconciled.
+    #[serde(default = "default_true")]
+    pub rearm_after_reconnect: bool,
+    /// Sleep this long (microseconds) when idle instead of spinning; 0 = pure busy-poll.
+    #[serde(default)]
+    pub idle_sleep_us: u64,
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+const fn default_ring() -> usize {
+    1 << 16
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        Self {
+            core: None,
+            strict_isolation: false,
+            log_level: default_level(),
+            log_file: None,
+            event_ring: default_ring(),
+            kill_on_stale: true,
+            rearm_after_reconnect: true,
+            idle_sleep_us: 0,
+        }
+    }
+}
+
+/// Everything the engine is built from.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TraderConfig {
+    /// Traded instruments.
+    pub instruments: Vec<InstrumentConfig>,
+    /// Firm-wide limits.
+    pub firm: FirmConfig,
+    /// Order management sizing.
+    #[serde(default)]
+    pub oms: OmsSection,
+    /// Market data.
+    pub feed: FeedSection,
+    /// Order entry.
+    pub ouch: OuchSection,
+    /// Threads, logging, policies.
+    #[serde(default)]
+    pub engine: EngineSection,
+}
+
+impl TraderConfig {
+    /// Parses JSON.
+    pub fn from_json(text: &str) -> Result<Self, EngineError> {
+        serde_json::from_str(text).map_err(|e| EngineError::InvalidArgument(format!("config: {e}")))
+    }
+
+    /// Checks what serde cannot: ranges, duplicates, model parameters.
+    pub fn validate(&self) -> Result<(), EngineError> {
+        let bad = |m: String| Err(EngineError::InvalidArgument(m));
+        if self.instruments.is_empty() {
+            return bad("instruments: at least one instrument is required".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, inst) in self.instruments.iter().enumerate() {
+            if !seen.insert(inst.id) {
+                return bad(format!("instruments[{i}].id = {} is listed twice", inst.id));
+            }
+            if inst.symbol.is_empty() || inst.symbol.len() > 8 || !inst.symbol.is_ascii() {
+                return bad(format!(
+                    "instruments[{i}].symbol = {:?}: 1 to 8 ASCII characters",
+                    inst.symbol
+                ));
+            }
+            if let Err(e) = inst.skew_params().validate() {
+                return bad(format!("instruments[{i}]: {e}"));
+            }
+        }
+        if self.oms.capacity == 0 || self.oms.capacity > 1 << 26 {
+            return bad(format!(
+                "oms.capacity = {}: 1 to 67108864",
+                self.oms.capacity
+            ));
+        }
+        if self.oms.max_in_flight == 0 {
+            return bad("oms.max_in_flight = 0: at least 1".into());
+        }
+        if super::telemetry::LogLevel::parse(&self.engine.log_level).is_none() {
+            return bad(format!(
+                "engine.log_level = {:?}: one of debug, info, warn, error",
+                self.engine.log_level
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,364 @@
+//! The live engine: the fast-path thread (pinned, busy-polling the feed
+//! sockets, the order session and the control ring) and its side threads.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use quotewire_core::clock::Clock;
+use quotewire_core::InstrumentId;
+use quotewire_feed::Line;
+use quotewire_gateway::{OuchClient, OuchClientConfig};
+use quotewire_transport::{Transport, UdpConfig, UdpTransport, MAX_UDP_PAYLOAD};
+
+use super::config::TraderConfig;
+use super::telemetry::{EventWriter, LogLevel, LogSink, Stamped};
+use super::trader::{Ack, Control, ControlEnds, ControlMsg, SnapshotRecord, Trader};
+use crate::EngineError;
+
+/// Datagrams taken from one socket per pass.
+const BURST: usize = 32;
+/// How long a stopping engine waits for the venue to acknowledge its cancels.
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// The CPUs the kernel isolated (`/sys/devices/system/cpu/isolated`), parsed.
+#[must_use]
+pub fn isolated_cpus() -> Vec<usize> {
+    std::fs::read_to_string("/sys/devices/system/cpu/isolated")
+        .map(|s| parse_cpu_list(s.trim()))
+        .unwrap_or_default()
+}
+
+/// Parses a kernel CPU list such as `2-5,8`.
+#[must_use]
+pub fn parse_cpu_list(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mut ends = part.splitn(2, '-').map(|x| x.trim().parse::<usize>());
+        match (ends.next(), ends.next()) {
+            (Some(Ok(a)), None) => out.push(a),
+            (Some(Ok(a)), Some(Ok(b))) if a <= b => out.extend(a..=b),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Pins the calling thread to `core`; with `strict`, refuses a core the
+/// kernel has not isolated.
+pub fn pin_current_thread(core: usize, strict: bool) -> Result<(), EngineError> {
+    if strict && !isolated_cpus().contains(&core) {
+        return Err(EngineError::InvalidArgument(format!(
+            "engine.core = {core} is not an isolated CPU (isolated: {:?}); \
+             refusing to pin the fast path to a core shared with the OS",
+            isolated_cpus()
+        )));
+    }
+    pin(core)
+}
+
+#[cfg(target_os = "linux")]
+fn pin(core: usize) -> Result<(), EngineError> {
+    if core >= libc::CPU_SETSIZE as usize {
+        return Err(EngineError::InvalidArgument(format!(
+            "engine.core = {core} is beyond CPU_SETSIZE"
+        )));
+    }
+    // SAFETY: cpu_set_t is a plain bit array for which all-zeroes is the empty
+    // set; CPU_SET writes one bit inside it (core < CPU_SETSIZE checked above);
+    // sched_setaffinity reads `size_of::<cpu_set_t>()` bytes of the set we own.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        return Err(EngineError::InvalidArgument(format!(
+            "cannot pin the engine thread to core {core}: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin(_core: usize) -> Result<(), EngineError> {
+    Ok(())
+}
+
+type EngineThread = JoinHandle<Result<Trader<OuchClient>, EngineError>>;
+
+/// A running engine: the fast-path thread, the event writer and the control plane's ring ends.
+#[derive(Debug)]
+pub struct LiveEngine {
+    stop: Arc<AtomicBool>,
+    thread: Option<EngineThread>,
+    ends: ControlEnds,
+    writer: EventWriter,
+    seq: u64,
+    clock: Clock,
+}
+
+/// Builds the OUCH client configuration from the engine's.
+fn ouch_config(config: &TraderConfig) -> OuchClientConfig {
+    let o = &config.ouch;
+    let mut c = OuchClientConfig::new(o.addr, &o.username, &o.password);
+    c.session.clone_from(&o.session);
+    c.state_file = o.state_file.as_ref().map(PathBuf::from);
+    c.symbols = config
+        .instruments
+        .iter()
+        .map(|i| (InstrumentId(i.id), i.symbol.clone()))
+        .collect();
+    c.heartbeat_interval_ns = o.heartbeat_ms.saturating_mul(1_000_000);
+    c.server_timeout_ns = o.timeout_ms.saturating_mul(1_000_000);
+    c.reconnect = o.reconnect;
+    c
+}
+
+impl LiveEngine {
+    /// Validates `config`, opens the feed sockets and the order session, and
+    /// starts the fast-path thread. Errors are returned here, before any thread runs.
+    pub fn start(config: &TraderConfig) -> Result<Self, EngineError> {
+        config.validate()?;
+        let clock = Clock::default();
+        let level = LogLevel::parse(&config.engine.log_level).unwrap_or(LogLevel::Info);
+        let sink = match &config.engine.log_file {
+            Some(path) => LogSink::File(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| EngineError::Io {
+                        path: path.clone(),
+                        source,
+                    })?,
+            ),
+            None => LogSink::Stderr,
+        };
+        let (events, writer) =
+            EventWriter::spawn(config.engine.event_ring, level, sink).map_err(|source| {
+                EngineError::Io {
+                    path: "event writer thread".into(),
+                    source,
+                }
+            })?;
+        let gateway = OuchClient::new(ouch_config(config))
+            .map_err(|e| EngineError::InvalidArgument(format!("ouch: {e}")))?;
+        let mut trader = Trader::new(config, gateway, clock, events)?;
+        let ends = trader.control_ends();
+        let feed = &config.feed;
+        let line_a = UdpTransport::open_with_clock(
+            &UdpConfig {
+                bind: feed.bind,
+                multicast: feed
+                    .multicast_group
+                    .map(|g| (g, feed.multicast_interface.unwrap_or(Ipv4Addr::UNSPECIFIED))),
+                destination: None,
+                recv_buffer: Some(8 << 20),
+                reuse_address: feed.multicast_group.is_some(),
+            },
+            clock,
+        )?;
+        let retransmit = match feed.retransmit {
+            Some(dest) => Some(UdpTransport::open_with_clock(
+                &UdpConfig {
+                    bind: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+                    multicast: None,
+                    destination: Some(dest),
+                    recv_buffer: Some(4 << 20),
+                    reuse_address: false,
+                },
+                clock,
+            )?),
+            None => None,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let core = config.engine.core;
+        let strict = config.engine.strict_isolation;
+        if let Some(c) = core {
+            if strict && !isolated_cpus().contains(&c) {
+                return Err(EngineError::InvalidArgument(format!(
+                    "engine.core = {c} is not an isolated CPU (isolated: {:?})",
+                    isolated_cpus()
+                )));
+            }
+        }
+        let idle = Duration::from_micros(config.engine.idle_sleep_us);
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("qw-engine".into())
+                .spawn(move || {
+                    if let Some(c) = core {
+                        pin_current_thread(c, strict)?;
+                    }
+                    run(&mut trader, line_a, retransmit, &stop, idle);
+                    Ok(trader)
+                })
+                .map_err(|source| EngineError::Io {
+                    path: "engine thread".into(),
+                    source,
+                })?
+        };
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+            ends,
+            writer,
+            seq: 0,
+            clock,
+        })
+    }
+
+    /// Sends a control request and waits (up to `timeout`) for the fast path's acknowledgement.
+    pub fn control(&mut self, control: Control, timeout: Duration) -> Result<Ack, EngineError> {
+        self.seq += 1;
+        let seq = self.seq;
+        self.ends
+            .control
+            .push(ControlMsg { seq, control })
+            .map_err(|_| EngineError::InvalidArgument("control ring full".into()))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            while let Ok(ack) = self.ends.acks.pop() {
+                if ack.seq == seq {
+                    return Ok(ack);
+                }
+            }
+            if self.thread.as_ref().is_none_or(JoinHandle::is_finished) {
+                return Err(EngineError::InvalidArgument(
+                    "the engine is not running".into(),
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(EngineError::InvalidArgument(format!(
+                    "no acknowledgement from the engine within {timeout:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+
+    /// A consistent snapshot of every instrument and the kill switch.
+    pub fn snapshot(&mut self, timeout: Duration) -> Result<Vec<SnapshotRecord>, EngineError> {
+        while self.ends.snapshots.pop().is_ok() {}
+        self.control(Control::Snapshot, timeout)?;
+        let mut out = Vec::new();
+        while let Ok(r) = self.ends.snapshots.pop() {
+            let end = matches!(r, SnapshotRecord::End { .. });
+            out.push(r);
+            if end {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Events published since the last call, oldest first.
+    #[must_use]
+    pub fn events(&self) -> Vec<Stamped> {
+        self.writer.drain()
+    }
+
+    /// Events lost: (ring full on the fast path, backlog full for Python).
+    #[must_use]
+    pub fn events_dropped(&self) -> (u64, u64) {
+        self.writer.dropped()
+    }
+
+    /// The engine clock (timestamps of events and histograms).
+    #[must_use]
+    pub const fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Whether the fast-path thread is still running.
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stops the fast path: cancels every open order, waits briefly for the
+    /// venue's answers, logs out, and hands the final state back.
+    pub fn stop(&mut self) -> Result<Trader<OuchClient>, EngineError> {
+        self.stop.store(true, Ordering::Release);
+        let thread = self
+            .thread
+            .take()
+            .ok_or_else(|| EngineError::InvalidArgument("the engine was already stopped".into()))?;
+        let result = thread
+            .join()
+            .map_err(|_| EngineError::InvalidArgument("the engine thread panicked".into()))?;
+        // Give the writer a moment to drain what the last passes published.
+        std::thread::sleep(Duration::from_millis(5));
+        result
+    }
+}
+
+impl Drop for LiveEngine {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.stop();
+        }
+        self.writer.stop();
+    }
+}
+
+/// The fast-path loop. Busy-polls until `stop`, then drains.
+fn run(
+    trader: &mut Trader<OuchClient>,
+    mut line_a: UdpTransport,
+    mut retransmit: Option<UdpTransport>,
+    stop: &AtomicBool,
+    idle: Duration,
+) {
+    let mut scratch = vec![0u8; MAX_UDP_PAYLOAD];
+    let mut request = [0u8; 64];
+    let clock = *trader.clock();
+    while !stop.load(Ordering::Relaxed) {
+        let mut work = poll_feed(trader, &mut line_a, Line::A, &mut scratch);
+        if let Some(r) = retransmit.as_mut() {
+            work += poll_feed(trader, r, Line::Retransmit, &mut scratch);
+        }
+        let now = clock.now_ns();
+        if let Some(req) = trader.poll_feed_timers(now) {
+            if let (Some(r), Ok(n)) = (retransmit.as_mut(), req.encode(&mut request)) {
+                let _ = r.send(&request[..n]);
+            }
+            work += 1;
+        }
+        work += trader.poll_gateway(now);
+        work += trader.poll_control(now);
+        if work == 0 && !idle.is_zero() {
+            std::thread::sleep(idle);
+        }
+    }
+    // Shutdown: nothing of ours may stay at the venue.
+    let now = clock.now_ns();
+    trader.shutdown(now);
+    let deadline = Instant::now() + DRAIN;
+    while Instant::now() < deadline && trader.oms().live_orders() > 0 && trader.session_ready() {
+        trader.poll_gateway(clock.now_ns());
+        // The in-flight limit may have held some cancels back: send them now.
+        trader.shutdown(clock.now_ns());
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    let _ = trader.gateway_mut().close(clock.now_ns());
+}
+
+fn poll_feed(
+    trader: &mut Trader<OuchClient>,
+    transport: &mut UdpTransport,
+    line: Line,
+    scratch: &mut [u8],
+) -> usize {
+    transport
+        .recv_burst(scratch, BURST, |bytes, ts| {
+            trader.on_datagram(line, ts, bytes);
+        })
+        .unwrap_or(0)
+}

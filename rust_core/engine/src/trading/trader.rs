@@ -1,0 +1,1282 @@
+//! The fast path: datagram in -> sequencer -> books -> quoting model ->
+//! pre-trade risk -> OMS -> gateway bytes out, and venue reports back into
+//! the OMS, positions and PnL. One thread owns a [`Trader`]; nothing in here
+//! allocates, locks or blocks after construction.
+
+use quotewire_book::{Bbo, BookConfig};
+use quotewire_core::clock::Clock;
+use quotewire_core::order::{ClOrdId, ExecReport, OrderRequest, TimeInForce};
+use quotewire_core::{InstrumentId, Price, Qty, Side};
+use quotewire_feed::{FeedEvent, FeedSink, Line, Sequencer, SequencerConfig, StartPolicy};
+use quotewire_gateway::{GatewaySink, OrderGateway, SessionEvent};
+use quotewire_oms::{Applied as OmsApplied, Oms, OmsConfig, OmsReject, OrderState, Reconciled};
+use quotewire_risk::{
+    FirmLimits, InstrumentLimits, KillReason, OrderCheck, Pnl, Reject, Risk, RiskConfig, Totals,
+    Working,
+};
+use quotewire_strategy::{decide, Action, QuoteContext, QuoteSide, Quoter, SkewParams, SkewQuoter};
+use rtrb::{Consumer, Producer};
+
+use super::config::TraderConfig;
+use super::telemetry::{record, EngineEvent, EventTx, Latencies, OrderAction};
+use crate::market_data::{Applied, MarketData, MAX_LOCATES};
+use crate::EngineError;
+
+/// A request from the control plane (Python), applied between two events.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Control {
+    /// Fire the kill switch by hand.
+    Kill,
+    /// Re-arm the kill switch.
+    Rearm,
+    /// Enter or leave reduce-only mode.
+    ReduceOnly(bool),
+    /// New quoting parameters for one instrument.
+    SetParams {
+        /// Instrument.
+        instrument: InstrumentId,
+        /// Parameters (validated again on the fast path).
+        params: SkewParams,
+    },
+    /// New risk limits for one instrument.
+    SetInstrumentLimits {
+        /// Instrument.
+        instrument: InstrumentId,
+        /// Limits.
+        limits: InstrumentLimits,
+    },
+    /// New firm-wide limits.
+    SetFirmLimits(FirmLimits),
+    /// Publish a snapshot into the snapshot ring.
+    Snapshot,
+}
+
+/// A control request with its sequence number (echoed in the [`Ack`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ControlMsg {
+    /// Caller's sequence number.
+    pub seq: u64,
+    /// The request.
+    pub control: Control,
+}
+
+/// The fast path's answer to one control request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// The request's sequence number.
+    pub seq: u64,
+    /// Whether it took effect.
+    pub ok: bool,
+    /// Engine clock when it was applied.
+    pub ts_ns: u64,
+}
+
+/// One instrument's state in a snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstrumentSnapshot {
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Position, shares.
+    pub position: i64,
+    /// Average entry price of the position.
+    pub avg_price: Price,
+    /// Realised PnL, raw units.
+    pub realised: i64,
+    /// Mark-to-mid unrealised PnL, raw units.
+    pub unrealised: i64,
+    /// Mid used as reference, if any.
+    pub mid: Option<Price>,
+    /// Our resting bid.
+    pub bid: Option<QuoteSide>,
+    /// Our resting ask.
+    pub ask: Option<QuoteSide>,
+    /// Our open orders on the instrument.
+    pub open_orders: u32,
+    /// Fills so far.
+    pub fills: u64,
+    /// Shares bought.
+    pub bought: u64,
+    /// Shares sold.
+    pub sold: u64,
+}
+
+/// One record of a snapshot: instruments, then `End` with the firm totals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotRecord {
+    /// One instrument.
+    Instrument(InstrumentSnapshot),
+    /// The end of a snapshot.
+    End {
+        /// Kill switch state.
+        killed: Option<KillReason>,
+        /// Reduce-only mode.
+        reduce_only: bool,
+        /// Firm-wide PnL and exposure.
+        totals: Totals,
+        /// Engine clock.
+        ts_ns: u64,
+    },
+}
+
+/// The fast path's counters. Nothing it refuses goes uncounted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraderCounters {
+    /// Datagrams handed to the sequencer.
+    pub datagrams: u64,
+    /// ITCH messages applied.
+    pub messages: u64,
+    /// Requotes evaluated.
+    pub requotes: u64,
+    /// New orders sent.
+    pub orders_new: u64,
+    /// Replaces sent.
+    pub orders_replace: u64,
+    /// Cancels sent.
+    pub orders_cancel: u64,
+    /// Venue reports processed.
+    pub reports: u64,
+    /// Fills applied.
+    pub fills: u64,
+    /// Venue rejects (new or replace).
+    pub venue_rejects: u64,
+    /// Requests the OMS refused.
+    pub oms_rejects: u64,
+    /// Requests the gateway could not take.
+    pub send_errors: u64,
+    /// Duplicate reports (replays) ignored by the OMS.
+    pub duplicate_reports: u64,
+    /// Reports about orders nobody knows.
+    pub unknown_reports: u64,
+    /// Feed events that did not fit the per-datagram buffer.
+    pub feed_events_overflow: u64,
+    /// Kill switch activations.
+    pub kills: u64,
+    /// Control requests applied.
+    pub controls: u64,
+    /// Snapshot records dropped (snapshot ring full).
+    pub snapshot_dropped: u64,
+    /// Trades the venue broke (alerts: positions need an operator's correction).
+    pub broken_trades: u64,
+}
+
+/// Our order on one side of one instrument, as the quoting loop tracks it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    /// Current id of our order on this side.
+    cl: Option<ClOrdId>,
+    /// What rests (price, leaves), as last acknowledged.
+    resting: Option<QuoteSide>,
+    /// A request awaiting the venue's answer: its id and when it was sent.
+    inflight: Option<(ClOrdId, u64)>,
+}
+
+impl Slot {
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    fn owns(&self, cl: ClOrdId) -> bool {
+        self.cl == Some(cl) || self.inflight.map(|(c, _)| c) == Some(cl)
+    }
+}
+
+#[derive(Debug)]
+struct Instrument {
+    id: InstrumentId,
+    quoter: SkewQuoter,
+    slots: [Slot; 2],
+    mid: Option<Price>,
+    dirty: bool,
+    fills: u64,
+    bought: u64,
+    sold: u64,
+}
+
+/// Most feed events kept per datagram before the overflow counter counts them.
+const FEED_EVENTS: usize = 16;
+
+/// The market-data half, borrowed as the sequencer's sink.
+struct MdSink<'a> {
+    md: &'a mut MarketData,
+    index: &'a [u16],
+    instruments: &'a mut [Instrument],
+    dirty: &'a mut Vec<u16>,
+    events: &'a mut [Option<FeedEvent>; FEED_EVENTS],
+    n_events: &'a mut usize,
+    overflow: &'a mut u64,
+    messages: &'a mut u64,
+}
+
+impl FeedSink for MdSink<'_> {
+    #[inline]
+    fn message(&mut self, _seq: u64, payload: &[u8]) {
+        *self.messages += 1;
+        if let Applied::Book(id) = self.md.on_message(payload) {
+            let slot = self.index[usize::from(id.0)];
+            if slot != 0 {
+                let inst = &mut self.instruments[usize::from(slot - 1)];
+                if !inst.dirty {
+                    inst.dirty = true;
+                    self.dirty.push(slot - 1);
+                }
+            }
+        }
+    }
+
+    fn event(&mut self, event: FeedEvent) {
+        if *self.n_events < FEED_EVENTS {
+            self.events[*self.n_events] = Some(event);
+            *self.n_events += 1;
+        } else {
+            *self.overflow += 1;
+        }
+    }
+}
+
+/// The fast path, generic over the order gateway (OUCH client, in-memory, backtest).
+#[derive(Debug)]
+pub struct Trader<G: OrderGateway> {
+    clock: Clock,
+    md: MarketData,
+    sequencer: Sequencer,
+    oms: Oms,
+    risk: Risk,
+    gateway: G,
+    instruments: Vec<Instrument>,
+    /// Locate -> instrument index + 1 (0: not traded).
+    index: Vec<u16>,
+    dirty: Vec<u16>,
+    feed_events: [Option<FeedEvent>; FEED_EVENTS],
+    latencies: Latencies,
+    events: EventTx,
+    control: Option<Consumer<ControlMsg>>,
+    acks: Option<Producer<Ack>>,
+    snapshots: Option<Producer<SnapshotRecord>>,
+    counters: TraderCounters,
+    /// A feed gap is being recovered: quotes are pulled.
+    feed_gap: bool,
+    /// The order session is logged in and reconciled.
+    session_ready: bool,
+    kill_on_stale: bool,
+    rearm_after_reconnect: bool,
+    /// A clean stop is under way: no new quotes.
+    stopping: bool,
+}
+
+/// The control-plane ends of a trader's rings.
+#[derive(Debug)]
+pub struct ControlEnds {
+    /// Requests to the fast path.
+    pub control: Producer<ControlMsg>,
+    /// Its acknowledgements.
+    pub acks: Consumer<Ack>,
+    /// Snapshot records.
+    pub snapshots: Consumer<SnapshotRecord>,
+}
+
+/// Capacity of the control and acknowledgement rings.
+pub const CONTROL_RING: usize = 1024;
+
+impl<G: OrderGateway> Trader<G> {
+    /// Builds every part, pre-sized from `config`. `events` is the producer end
+    /// of the writer thread's ring.
+    pub fn new(
+        config: &TraderConfig,
+        gateway: G,
+        clock: Clock,
+        events: EventTx,
+    ) -> Result<Self, EngineError> {
+        config.validate()?;
+        let bad = |e: &dyn std::fmt::Display| EngineError::InvalidArgument(e.to_string());
+        let max_id = config.instruments.iter().map(|i| i.id).max().unwrap_or(0);
+        let oms = Oms::new(&OmsConfig {
+            capacity: config.oms.capacity,
+            max_instruments: usize::from(max_id) + 1,
+            max_in_flight: config.oms.max_in_flight,
+        })
+        .map_err(|e| bad(&e))?;
+        let default = config.instruments[0].limits();
+        let mut risk = Risk::new(&RiskConfig {
+            instruments: usize::from(max_id) + 1,
+            firm: config.firm.limits(),
+            default_instrument: default,
+        })
+        .map_err(|e| bad(&e))?;
+        let mut index = vec![0u16; MAX_LOCATES];
+        let mut instruments = Vec::with_capacity(config.instruments.len());
+        for (i, c) in config.instruments.iter().enumerate() {
+            risk.set_instrument_limits(c.instrument(), c.limits())
+                .map_err(|e| bad(&format!("instruments[{i}]: {e}")))?;
+            index[usize::from(c.id)] = u16::try_from(i + 1).map_err(|e| bad(&e))?;
+            instruments.push(Instrument {
+                id: c.instrument(),
+                quoter: SkewQuoter::new(c.skew_params()).map_err(|e| bad(&e))?,
+                slots: [Slot::default(); 2],
+                mid: None,
+                dirty: false,
+                fills: 0,
+                bought: 0,
+                sold: 0,
+            });
+        }
+        let sequencer = Sequencer::new(SequencerConfig {
+            session: None,
+            start: StartPolicy::FromOne,
+            stale_after_ns: config.feed.stale_after_ms.saturating_mul(1_000_000),
+            recovery_timeout_ns: config.feed.recovery_timeout_ms.saturating_mul(1_000_000),
+            ..SequencerConfig::default()
+        })?;
+        let md = MarketData::new(BookConfig {
+            max_orders: 1 << 20,
+            ..BookConfig::default()
+        });
+        Ok(Self {
+            clock,
+            md,
+            sequencer,
+            oms,
+            risk,
+            gateway,
+            dirty: Vec::with_capacity(instruments.len()),
+            instruments,
+            index,
+            feed_events: [None; FEED_EVENTS],
+            latencies: Latencies::new(),
+            events,
+            control: None,
+            acks: None,
+            snapshots: None,
+            counters: TraderCounters::default(),
+            feed_gap: false,
+            session_ready: false,
+            kill_on_stale: config.engine.kill_on_stale,
+            rearm_after_reconnect: config.engine.rearm_after_reconnect,
+            stopping: false,
+        })
+    }
+
+    /// Creates the control, acknowledgement and snapshot rings and returns the control plane's ends.
+    pub fn control_ends(&mut self) -> ControlEnds {
+        let (ctx, crx) = rtrb::RingBuffer::new(CONTROL_RING);
+        let (atx, arx) = rtrb::RingBuffer::new(CONTROL_RING);
+        let (stx, srx) = rtrb::RingBuffer::new(self.instruments.len() * 4 + 16);
+        self.control = Some(crx);
+        self.acks = Some(atx);
+        self.snapshots = Some(stx);
+        ControlEnds {
+            control: ctx,
+            acks: arx,
+            snapshots: srx,
+        }
+    }
+
+    /// The engine clock.
+    #[must_use]
+    pub const fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// One datagram of market data received on `line` at `rx_ns` (engine
+    /// clock): sequenced, applied to the books, then every instrument it
+    /// changed is re-quoted. Returns whether any order bytes were written.
+    #[inline]
+    pub fn on_datagram(&mut self, line: Line, rx_ns: u64, datagram: &[u8]) -> bool {
+        self.counters.datagrams += 1;
+        let mut n_events = 0;
+        let mut sink = MdSink {
+            md: &mut self.md,
+            index: &self.index,
+            instruments: &mut self.instruments,
+            dirty: &mut self.dirty,
+            events: &mut self.feed_events,
+            n_events: &mut n_events,
+            overflow: &mut self.counters.feed_events_overflow,
+            messages: &mut self.counters.messages,
+        };
+        self.sequencer.on_packet(rx_ns, line, datagram, &mut sink);
+        let t_books = self.clock.now_ns();
+        record(&mut self.latencies.feed, t_books.saturating_sub(rx_ns));
+        self.handle_feed_events(n_events, t_books);
+        self.requote_dirty(rx_ns)
+    }
+
+    /// Runs the feed timers; returns a MoldUDP64 re-request to send, if due.
+    pub fn poll_feed_timers(
+        &mut self,
+        now_ns: u64,
+    ) -> Option<quotewire_protocol::moldudp64::Request> {
+        let mut n_events = 0;
+        let mut sink = MdSink {
+            md: &mut self.md,
+            index: &self.index,
+            instruments: &mut self.instruments,
+            dirty: &mut self.dirty,
+            events: &mut self.feed_events,
+            n_events: &mut n_events,
+            overflow: &mut self.counters.feed_events_overflow,
+            messages: &mut self.counters.messages,
+        };
+        let request = self.sequencer.poll(now_ns, &mut sink);
+        self.handle_feed_events(n_events, now_ns);
+        if !self.dirty.is_empty() {
+            self.requote_dirty(now_ns);
+        }
+        request
+    }
+
+    /// Polls the order gateway: venue reports into the OMS, risk and quote
+    /// slots; session events into the kill switch and reconciliation.
+    /// Returns the number of reports.
+    pub fn poll_gateway(&mut self, now_ns: u64) -> usize {
+        let mut sink = ReportSink {
+            oms: &mut self.oms,
+            risk: &mut self.risk,
+            instruments: &mut self.instruments,
+            index: &self.index,
+            dirty: &mut self.dirty,
+            latencies: &mut self.latencies,
+            events: &mut self.events,
+            counters: &mut self.counters,
+            clock: &self.clock,
+            sessions: [None; 4],
+            n_sessions: 0,
+            kill: None,
+        };
+        let n = self.gateway.poll(now_ns, &mut sink);
+        let (sessions, n_sessions, kill) = (sink.sessions, sink.n_sessions, sink.kill);
+        for e in sessions.into_iter().take(n_sessions).flatten() {
+            self.on_session(now_ns, e);
+        }
+        if let Some(reason) = kill {
+            self.fire_kill(now_ns, reason);
+        }
+        if !self.dirty.is_empty() {
+            self.requote_dirty(now_ns);
+        }
+        n
+    }
+
+    /// Applies every pending control request.
+    pub fn poll_control(&mut self, now_ns: u64) -> usize {
+        let mut n = 0;
+        while let Some(msg) = self.control.as_mut().and_then(|c| c.pop().ok()) {
+            n += 1;
+            self.counters.controls += 1;
+            let ok = self.apply_control(now_ns, msg);
+            if !ok {
+                self.events
+                    .push(now_ns, EngineEvent::ControlRefused { seq: msg.seq });
+            }
+            if let Some(a) = self.acks.as_mut() {
+                let _ = a.push(Ack {
+                    seq: msg.seq,
+                    ok,
+                    ts_ns: now_ns,
+                });
+            }
+        }
+        n
+    }
+
+    fn apply_control(&mut self, now_ns: u64, msg: ControlMsg) -> bool {
+        match msg.control {
+            Control::Kill => {
+                self.fire_kill(now_ns, KillReason::Manual);
+                true
+            }
+            Control::Rearm => self.rearm(now_ns),
+            Control::ReduceOnly(on) => {
+                self.risk.set_reduce_only(on);
+                self.events.push(now_ns, EngineEvent::ReduceOnly { on });
+                self.mark_all_dirty();
+                true
+            }
+            Control::SetParams { instrument, params } => {
+                let Some(i) = self.instrument_index(instrument) else {
+                    return false;
+                };
+                if self.instruments[i].quoter.set_params(params).is_err() {
+                    return false;
+                }
+                self.events
+                    .push(now_ns, EngineEvent::ParamsChanged { instrument });
+                self.mark_all_dirty();
+                true
+            }
+            Control::SetInstrumentLimits { instrument, limits } => {
+                let ok = self.risk.set_instrument_limits(instrument, limits).is_ok();
+                if ok {
+                    self.events.push(
+                        now_ns,
+                        EngineEvent::LimitsChanged {
+                            instrument: Some(instrument),
+                        },
+                    );
+                }
+                ok
+            }
+            Control::SetFirmLimits(limits) => {
+                let ok = self.risk.set_firm_limits(limits).is_ok();
+                if ok {
+                    self.events
+                        .push(now_ns, EngineEvent::LimitsChanged { instrument: None });
+                }
+                ok
+            }
+            Control::Snapshot => {
+                self.publish_snapshot(now_ns);
+                true
+            }
+        }
+    }
+
+    fn instrument_index(&self, id: InstrumentId) -> Option<usize> {
+        match self.index[usize::from(id.0)] {
+            0 => None,
+            i => Some(usize::from(i - 1)),
+        }
+    }
+
+    fn mark_all_dirty(&mut self) {
+        for (i, inst) in self.instruments.iter_mut().enumerate() {
+            if !inst.dirty {
+                inst.dirty = true;
+                self.dirty.push(i as u16);
+            }
+        }
+    }
+
+    /// Snapshot of one instrument.
+    #[must_use]
+    pub fn instrument_snapshot(&self, i: usize) -> InstrumentSnapshot {
+        let inst = &self.instruments[i];
+        let pnl = self.risk.pnl(inst.id).unwrap_or(Pnl {
+            position: 0,
+            avg_price: Price::ZERO,
+            realised: 0,
+            unrealised: 0,
+            reference: None,
+        });
+        InstrumentSnapshot {
+            instrument: inst.id,
+            position: pnl.position,
+            avg_price: pnl.avg_price,
+            realised: pnl.realised,
+            unrealised: pnl.unrealised,
+            mid: inst.mid,
+            bid: inst.slots[0].resting,
+            ask: inst.slots[1].resting,
+            open_orders: self.oms.working(inst.id).open_orders,
+            fills: inst.fills,
+            bought: inst.bought,
+            sold: inst.sold,
+        }
+    }
+
+    /// The closing record of a snapshot: kill switch, mode and firm totals.
+    #[must_use]
+    pub fn snapshot_end(&self, ts_ns: u64) -> SnapshotRecord {
+        SnapshotRecord::End {
+            killed: self.risk.killed(),
+            reduce_only: self.risk.reduce_only(),
+            totals: self.risk.totals(),
+            ts_ns,
+        }
+    }
+
+    fn publish_snapshot(&mut self, now_ns: u64) {
+        for i in 0..self.instruments.len() {
+            let snap = self.instrument_snapshot(i);
+            if let Some(tx) = self.snapshots.as_mut() {
+                if tx.push(SnapshotRecord::Instrument(snap)).is_err() {
+                    self.counters.snapshot_dropped += 1;
+                }
+            }
+        }
+        let end = self.snapshot_end(now_ns);
+        if let Some(tx) = self.snapshots.as_mut() {
+            if tx.push(end).is_err() {
+                self.counters.snapshot_dropped += 1;
+            }
+        }
+    }
+
+    fn handle_feed_events(&mut self, n: usize, now_ns: u64) {
+        for i in 0..n {
+            let Some(e) = self.feed_events[i].take() else {
+                continue;
+            };
+            match e {
+                FeedEvent::GapDetected { from, to } if !self.feed_gap => {
+                    self.feed_gap = true;
+                    self.events.push(now_ns, EngineEvent::FeedGap { from, to });
+                    self.pull_quotes(now_ns);
+                }
+                FeedEvent::GapRecovered { .. }
+                    if self.feed_gap && self.sequencer.current_gap().is_none() =>
+                {
+                    self.feed_gap = false;
+                    self.events.push(now_ns, EngineEvent::FeedRecovered);
+                    self.mark_all_dirty();
+                }
+                FeedEvent::GapLost { .. } => {
+                    self.feed_gap = false;
+                    self.fire_kill(now_ns, KillReason::FeedGap);
+                }
+                FeedEvent::Stale if self.kill_on_stale => {
+                    self.fire_kill(now_ns, KillReason::StaleFeed);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_session(&mut self, now_ns: u64, e: SessionEvent) {
+        match e {
+            SessionEvent::Ready { next_cl } => {
+                self.oms.set_next_cl_id(next_cl);
+                let mut expired = 0u32;
+                let instruments = &mut self.instruments;
+                let index = &self.index;
+                self.oms.reconcile(now_ns, &mut |r: Reconciled| {
+                    let gone = r.state == OrderState::Expired;
+                    expired += u32::from(gone);
+                    let i = index[usize::from(r.instrument.0)];
+                    if i == 0 {
+                        return;
+                    }
+                    let slot = &mut instruments[usize::from(i - 1)].slots[r.side.index()];
+                    if slot.owns(r.cl) || r.replace_lost.is_some_and(|c| slot.owns(c)) {
+                        if gone {
+                            slot.clear();
+                        } else {
+                            slot.inflight = None;
+                            slot.cl = Some(r.cl);
+                            slot.resting =
+                                resting(slot.resting.map_or(Price::ZERO, |q| q.price), r.leaves);
+                        }
+                    }
+                });
+                self.session_ready = true;
+                self.events.push(
+                    now_ns,
+                    EngineEvent::SessionReady {
+                        next_cl: next_cl.0,
+                        expired,
+                    },
+                );
+                if self.risk.killed() == Some(KillReason::SessionLost) {
+                    // Whatever the venue still holds of ours goes first.
+                    self.cancel_everything(now_ns);
+                    if self.rearm_after_reconnect {
+                        self.rearm(now_ns);
+                    }
+                }
+                self.mark_all_dirty();
+            }
+            SessionEvent::Lost { .. } | SessionEvent::EndOfSession if self.session_ready => {
+                self.session_ready = false;
+                self.events.push(now_ns, EngineEvent::SessionLost);
+                self.fire_kill(now_ns, KillReason::SessionLost);
+            }
+            _ => {}
+        }
+    }
+
+    /// Fires the kill switch: blocks new orders and cancels every open order.
+    pub fn fire_kill(&mut self, now_ns: u64, reason: KillReason) {
+        let first = self.risk.killed().is_none();
+        self.risk.kill(reason);
+        let cancels = self.cancel_everything(now_ns);
+        if first {
+            self.counters.kills += 1;
+            self.events
+                .push(now_ns, EngineEvent::Killed { reason, cancels });
+        }
+    }
+
+    /// Stops quoting for good and cancels every open order (a clean stop,
+    /// not a kill: the kill switch state is left as it was).
+    pub fn shutdown(&mut self, now_ns: u64) -> u32 {
+        self.stopping = true;
+        self.cancel_everything(now_ns)
+    }
+
+    fn rearm(&mut self, now_ns: u64) -> bool {
+        if self.risk.rearm().is_ok() {
+            self.events.push(now_ns, EngineEvent::Rearmed);
+            self.mark_all_dirty();
+            true
+        } else {
+            self.events.push(now_ns, EngineEvent::RearmRefused);
+            false
+        }
+    }
+
+    /// Cancels our quotes without firing the kill switch (feed gap).
+    fn pull_quotes(&mut self, now_ns: u64) -> u32 {
+        self.cancel_everything(now_ns)
+    }
+
+    fn cancel_everything(&mut self, now_ns: u64) -> u32 {
+        if !self.session_ready {
+            return 0;
+        }
+        let mut sent = 0u32;
+        let Self {
+            oms,
+            gateway,
+            instruments,
+            index,
+            events,
+            counters,
+            ..
+        } = self;
+        oms.cancel_all(now_ns, &mut |c| {
+            if gateway.send(now_ns, &OrderRequest::Cancel(c)).is_ok() {
+                sent += 1;
+                counters.orders_cancel += 1;
+                events.push(
+                    now_ns,
+                    EngineEvent::Sent {
+                        action: OrderAction::Cancel,
+                        cl: c.cl,
+                        instrument: c.instrument,
+                        side: c.side,
+                        price: Price::ZERO,
+                        qty: Qty::ZERO,
+                    },
+                );
+                let i = index[usize::from(c.instrument.0)];
+                if i != 0 {
+                    let slot = &mut instruments[usize::from(i - 1)].slots[c.side.index()];
+                    if slot.cl == Some(c.cl) {
+                        slot.inflight = Some((c.cl, now_ns));
+                    }
+                }
+            } else {
+                counters.send_errors += 1;
+            }
+        });
+        if sent > 0 && self.gateway.flush(now_ns).is_err() {
+            self.counters.send_errors += 1;
+        }
+        sent
+    }
+
+    /// Re-quotes every instrument marked dirty; flushes once. Returns whether
+    /// order bytes were written, recording tick-to-trade from `origin_ns`.
+    fn requote_dirty(&mut self, origin_ns: u64) -> bool {
+        let mut sent = 0;
+        let t0 = self.clock.now_ns();
+        while let Some(i) = self.dirty.pop() {
+            let i = usize::from(i);
+            self.instruments[i].dirty = false;
+            sent += self.requote(i, t0);
+        }
+        if sent == 0 {
+            return false;
+        }
+        let encoded = self.clock.now_ns();
+        record(&mut self.latencies.quote, encoded.saturating_sub(t0));
+        if self.gateway.flush(encoded).is_err() {
+            self.counters.send_errors += 1;
+        }
+        let written = self.clock.now_ns();
+        record(
+            &mut self.latencies.tick_to_trade,
+            written.saturating_sub(origin_ns),
+        );
+        true
+    }
+
+    fn requote(&mut self, i: usize, now_ns: u64) -> u32 {
+        self.counters.requotes += 1;
+        let id = self.instruments[i].id;
+        let bbo: Bbo = self.md.bbo(id);
+        let mid = match (bbo.bid, bbo.ask) {
+            (Some(b), Some(a)) => Some(Price::from_raw((b.price.raw() + a.price.raw()) / 2)),
+            _ => None,
+        };
+        self.instruments[i].mid = mid;
+        if let Some(m) = mid {
+            if let Some(reason) = self.risk.on_reference(id, m) {
+                self.fire_kill(now_ns, reason);
+            }
+        }
+        if self.risk.killed().is_some() || self.feed_gap || !self.session_ready || self.stopping {
+            return 0;
+        }
+        let ctx = QuoteContext {
+            bbo,
+            position: self.oms.position(id),
+            reduce_only: self.risk.reduce_only(),
+            now_ns,
+        };
+        let target = self.instruments[i].quoter.quote(&ctx);
+        let (tick, requote_ticks) = {
+            let p = self.instruments[i].quoter.params();
+            (p.tick, p.requote_ticks)
+        };
+        let mut sent = 0;
+        for side in [Side::Buy, Side::Sell] {
+            let slot = self.instruments[i].slots[side.index()];
+            if slot.inflight.is_some() {
+                continue;
+            }
+            let action = decide(slot.resting, target.side(side), tick, requote_ticks);
+            sent += self.act(i, side, slot, action, now_ns);
+        }
+        sent
+    }
+
+    fn act(&mut self, i: usize, side: Side, slot: Slot, action: Action, now_ns: u64) -> u32 {
+        let id = self.instruments[i].id;
+        let (request, kind, price, qty) = match action {
+            Action::Keep => return 0,
+            Action::New(q) | Action::Replace(q) => {
+                let replaces = match action {
+                    Action::Replace(_) => slot.resting.map(|r| (r.price, r.qty)),
+                    _ => None,
+                };
+                if let Err(reason) = self.check(id, side, q, replaces, now_ns) {
+                    self.events.push(
+                        now_ns,
+                        EngineEvent::RiskReject {
+                            instrument: id,
+                            side,
+                            reason,
+                        },
+                    );
+                    return 0;
+                }
+                let r = match (action, slot.cl) {
+                    (Action::Replace(_), Some(cl)) => self
+                        .oms
+                        .replace(cl, q.price, q.qty, now_ns)
+                        .map(OrderRequest::Replace),
+                    _ => self
+                        .oms
+                        .place(id, side, q.price, q.qty, TimeInForce::Day, true, now_ns)
+                        .map(OrderRequest::New),
+                };
+                let kind = if matches!(r, Ok(OrderRequest::Replace(_))) {
+                    OrderAction::Replace
+                } else {
+                    OrderAction::New
+                };
+                (r, kind, q.price, q.qty)
+            }
+            Action::Cancel => {
+                let Some(cl) = slot.cl else { return 0 };
+                (
+                    self.oms.cancel(cl, now_ns).map(OrderRequest::Cancel),
+                    OrderAction::Cancel,
+                    Price::ZERO,
+                    Qty::ZERO,
+                )
+            }
+        };
+        let request = match request {
+            Ok(r) => r,
+            Err(reason) => {
+                self.oms_reject(now_ns, id, side, reason);
+                return 0;
+            }
+        };
+        if self.gateway.send(now_ns, &request).is_err() {
+            self.counters.send_errors += 1;
+            return 0;
+        }
+        let cl = request.cl();
+        let s = &mut self.instruments[i].slots[side.index()];
+        s.inflight = Some((cl, now_ns));
+        match request {
+            OrderRequest::New(_) => {
+                s.cl = Some(cl);
+                self.counters.orders_new += 1;
+            }
+            OrderRequest::Replace(_) => self.counters.orders_replace += 1,
+            OrderRequest::Cancel(_) => self.counters.orders_cancel += 1,
+        }
+        self.events.push(
+            now_ns,
+            EngineEvent::Sent {
+                action: kind,
+                cl,
+                instrument: id,
+                side,
+                price,
+                qty,
+            },
+        );
+        1
+    }
+
+    fn check(
+        &mut self,
+        id: InstrumentId,
+        side: Side,
+        q: QuoteSide,
+        replaces: Option<(Price, Qty)>,
+        now_ns: u64,
+    ) -> Result<(), Reject> {
+        let w = self.oms.working(id);
+        let working = Working {
+            open_buy_qty: w.open_buy_qty,
+            open_sell_qty: w.open_sell_qty,
+            best_bid: self.oms.best_working(id, Side::Buy),
+            best_ask: self.oms.best_working(id, Side::Sell),
+        };
+        let mut working = working;
+        // Our own order being replaced never crosses itself.
+        if replaces.is_some() {
+            match side {
+                Side::Buy => working.best_bid = None,
+                Side::Sell => working.best_ask = None,
+            }
+        }
+        let order = OrderCheck {
+            instrument: id,
+            side,
+            price: q.price,
+            qty: q.qty,
+            replaces,
+        };
+        let open = u32::try_from(self.oms.live_orders()).unwrap_or(u32::MAX);
+        self.risk.check(now_ns, &order, &working, open)
+    }
+
+    fn oms_reject(&mut self, now_ns: u64, instrument: InstrumentId, side: Side, reason: OmsReject) {
+        self.counters.oms_rejects += 1;
+        self.events.push(
+            now_ns,
+            EngineEvent::OmsReject {
+                instrument,
+                side,
+                reason,
+            },
+        );
+    }
+
+    /// Counters of the fast path.
+    #[must_use]
+    pub const fn counters(&self) -> &TraderCounters {
+        &self.counters
+    }
+
+    /// Latency histograms.
+    #[must_use]
+    pub const fn latencies(&self) -> &Latencies {
+        &self.latencies
+    }
+
+    /// Clears the latency histograms (after warm-up).
+    pub fn reset_latencies(&mut self) {
+        self.latencies = Latencies::new();
+    }
+
+    /// The OMS.
+    #[must_use]
+    pub const fn oms(&self) -> &Oms {
+        &self.oms
+    }
+
+    /// Pre-trade risk.
+    #[must_use]
+    pub const fn risk(&self) -> &Risk {
+        &self.risk
+    }
+
+    /// The market data.
+    #[must_use]
+    pub const fn market_data(&self) -> &MarketData {
+        &self.md
+    }
+
+    /// The sequencer.
+    #[must_use]
+    pub const fn sequencer(&self) -> &Sequencer {
+        &self.sequencer
+    }
+
+    /// The gateway.
+    #[must_use]
+    pub const fn gateway(&self) -> &G {
+        &self.gateway
+    }
+
+    /// The gateway, mutably (tests, benches).
+    pub fn gateway_mut(&mut self) -> &mut G {
+        &mut self.gateway
+    }
+
+    /// The event producer (the runner reports its own events through it).
+    pub fn events_mut(&mut self) -> &mut EventTx {
+        &mut self.events
+    }
+
+    /// Number of traded instruments.
+    #[must_use]
+    pub fn instrument_count(&self) -> usize {
+        self.instruments.len()
+    }
+
+    /// Whether the order session is ready.
+    #[must_use]
+    pub const fn session_ready(&self) -> bool {
+        self.session_ready
+    }
+
+    /// Whether quotes are pulled for a feed gap.
+    #[must_use]
+    pub const fn feed_gap(&self) -> bool {
+        self.feed_gap
+    }
+}
+
+fn resting(price: Price, leaves: Qty) -> Option<QuoteSide> {
+    (leaves.raw() > 0).then_some(QuoteSide { price, qty: leaves })
+}
+
+/// The venue-report half, borrowed as the gateway's sink.
+struct ReportSink<'a> {
+    oms: &'a mut Oms,
+    risk: &'a mut Risk,
+    instruments: &'a mut [Instrument],
+    index: &'a [u16],
+    dirty: &'a mut Vec<u16>,
+    latencies: &'a mut Latencies,
+    events: &'a mut EventTx,
+    counters: &'a mut TraderCounters,
+    clock: &'a Clock,
+    sessions: [Option<SessionEvent>; 4],
+    n_sessions: usize,
+    kill: Option<KillReason>,
+}
+
+impl ReportSink<'_> {
+    fn instrument(&mut self, id: InstrumentId) -> Option<(u16, &mut Instrument)> {
+        match self.index[usize::from(id.0)] {
+            0 => None,
+            i => Some((i - 1, &mut self.instruments[usize::from(i - 1)])),
+        }
+    }
+
+    fn touch(&mut self, i: u16) {
+        let inst = &mut self.instruments[usize::from(i)];
+        if !inst.dirty {
+            inst.dirty = true;
+            self.dirty.push(i);
+        }
+    }
+
+    /// The instrument index whose `side` slot owns `cl`; records the round
+    /// trip if `cl` was the request in flight.
+    fn round_trip(&mut self, id: InstrumentId, side: Side, cl: ClOrdId) -> Option<u16> {
+        let now = self.clock.now_ns();
+        let (i, inst) = self.instrument(id)?;
+        let slot = &inst.slots[side.index()];
+        if !slot.owns(cl) {
+            return None;
+        }
+        if let Some((c, sent)) = slot.inflight {
+            if c == cl {
+                record(&mut self.latencies.round_trip, now.saturating_sub(sent));
+            }
+        }
+        Some(i)
+    }
+
+    fn resting_of(&self, cl: ClOrdId) -> Option<QuoteSide> {
+        let o = self.oms.order(cl)?;
+        resting(o.price(), o.leaves())
+    }
+}
+
+impl GatewaySink for ReportSink<'_> {
+    fn report(&mut self, r: &ExecReport) {
+        self.counters.reports += 1;
+        let ts = self.clock.now_ns();
+        match self.oms.on_report(r) {
+            OmsApplied::Fill(f) => {
+                self.counters.fills += 1;
+                if let Some(reason) = self.risk.on_fill(f.instrument, f.side, f.price, f.qty) {
+                    self.kill = Some(reason);
+                }
+                let position = self.oms.position(f.instrument);
+                self.events.push(
+                    ts,
+                    EngineEvent::Fill {
+                        cl: f.cl,
+                        instrument: f.instrument,
+                        side: f.side,
+                        price: f.price,
+                        qty: f.qty,
+                        position,
+                    },
+                );
+                if let Some((i, inst)) = self.instrument(f.instrument) {
+                    inst.fills += 1;
+                    match f.side {
+                        Side::Buy => inst.bought += f.qty.raw(),
+                        Side::Sell => inst.sold += f.qty.raw(),
+                    }
+                    if let Some(side) = inst.slots.iter().position(|s| s.owns(f.cl)) {
+                        let slot = &mut inst.slots[side];
+                        if f.done {
+                            slot.clear();
+                        } else if let Some(rest) = slot.resting.as_mut() {
+                            rest.qty = f.leaves;
+                        }
+                    }
+                    self.touch(i);
+                }
+            }
+            OmsApplied::Accepted {
+                cl,
+                instrument,
+                side,
+                price,
+                leaves,
+            } => {
+                if let Some(i) = self.round_trip(instrument, side, cl) {
+                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()];
+                    slot.inflight = None;
+                    slot.resting = resting(price, leaves);
+                    self.touch(i);
+                }
+            }
+            OmsApplied::Replaced {
+                orig,
+                cl,
+                instrument,
+                side,
+                price,
+                leaves,
+                done,
+            } => {
+                let i = self
+                    .round_trip(instrument, side, cl)
+                    .or_else(|| self.round_trip(instrument, side, orig));
+                if let Some(i) = i {
+                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()];
+                    if done {
+                        slot.clear();
+                    } else {
+                        slot.inflight = None;
+                        slot.cl = Some(cl);
+                        slot.resting = resting(price, leaves);
+                    }
+                    self.touch(i);
+                }
+            }
+            OmsApplied::Cancelled {
+                cl,
+                instrument,
+                side,
+                leaves,
+                done,
+                ..
+            } => {
+                if let Some(i) = self.round_trip(instrument, side, cl) {
+                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()];
+                    if done {
+                        slot.clear();
+                    } else if let Some(rest) = slot.resting.as_mut() {
+                        rest.qty = leaves;
+                    }
+                    self.touch(i);
+                }
+            }
+            OmsApplied::Rejected {
+                cl,
+                instrument,
+                side,
+                reason,
+            } => {
+                self.counters.venue_rejects += 1;
+                self.events.push(
+                    ts,
+                    EngineEvent::VenueReject {
+                        cl,
+                        instrument,
+                        reason,
+                    },
+                );
+                if let Some(i) = self.round_trip(instrument, side, cl) {
+                    self.instruments[usize::from(i)].slots[side.index()].clear();
+                    self.touch(i);
+                }
+            }
+            OmsApplied::ReplaceRejected {
+                cl,
+                rejected,
+                instrument,
+                side,
+                price,
+                leaves,
+                cancel_lost: _,
+            } => {
+                self.counters.venue_rejects += 1;
+                self.events.push(
+                    ts,
+                    EngineEvent::VenueReject {
+                        cl: rejected,
+                        instrument,
+                        reason: 0,
+                    },
+                );
+                let i = self
+                    .round_trip(instrument, side, rejected)
+                    .or_else(|| self.round_trip(instrument, side, cl));
+                if let Some(i) = i {
+                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()];
+                    slot.inflight = None;
+                    slot.resting = resting(price, leaves);
+                    slot.cl = slot.resting.map(|_| cl);
+                    self.touch(i);
+                }
+            }
+            OmsApplied::CancelRejected {
+                cl,
+                instrument,
+                side,
+                ..
+            } => {
+                if let Some(i) = self.round_trip(instrument, side, cl) {
+                    let rest = self.resting_of(cl);
+                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()];
+                    slot.inflight = None;
+                    slot.resting = rest;
+                    if rest.is_none() {
+                        slot.clear();
+                    }
+                    self.touch(i);
+                }
+            }
+            OmsApplied::Duplicate { .. } => self.counters.duplicate_reports += 1,
+            OmsApplied::Unknown { .. } => {
+                self.counters.unknown_reports += 1;
+                if let ExecReport::Executed { cl, qty, .. } = *r {
+                    self.events.push(ts, EngineEvent::UnknownFill { cl, qty });
+                }
+            }
+            OmsApplied::BrokenTrade { .. } => {
+                // The OMS keeps no per-fill history: a broken trade is an alert
+                // for the operator, not something to guess at.
+                self.counters.broken_trades += 1;
+            }
+        }
+    }
+
+    fn session(&mut self, e: SessionEvent) {
+        if self.n_sessions < self.sessions.len() {
+            self.sessions[self.n_sessions] = Some(e);
+            self.n_sessions += 1;
+        } else if let SessionEvent::Lost { .. } = e {
+            // Never lose a loss: overwrite the last slot.
+            self.sessions[self.sessions.len() - 1] = Some(e);
+        }
+    }
+}
