@@ -119,6 +119,8 @@ class Engine:
         """Re-arm the kill switch; False when refused (drawdown still beyond its limit)."""
     def reduce_only(self, on: bool) -> bool:
         """Enter or leave reduce-only mode."""
+    def drop_session(self) -> bool:
+        """Drop the order session as a network failure would; it reconnects and reconciles."""
     def set_params(self, instrument: int, params_json: str) -> bool:
         """New quoting parameters (raw units) for one instrument id."""
     def set_instrument_limits(self, instrument: int, limits_json: str) -> bool:

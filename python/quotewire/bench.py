@@ -327,6 +327,11 @@ def run_tick_to_trade_loopback(
     return record
 
 
+def utc_now() -> str:
+    """Now, UTC, ISO 8601 to the second."""
+    return _utc_now()
+
+
 def _utc_now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 

@@ -54,6 +54,7 @@ __all__ = [
     "FirmLimits",
     "OuchEndpoint",
     "TradedInstrument",
+    "write_latency_logs",
 ]
 
 LOG_LEVELS: Final = ("debug", "info", "warn", "error")
@@ -452,15 +453,22 @@ class Engine:
 
     def kill(self) -> bool:
         """Fire the kill switch: cancel every open order and block new ones."""
-        return self._core.kill()
+        return bool(self._core.kill())
 
     def rearm(self) -> bool:
         """Re-arm the kill switch (refused while a drawdown is still beyond its limit)."""
-        return self._core.rearm()
+        return bool(self._core.rearm())
 
     def reduce_only(self, on: bool = True) -> bool:
         """Quote only the side that shrinks each position."""
-        return self._core.reduce_only(on)
+        return bool(self._core.reduce_only(on))
+
+    def drop_session(self) -> bool:
+        """Drop the order session as a network failure would (a failure drill): the kill
+        switch fires (session lost), the venue's cancel-on-disconnect applies, and the
+        engine reconnects, replays what it missed, reconciles and, with
+        `rearm_after_reconnect`, quotes again."""
+        return bool(self._core.drop_session())
 
     def set_params(self, symbol: str, **params: Any) -> bool:
         """Change quoting parameters of `symbol` live (names as in `TradedInstrument`)."""
@@ -547,6 +555,40 @@ class Engine:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+LATENCY_STAGES: Final = ("tick_to_trade", "round_trip", "feed", "quote")
+"""The histograms every summary carries: packet received -> order bytes written, order
+sent -> venue answer read, datagram through sequencer and books, quoting decision (model,
+risk, OMS, encoding)."""
+
+
+def write_latency_logs(
+    summary: Mapping[str, Any], directory: str | os.PathLike[str]
+) -> list[Path]:
+    """Write each latency histogram of an engine summary as an HdrHistogram interval log
+    (`<stage>.hlog`, values in nanoseconds), readable by the Python `hdrhistogram`
+    package's `HistogramLogReader`, HdrHistogram's `HistogramLogProcessor` and the online
+    plotters. Returns the paths written."""
+    from quotewire import bench
+    from quotewire._machine import git_revision, machine_info
+
+    out = Path(directory)
+    seconds = float(summary.get("seconds", 0) or 0)
+    paths = []
+    for stage in LATENCY_STAGES:
+        lat = summary["latency"][stage]
+        record = {
+            "bench": f"engine {stage}",
+            "command": "quotewire engine summary",
+            "histogram": lat["histogram"],
+            "elapsed_ns": int(seconds * 1e9),
+            "machine": machine_info(),
+            "git_rev": git_revision(fallback="unknown"),
+            "date": bench.utc_now(),
+        }
+        paths.append(bench.write_hdr_log(record, out / f"{stage}.hlog"))
+    return paths
 
 
 def _with_symbols(raw: Mapping[str, Any], config: EngineConfig) -> dict[str, Any]:

@@ -793,6 +793,10 @@ impl OrderGateway for OuchClient {
             Phase::Ended => SessionStatus::Ended,
         }
     }
+
+    fn drop_session(&mut self) {
+        self.disconnect();
+    }
 }
 
 #[cfg(test)]

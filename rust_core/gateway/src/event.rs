@@ -148,6 +148,11 @@ pub trait OrderGateway {
     fn poll<S: GatewaySink>(&mut self, now_ns: u64, sink: &mut S) -> usize;
     /// Where the session is.
     fn status(&self) -> SessionStatus;
+    /// Drops the connection as a network failure would (the venue's
+    /// cancel-on-disconnect applies); the gateway reports the loss on the next
+    /// poll and reconnects if configured to. Operator tooling and tests; a
+    /// gateway without a connection ignores it.
+    fn drop_session(&mut self) {}
 }
 
 /// A sink that drops everything (e.g. while draining a gateway at shutdown).

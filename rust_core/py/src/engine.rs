@@ -305,6 +305,11 @@ impl Engine {
         self.control(py, Control::Rearm)
     }
 
+    /// Drops the order session as a network failure would (failure drills).
+    fn drop_session(&self, py: Python<'_>) -> PyResult<bool> {
+        self.control(py, Control::DropSession)
+    }
+
     /// Enters or leaves reduce-only mode.
     fn reduce_only(&self, py: Python<'_>, on: bool) -> PyResult<bool> {
         self.control(py, Control::ReduceOnly(on))
@@ -428,6 +433,28 @@ impl Engine {
         ] {
             counters.set_item(k, v)?;
         }
+        let oms = trader.oms().counters();
+        let oms_dict = PyDict::new(py);
+        for (k, v) in [
+            ("placed", oms.placed),
+            ("replaces_sent", oms.replaces_sent),
+            ("cancels_sent", oms.cancels_sent),
+            ("accepted", oms.accepted),
+            ("replaced", oms.replaced),
+            ("fills", oms.fills),
+            ("filled_qty", oms.filled_qty),
+            ("overfills", oms.overfills),
+            ("rejects", oms.rejects),
+            ("replace_rejects", oms.replace_rejects),
+            ("cancel_rejects", oms.cancel_rejects),
+            ("cancels_lost", oms.cancels_lost),
+            ("duplicates", oms.duplicates),
+            ("unknown_reports", oms.unknown_reports),
+            ("unknown_fills", oms.unknown_fills),
+        ] {
+            oms_dict.set_item(k, v)?;
+        }
+        out.set_item("oms", oms_dict)?;
         let feed = trader.sequencer().stats();
         counters.set_item("feed_gaps", feed.gaps)?;
         counters.set_item("feed_packets", feed.packets)?;

@@ -49,6 +49,9 @@ pub enum Control {
     SetFirmLimits(FirmLimits),
     /// Publish a snapshot into the snapshot ring.
     Snapshot,
+    /// Drop the order session as a network failure would (operator tooling,
+    /// failure drills): the engine reconnects, replays and reconciles.
+    DropSession,
 }
 
 /// A control request with its sequence number (echoed in the [`Ack`]).
@@ -525,6 +528,10 @@ impl<G: OrderGateway> Trader<G> {
             }
             Control::Snapshot => {
                 self.publish_snapshot(now_ns);
+                true
+            }
+            Control::DropSession => {
+                self.gateway.drop_session();
                 true
             }
         }
