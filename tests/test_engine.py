@@ -51,9 +51,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.005)
 
 
 @contextmanager
-def trading(
-    setup: demo.Scenario | None = None, **changes: Any
-) -> Iterator[tuple[Venue, Engine]]:
+def trading(setup: demo.Scenario | None = None, **changes: Any) -> Iterator[tuple[Venue, Engine]]:
     plan = setup or demo.scenario(threads=THREADS)
     with Venue(plan.venue) as venue:
         config = plan.engine(venue)

@@ -86,18 +86,29 @@ def bench_venue(actions: int, *, instruments: int = 8, seed: int = 1) -> dict[st
     """
 
 def bench_tick_to_trade(
-    messages: int, *, instruments: int = 100, live_orders: int = 200_000, seed: int = 1
+    messages: int,
+    *,
+    instruments: int = 100,
+    live_orders: int = 200_000,
+    seed: int = 1,
+    max_payload: int = 100,
 ) -> dict[str, object]:
     """In-process tick-to-trade: generated ITCH datagrams from memory through sequencer,
     books, quoting, risk, OMS and OUCH encoding, against an in-memory venue.
 
     Keys: count (datagrams that caused orders), datagrams, messages, orders, elapsed_ns,
-    per_sec (datagrams/s), risk_rejects, feed_p50_ns, feed_p99_ns, min_ns, mean_ns, p50_ns,
+    per_sec (datagrams/s), risk_rejects, feed_p50_ns, feed_p99_ns, quote_p50_ns,
+    quote_p99_ns, min_ns, mean_ns, p50_ns,
     p90_ns, p99_ns, p999_ns, p9999_ns, max_ns, histogram (HDR V2 compressed, base64).
     """
 
 def bench_orders(
-    actions: int, *, live_orders: int = 1_000_000, instruments: int = 1_000, seed: int = 1
+    actions: int,
+    *,
+    live_orders: int = 1_000_000,
+    instruments: int = 1_000,
+    seed: int = 1,
+    working_set: int = 0,
 ) -> dict[str, object]:
     """Order actions through risk, the OMS and the OUCH encoder on a slab of `live_orders`.
 

@@ -97,6 +97,10 @@ _EXTRAS: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
         ("datagrams", "datagrams"),
         ("messages", "messages"),
         ("orders", "orders"),
+        ("feed p50 ns", "feed_p50_ns"),
+        ("feed p99 ns", "feed_p99_ns"),
+        ("quote p50 ns", "quote_p50_ns"),
+        ("quote p99 ns", "quote_p99_ns"),
         ("round trips", "round_trips"),
         ("round trip p50 ns", "round_trip_p50_ns"),
         ("round trip p99 ns", "round_trip_p99_ns"),
@@ -205,6 +209,7 @@ def run_orders(
     live_orders: int = 1_000_000,
     instruments: int = 1_000,
     seed: int = 1,
+    working_set: int = 0,
     argv: Sequence[str] | None = None,
 ) -> dict[str, object]:
     """Order actions (a third each new, replace, cancel) through pre-trade risk, the OMS and
@@ -213,25 +218,33 @@ def run_orders(
 
     `per_sec` counts whole actions including their acknowledgement; the histogram times
     risk + OMS + encoding of each request. `bytes_per_order` is the OMS's memory (slab and
-    indexes) over its capacity.
+    indexes) over its capacity. Replaces and cancels pick among the `working_set` most
+    recent live orders (a strategy's hot quotes over a deep resting book), or uniformly
+    among all of them with 0 (the cold, cache-missing worst case).
     """
     for name, value, low, high in (
         ("actions", actions, 1, 2**40),
         ("live_orders", live_orders, 0, 1 << 26),
         ("instruments", instruments, 1, 65_535),
         ("seed", seed, 0, 2**64 - 1),
+        ("working_set", working_set, 0, 1 << 26),
     ):
         if not low <= value <= high:
             raise ConfigError(f"{name}: {value} is not in {low}..{high}")
     date = _utc_now()
     figures = _core.bench_orders(
-        actions, live_orders=live_orders, instruments=instruments, seed=seed
+        actions,
+        live_orders=live_orders,
+        instruments=instruments,
+        seed=seed,
+        working_set=working_set,
     )
     params = {
         "actions": actions,
         "live_orders": live_orders,
         "instruments": instruments,
         "seed": seed,
+        "working_set": working_set,
     }
     return _record("orders", params, figures, date=date, argv=argv)
 
@@ -242,26 +255,35 @@ def run_tick_to_trade_inproc(
     instruments: int = 100,
     live_orders: int = 200_000,
     seed: int = 1,
+    max_payload: int = 100,
     argv: Sequence[str] | None = None,
 ) -> dict[str, object]:
     """Tick-to-trade inside one process: generated ITCH datagrams from memory through the
     sequencer, books, quoting model, risk, OMS and OUCH encoder into a buffer, with an
     in-memory venue acknowledging every request. `count` is the datagrams that caused at
-    least one order; each sample is datagram handed in -> order bytes written."""
+    least one order; each sample is datagram handed in -> order bytes written. Datagrams
+    are at most `max_payload` bytes (100: one or two messages, as a feed at normal rates;
+    1400: a burst of about forty)."""
     for name, value, low, high in (
         ("messages", messages, 1, 2**40),
         ("instruments", instruments, 1, 65_535),
         ("live_orders", live_orders, 0, 1 << 26),
         ("seed", seed, 0, 2**64 - 1),
+        ("max_payload", max_payload, 64, 1400),
     ):
         if not low <= value <= high:
             raise ConfigError(f"{name}: {value} is not in {low}..{high}")
     date = _utc_now()
     figures = _core.bench_tick_to_trade(
-        messages, instruments=instruments, live_orders=live_orders, seed=seed
+        messages,
+        instruments=instruments,
+        live_orders=live_orders,
+        seed=seed,
+        max_payload=max_payload,
     )
     params = {
         "mode": "inproc",
+        "max_payload": max_payload,
         "messages": messages,
         "instruments": instruments,
         "live_orders": live_orders,

@@ -409,6 +409,7 @@ def _cmd_bench_orders(args: argparse.Namespace, argv: Sequence[str]) -> int:
         live_orders=args.live_orders,
         instruments=args.instruments,
         seed=args.seed,
+        working_set=args.working_set,
         argv=argv,
     )
     return _emit_bench(record, args)
@@ -421,6 +422,7 @@ def _cmd_bench_t2t(args: argparse.Namespace, argv: Sequence[str]) -> int:
             instruments=args.instruments,
             live_orders=args.live_orders,
             seed=args.seed,
+            max_payload=args.max_payload,
             argv=argv,
         )
     else:
@@ -501,6 +503,12 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
     p_t2t.add_argument(
         "--live-orders", type=_count, default=200_000, help="inproc, default: 200000"
     )
+    p_t2t.add_argument(
+        "--max-payload",
+        type=int,
+        default=100,
+        help="inproc: largest datagram in bytes, 64..1400 (default 100: 1-2 messages)",
+    )
     p_t2t.add_argument("--seconds", type=_seconds, default=10.0, help="loopback, default: 10")
     p_t2t.add_argument("--seed", type=_seed, default=1, help="seed, default: 1")
     _add_bench_outputs(p_t2t)
@@ -517,6 +525,13 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
     p_ord.add_argument("--live-orders", type=_count, default=1_000_000, help="default: 1000000")
     p_ord.add_argument("--instruments", type=_count, default=1_000, help="default: 1000")
     p_ord.add_argument("--seed", type=_seed, default=1, help="seed, default: 1")
+    p_ord.add_argument(
+        "--working-set",
+        type=int,
+        default=0,
+        help="replaces and cancels pick among the N most recent live orders; "
+        "0 (default): uniformly among all of them",
+    )
     _add_bench_outputs(p_ord)
     p_ord.set_defaults(func=lambda a: _cmd_bench_orders(a, argv))
 

@@ -563,9 +563,7 @@ sent -> venue answer read, datagram through sequencer and books, quoting decisio
 risk, OMS, encoding)."""
 
 
-def write_latency_logs(
-    summary: Mapping[str, Any], directory: str | os.PathLike[str]
-) -> list[Path]:
+def write_latency_logs(summary: Mapping[str, Any], directory: str | os.PathLike[str]) -> list[Path]:
     """Write each latency histogram of an engine summary as an HdrHistogram interval log
     (`<stage>.hlog`, values in nanoseconds), readable by the Python `hdrhistogram`
     package's `HistogramLogReader`, HdrHistogram's `HistogramLogProcessor` and the online

@@ -478,13 +478,14 @@ impl Engine {
 /// In-process tick-to-trade: generated ITCH datagrams from memory through the
 /// whole fast path to OUCH bytes in a buffer.
 #[pyfunction]
-#[pyo3(signature = (messages, *, instruments = 100, live_orders = 200_000, seed = 1))]
+#[pyo3(signature = (messages, *, instruments = 100, live_orders = 200_000, seed = 1, max_payload = 100))]
 pub(crate) fn bench_tick_to_trade(
     py: Python<'_>,
     messages: u64,
     instruments: u16,
     live_orders: usize,
     seed: u64,
+    max_payload: usize,
 ) -> PyResult<Bound<'_, PyDict>> {
     if messages == 0 || instruments == 0 {
         return Err(ConfigError::new_err(
@@ -496,6 +497,7 @@ pub(crate) fn bench_tick_to_trade(
         instruments,
         live_orders,
         seed,
+        max_payload,
     };
     let r = py
         .detach(|| run_tick_to_trade(&config))
@@ -510,6 +512,8 @@ pub(crate) fn bench_tick_to_trade(
     out.set_item("risk_rejects", r.risk_rejects)?;
     out.set_item("feed_p50_ns", r.feed.value_at_quantile(0.5))?;
     out.set_item("feed_p99_ns", r.feed.value_at_quantile(0.99))?;
+    out.set_item("quote_p50_ns", r.quote.value_at_quantile(0.5))?;
+    out.set_item("quote_p99_ns", r.quote.value_at_quantile(0.99))?;
     put_latency(&out, &r.tick_to_trade)?;
     put_histogram(&out, &r.tick_to_trade)?;
     Ok(out)
@@ -517,13 +521,14 @@ pub(crate) fn bench_tick_to_trade(
 
 /// Order actions through risk, the OMS and the OUCH encoder on a full slab.
 #[pyfunction]
-#[pyo3(signature = (actions, *, live_orders = 1_000_000, instruments = 1_000, seed = 1))]
+#[pyo3(signature = (actions, *, live_orders = 1_000_000, instruments = 1_000, seed = 1, working_set = 0))]
 pub(crate) fn bench_orders(
     py: Python<'_>,
     actions: u64,
     live_orders: usize,
     instruments: u16,
     seed: u64,
+    working_set: usize,
 ) -> PyResult<Bound<'_, PyDict>> {
     if actions == 0 || instruments == 0 {
         return Err(ConfigError::new_err(
@@ -535,6 +540,7 @@ pub(crate) fn bench_orders(
         live_orders,
         instruments,
         seed,
+        working_set,
     };
     let r = py
         .detach(|| run_orders_bench(&config))

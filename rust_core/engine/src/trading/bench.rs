@@ -36,6 +36,10 @@ pub struct TickToTradeConfig {
     pub live_orders: usize,
     /// Generator seed.
     pub seed: u64,
+    /// Largest MoldUDP64 datagram (bytes, header included): about 20 + 40 per
+    /// message, so 100 carries 1-2 messages as a venue's feed does at normal
+    /// rates, 1400 packs ~40 as in a burst.
+    pub max_payload: usize,
 }
 
 /// Figures of one in-process tick-to-trade run.
@@ -55,6 +59,8 @@ pub struct TickToTradeResult {
     pub tick_to_trade: Histogram<u64>,
     /// Sequencing + decoding + books, per datagram.
     pub feed: Histogram<u64>,
+    /// Quoting decision (model, risk, OMS, encoding) per datagram that sent orders.
+    pub quote: Histogram<u64>,
     /// Order requests written.
     pub orders: u64,
     /// Fills (none: the in-memory venue only acknowledges).
@@ -147,7 +153,7 @@ pub fn run_tick_to_trade(config: &TickToTradeConfig) -> Result<TickToTradeResult
         Generator::new(synth.clone())?,
         Session::from_str_padded("QWT2T"),
         1,
-        MAX_PAYLOAD,
+        config.max_payload.clamp(64, MAX_PAYLOAD),
     )?;
     let warm_end = synth.framing_messages() - 3 + feed.warmup_messages();
     let split = datagrams
@@ -203,6 +209,7 @@ pub fn run_tick_to_trade(config: &TickToTradeConfig) -> Result<TickToTradeResult
         datagrams_per_sec: n as f64 * 1e9 / elapsed_ns.max(1) as f64,
         tick_to_trade: lat.tick_to_trade.clone(),
         feed: lat.feed.clone(),
+        quote: lat.quote.clone(),
         orders: (after.orders_new + after.orders_replace + after.orders_cancel)
             - (before.orders_new + before.orders_replace + before.orders_cancel),
         risk_rejects: trader.risk().checks() - trader.risk().accepted(),
@@ -220,6 +227,10 @@ pub struct OrdersBenchConfig {
     pub instruments: u16,
     /// Seed of the action mix.
     pub seed: u64,
+    /// Replaces and cancels pick among the most recent this many live orders
+    /// (a quoting strategy's hot set over a deep resting book); 0 picks
+    /// uniformly among all live orders (every action a cache miss).
+    pub working_set: usize,
 }
 
 /// Figures of one order-action run.
@@ -267,7 +278,7 @@ pub fn run_orders_bench(config: &OrdersBenchConfig) -> Result<OrdersBenchResult,
     let mut oms = Oms::new(&OmsConfig {
         capacity,
         max_instruments: instruments + 1,
-        max_in_flight: capacity,
+        max_in_flight: 4_096,
     })
     .map_err(|e| bad(&e))?;
     let mut risk = Risk::new(&RiskConfig {
@@ -361,7 +372,12 @@ pub fn run_orders_bench(config: &OrdersBenchConfig) -> Result<OrdersBenchResult,
     for sample in &mut samples {
         let r = mix.next();
         let kind = (r % 3) as usize;
-        let pick = ((r >> 16) as usize) % live.len().max(1);
+        let span = match config.working_set {
+            0 => live.len(),
+            n => n.min(live.len()),
+        }
+        .max(1);
+        let pick = live.len().saturating_sub(1 + ((r >> 16) as usize) % span);
         let t0 = clock.now_ns();
         let request = if kind == 0 || live.is_empty() {
             let side = if r & 8 == 0 { Side::Buy } else { Side::Sell };
