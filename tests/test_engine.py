@@ -364,3 +364,22 @@ def test_run_command_trades_from_a_toml_file(
         assert summary["counters"]["orders_new"] > 0
         assert venue.firm_state(OUR_FIRM)["open_orders"] == 0
     Decimal(str(summary["total_pnl"]))  # money arrives as exact decimal text
+
+
+def test_example_engine_config_loads_and_names_the_example_venue() -> None:
+    root = Path(__file__).resolve().parent.parent
+    from quotewire.venue import VenueConfig
+
+    engine = EngineConfig.load(root / "examples" / "engine.toml")
+    venue = VenueConfig.load(root / "examples" / "venue.toml")
+    by_symbol = {i.symbol: i.id for i in venue.instruments}
+    for inst in engine.instruments:
+        assert by_symbol[inst.symbol] == inst.id
+    assert venue.ouch is not None and venue.itch is not None
+    assert engine.ouch.addr == venue.ouch.listen
+    assert engine.feed.bind == venue.itch.destination
+    assert engine.feed.retransmit == venue.itch.retransmit_bind
+    assert any(
+        a.username == engine.ouch.username and a.password == engine.ouch.password
+        for a in venue.ouch.accounts
+    )

@@ -9,14 +9,14 @@ mod common;
 use std::collections::{BTreeSet, VecDeque};
 
 use common::*;
-use quotewire_core::order::{ClOrdId, ExecReport};
+use quotewire_core::order::{ClOrdId, ExecReport, OrderRequest};
 use quotewire_core::Side;
+use quotewire_engine::trading::config::TraderConfig;
 use quotewire_engine::trading::telemetry::{EngineEvent, OrderAction};
 use quotewire_engine::trading::trader::{Control, SnapshotRecord};
 use quotewire_feed::Line;
 use quotewire_gateway::{
-    GatewayError, GatewaySink, LostReason, MemoryGateway, NullSink, OrderGateway, SessionEvent,
-    SessionStatus,
+    GatewayError, GatewaySink, LostReason, MemoryGateway, OrderGateway, SessionEvent, SessionStatus,
 };
 use quotewire_risk::{InstrumentLimits, KillReason, Reject};
 
@@ -35,7 +35,7 @@ fn two_sided(h: &mut Harness<impl Recorded>, locate: u16) -> (u64, u64) {
     (b, a)
 }
 
-/// The ids resting on each side of instrument index `i`, as the OMS knows them.
+/// The ids of our open orders on instrument `id`, as the OMS knows them.
 fn resting_ids(h: &Harness<impl Recorded>, id: u16) -> BTreeSet<u32> {
     let mut ids = BTreeSet::new();
     h.trader.oms().for_each_open(|o| {
@@ -146,7 +146,7 @@ fn two_sided_book_gets_a_bid_and_an_ask_at_the_skewed_prices() {
 #[test]
 fn book_move_replaces_and_unchanged_target_sends_nothing() {
     let mut h = Harness::new(config(1));
-    two_sided(&mut h, 1);
+    let (_, ask_ref) = two_sided(&mut h, 1);
     let first = h.requests();
     let mut cl = [only_new(&first, BUY).0, only_new(&first, SELL).0];
     let mut quoted = expected_quote(px(100, 0), px(100, 10), 0, h.params(0));
@@ -155,14 +155,21 @@ fn book_move_replaces_and_unchanged_target_sends_nothing() {
     // The bid touch moves up one tick, then the ask touch does: each time
     // exactly the sides whose target moved are replaced, at the new target.
     let mut replaced_sides = BTreeSet::new();
+    let (bid_up, ask_up) = (h.feed.order_ref(), h.feed.order_ref());
     let moves = [
-        (BUY, px(100, 1), px(100, 10)),
-        (SELL, px(100, 1), px(100, 11)),
+        (
+            vec![add(1, bid_up, BUY, 100, px(100, 1))],
+            px(100, 1),
+            px(100, 10),
+        ),
+        (
+            vec![delete(1, ask_ref), add(1, ask_up, SELL, 200, px(100, 11))],
+            px(100, 1),
+            px(100, 11),
+        ),
     ];
-    for (side, best_bid, best_ask) in moves {
-        let r = h.feed.order_ref();
-        let touch = if side == BUY { best_bid } else { best_ask };
-        assert!(h.deliver(&[add(1, r, side, 100, touch)]));
+    for (messages, best_bid, best_ask) in moves {
+        assert!(h.deliver(&messages));
         let target = expected_quote(best_bid, best_ask, 0, h.params(0));
         let reqs = h.requests();
         let mut want = Vec::new();
@@ -283,12 +290,12 @@ fn fill_updates_position_and_pnl_and_skews_next_quote() {
     let (new_bid, p, q) = only_new(&reqs, BUY);
     assert_eq!((p, q), want_bid);
     assert!(new_bid > ask_cl);
-    assert!(reqs.contains(&Req::Replace {
-        orig: ask_cl,
-        cl: new_bid + 1,
-        price: want_ask.0,
-        qty: want_ask.1,
-    }));
+    assert!(
+        reqs.iter().any(|r| matches!(*r,
+            Req::Replace { orig, cl, price, qty }
+                if orig == ask_cl && cl > ask_cl && (price, qty) == want_ask)),
+        "{reqs:?}"
+    );
     h.poll();
     let snap = h.trader.instrument_snapshot(0);
     assert_eq!(
@@ -373,13 +380,16 @@ fn feed_gap_pulls_quotes_until_recovered() {
     let open = resting_ids(&h, 1);
     h.events();
 
-    // Datagrams 2, 3 and 4 are built; 2 is lost on the multicast lines.
+    // Three more datagrams are built; the first is lost on the multicast lines.
     let (deep, touch, ask) = (h.feed.order_ref(), h.feed.order_ref(), h.feed.order_ref());
+    let gap = h.feed.next_seq();
     let missing = h.feed.datagram(&[add(1, deep, BUY, 100, px(99, 95))]);
     let third = h.feed.datagram(&[add(1, touch, BUY, 100, px(100, 2))]);
     let fourth = h.feed.datagram(&[add(1, ask, SELL, 100, px(100, 8))]);
 
-    assert!(h.on(Line::A, &third), "the quotes are pulled at once");
+    // The quotes are pulled at once. (`on_datagram` reports only what the
+    // requote wrote, so its result says nothing about these cancels.)
+    h.on(Line::A, &third);
     assert!(h.trader.feed_gap());
     let cancels: BTreeSet<u32> = h
         .requests()
@@ -391,9 +401,11 @@ fn feed_gap_pulls_quotes_until_recovered() {
         .collect();
     assert_eq!(cancels, open);
     assert_eq!(h.trader.risk().killed(), None, "a gap is not a kill");
-    assert!(h
-        .events()
-        .contains(&EngineEvent::FeedGap { from: 2, to: 2 }));
+    let events = h.events();
+    assert!(
+        events.contains(&EngineEvent::FeedGap { from: gap, to: gap }),
+        "{events:?}"
+    );
 
     // Cancels acknowledged, more data while the gap is open: nothing quoted.
     assert_eq!(h.poll(), 2);
@@ -403,12 +415,12 @@ fn feed_gap_pulls_quotes_until_recovered() {
     assert!(h.requests().is_empty());
     let now = h.now + 1;
     let request = h.trader.poll_feed_timers(now).expect("a re-request is due");
-    assert_eq!((request.sequence, request.count), (2, 1));
+    assert_eq!((request.sequence, request.count), (gap, 1));
     assert!(h.requests().is_empty());
     assert_eq!(h.trader.counters().orders_new, 2);
 
     // The retransmission fills the gap: quoting resumes on the book with
-    // datagrams 2 to 4 applied (bid 100.02, ask 100.08).
+    // all three applied (bid 100.02, ask 100.08).
     assert!(h.on(Line::Retransmit, &missing));
     assert!(!h.trader.feed_gap());
     assert!(h.events().contains(&EngineEvent::FeedRecovered));
@@ -591,52 +603,94 @@ fn set_params_applies_within_one_event_and_is_acknowledged() {
     }
 }
 
-/// One step of a scripted venue.
+/// Collects what a gateway reports (the venue's answers kept for a replay).
+#[derive(Debug, Default)]
+struct Answers(Vec<ExecReport>);
+
+impl GatewaySink for Answers {
+    fn report(&mut self, r: &ExecReport) {
+        self.0.push(*r);
+    }
+    fn session(&mut self, _e: SessionEvent) {}
+}
+
+/// The in-memory venue behind a connection that can be lost. Requests go on
+/// the wire (`wire`: the bytes written) and reach the accept-everything
+/// venue (`venue`) on the next poll; scripted session events and replayed
+/// reports go out first.
+#[derive(Debug)]
+struct ScriptedVenue {
+    wire: MemoryGateway,
+    venue: MemoryGateway,
+    in_transit: VecDeque<OrderRequest>,
+    script: VecDeque<Step>,
+}
+
+/// One scripted message from the venue.
 #[derive(Clone, Copy, Debug)]
 enum Step {
     Session(SessionEvent),
     Report(ExecReport),
 }
 
-/// The in-memory venue with a connection that can be lost: scripted session
-/// events go out before its answers, and what was in flight when the
-/// connection dropped is never answered.
-#[derive(Debug)]
-struct ScriptedVenue {
-    inner: MemoryGateway,
-    script: VecDeque<Step>,
-}
-
 impl ScriptedVenue {
-    /// The connection drops: requests not yet answered are lost with it.
-    fn lose(&mut self) {
-        let _ = self.inner.poll(0, &mut NullSink);
+    fn new(config: &TraderConfig) -> Self {
+        Self {
+            wire: memory_gateway(config, false),
+            venue: memory_gateway(config, true),
+            in_transit: VecDeque::new(),
+            script: VecDeque::new(),
+        }
+    }
+
+    /// The connection drops before the requests in transit reach the venue.
+    fn lose_in_transit(&mut self) {
+        self.in_transit.clear();
         self.script.push_back(Step::Session(SessionEvent::Lost {
             reason: LostReason::PeerClosed,
         }));
     }
 
-    /// Logged in again, the replay is done, the venue expects `next_cl`.
-    fn reconnect(&mut self, next_cl: u32) {
+    /// The venue processes the requests in transit but the connection drops
+    /// before its answers arrive; they are replayed after the next login.
+    fn lose_answers(&mut self) -> Vec<ExecReport> {
+        let mut answers = Answers::default();
+        self.deliver(0, &mut answers);
+        self.script.push_back(Step::Session(SessionEvent::Lost {
+            reason: LostReason::PeerClosed,
+        }));
+        answers.0
+    }
+
+    /// Logged in again: `replay` comes first, then the venue expects `next_cl`.
+    fn reconnect(&mut self, replay: &[ExecReport], next_cl: u32) {
         self.script
             .push_back(Step::Session(SessionEvent::LoggedIn { next_seq: 1 }));
+        self.script.extend(replay.iter().map(|r| Step::Report(*r)));
         self.script.push_back(Step::Session(SessionEvent::Ready {
             next_cl: ClOrdId(next_cl),
         }));
     }
+
+    /// Hands the requests in transit to the venue and reports its answers.
+    fn deliver<S: GatewaySink>(&mut self, now_ns: u64, sink: &mut S) -> usize {
+        while let Some(req) = self.in_transit.pop_front() {
+            self.venue.send(now_ns, &req).unwrap();
+        }
+        self.venue.clear();
+        self.venue.poll(now_ns, sink)
+    }
 }
 
 impl OrderGateway for ScriptedVenue {
-    fn send(
-        &mut self,
-        now_ns: u64,
-        req: &quotewire_core::order::OrderRequest,
-    ) -> Result<(), GatewayError> {
-        self.inner.send(now_ns, req)
+    fn send(&mut self, now_ns: u64, req: &OrderRequest) -> Result<(), GatewayError> {
+        self.wire.send(now_ns, req)?;
+        self.in_transit.push_back(*req);
+        Ok(())
     }
 
     fn flush(&mut self, now_ns: u64) -> Result<(), GatewayError> {
-        self.inner.flush(now_ns)
+        self.wire.flush(now_ns)
     }
 
     fn poll<S: GatewaySink>(&mut self, now_ns: u64, sink: &mut S) -> usize {
@@ -650,48 +704,43 @@ impl OrderGateway for ScriptedVenue {
                 }
             }
         }
-        n + self.inner.poll(now_ns, sink)
+        n + self.deliver(now_ns, sink)
     }
 
     fn status(&self) -> SessionStatus {
-        self.inner.status()
+        self.venue.status()
     }
 }
 
 impl Recorded for ScriptedVenue {
     fn written(&self) -> &[u8] {
-        self.inner.bytes()
+        self.wire.bytes()
     }
     fn forget(&mut self) {
-        self.inner.clear();
+        self.wire.clear();
     }
 }
 
-#[test]
-fn session_lost_fires_kill_and_ready_reconciles_and_rearms() {
-    let cfg = config(2);
-    let venue = ScriptedVenue {
-        inner: memory_gateway(&cfg, true),
-        script: VecDeque::new(),
-    };
-    let mut h = Harness::with_gateway(cfg, venue);
-    assert!(h.trader.session_ready());
-
-    // Instrument 1 rests, then a touch move puts a replace in flight;
-    // instrument 2's first quotes are in flight too.
-    two_sided(&mut h, 1);
+/// Instrument 1 resting then a replace of it in flight, instrument 2's
+/// first quotes in flight; returns what is in flight and what rests.
+fn quotes_in_flight(h: &mut Harness<ScriptedVenue>) -> (Vec<Req>, BTreeSet<u32>) {
+    two_sided(h, 1);
     h.poll();
-    let resting1 = resting_ids(&h, 1);
+    h.requests();
+    let resting1 = resting_ids(h, 1);
     let r = h.feed.order_ref();
     assert!(h.deliver(&[add(1, r, BUY, 100, px(100, 2))]));
-    two_sided(&mut h, 2);
+    two_sided(h, 2);
     let in_flight = h.requests();
     assert!(in_flight.iter().any(|r| matches!(r, Req::Replace { .. })));
     assert_eq!(for_instrument(&in_flight, 2).len(), 2);
-    let highest = in_flight.iter().map(Req::cl).max().unwrap();
     h.events();
+    (in_flight, resting1)
+}
 
-    h.trader.gateway_mut().lose();
+/// The session is lost: the kill switch fires (nothing can be cancelled)
+/// and nothing is sent until the session is back.
+fn assert_lost_and_silent(h: &mut Harness<ScriptedVenue>) {
     h.poll();
     assert!(!h.trader.session_ready());
     assert_eq!(h.trader.risk().killed(), Some(KillReason::SessionLost));
@@ -711,19 +760,33 @@ fn session_lost_fires_kill_and_ready_reconciles_and_rearms() {
     let r = h.feed.order_ref();
     assert!(!h.deliver(&[add(2, r, SELL, 100, px(100, 9))]));
     assert!(h.requests().is_empty());
+}
+
+#[test]
+fn session_lost_fires_kill_and_ready_reconciles_and_rearms() {
+    let cfg = config(2);
+    let venue = ScriptedVenue::new(&cfg);
+    let mut h = Harness::with_gateway(cfg, venue);
+    assert!(h.trader.session_ready());
+    let (in_flight, resting1) = quotes_in_flight(&mut h);
+    let highest = in_flight.iter().map(Req::cl).max().unwrap();
+
+    // The requests in flight never reach the venue.
+    h.trader.gateway_mut().lose_in_transit();
+    assert_lost_and_silent(&mut h);
 
     // Back: the lost requests are reconciled (instrument 2's news expire,
     // instrument 1's replaces are dropped), what still rests is cancelled,
     // the switch re-arms and instrument 2 is quoted at once.
     let next_cl = highest + 10;
-    h.trader.gateway_mut().reconnect(next_cl);
+    h.trader.gateway_mut().reconnect(&[], next_cl);
     h.poll();
     assert!(h.trader.session_ready());
     assert_eq!(h.trader.risk().killed(), None);
     let events = h.events();
     assert!(
         events.contains(&EngineEvent::SessionReady {
-            next_cl: next_cl,
+            next_cl,
             expired: 2
         }),
         "{events:?}"
@@ -739,7 +802,6 @@ fn session_lost_fires_kill_and_ready_reconciles_and_rearms() {
         })
         .collect();
     assert_eq!(cancels, resting1, "{reqs:?}");
-    eprintln!("{reqs:?}\n{events:?}");
     let news2 = for_instrument(&reqs, 2);
     let (bid, ask) = expected_quote(px(100, 0), px(100, 9), 0, h.params(1));
     assert_eq!(Some(new_of(&news2, BUY)), bid);
@@ -752,8 +814,7 @@ fn session_lost_fires_kill_and_ready_reconciles_and_rearms() {
 
     // The cancels are answered: instrument 1 quotes its current book.
     h.poll();
-    let reqs = h.requests();
-    let news1 = for_instrument(&reqs, 1);
+    let news1 = for_instrument(&h.requests(), 1);
     let (bid, ask) = expected_quote(px(100, 2), px(100, 10), 0, h.params(0));
     assert_eq!(Some(new_of(&news1, BUY)), bid);
     assert_eq!(Some(new_of(&news1, SELL)), ask);
@@ -761,6 +822,53 @@ fn session_lost_fires_kill_and_ready_reconciles_and_rearms() {
     h.poll();
     assert_eq!(h.trader.oms().live_orders(), 4);
     assert_eq!(h.trader.counters().kills, 1);
+}
+
+#[test]
+fn session_lost_after_the_venue_acted_applies_the_replay_then_cancels_and_requotes() {
+    let cfg = config(2);
+    let venue = ScriptedVenue::new(&cfg);
+    let mut h = Harness::with_gateway(cfg, venue);
+    let (in_flight, _) = quotes_in_flight(&mut h);
+
+    // The venue acts on every request; its answers are lost with the line.
+    let answers = h.trader.gateway_mut().lose_answers();
+    assert_eq!(answers.len(), in_flight.len());
+    assert_lost_and_silent(&mut h);
+    let held: BTreeSet<u32> = answers.iter().map(|r| r.cl().0).collect();
+
+    // The replay brings them back before Ready: nothing is left to expire,
+    // and everything the venue holds is cancelled before quoting again.
+    h.trader.gateway_mut().reconnect(&answers, 1);
+    h.poll();
+    let events = h.events();
+    assert!(
+        events.contains(&EngineEvent::SessionReady {
+            next_cl: 1,
+            expired: 0
+        }),
+        "{events:?}"
+    );
+    assert_eq!(h.trader.oms().counters().lost_requests, 0);
+    assert_eq!(h.trader.risk().killed(), None);
+    let reqs = h.requests();
+    let cancels: BTreeSet<u32> = reqs.iter().map(Req::cl).collect();
+    assert!(
+        reqs.iter().all(|r| matches!(r, Req::Cancel { .. })),
+        "{reqs:?}"
+    );
+    assert_eq!(cancels, held);
+
+    h.poll();
+    let reqs = h.requests();
+    assert_eq!(reqs.len(), 4, "{reqs:?}");
+    for (id, best_bid, best_ask) in [(1, px(100, 2), px(100, 10)), (2, px(100, 0), px(100, 9))] {
+        let (bid, ask) = expected_quote(best_bid, best_ask, 0, h.params(0));
+        let news = for_instrument(&reqs, id);
+        assert_eq!(Some(new_of(&news, BUY)), bid);
+        assert_eq!(Some(new_of(&news, SELL)), ask);
+        assert!(news.iter().all(|r| r.cl() > *held.last().unwrap()));
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The trading engine: the fast path from market data to orders
 //! ([`trader`]), its configuration ([`config`]), the rings and histograms
 //! that report on it ([`telemetry`]), the live pinned thread ([`runner`])
-//! and the in-process benchmark harnesses ([`bench`]).
+//! and the in-process benchmark harnesses ([`bench`](mod@bench)).
 
 pub mod bench;
 pub mod config;

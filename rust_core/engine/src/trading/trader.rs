@@ -399,8 +399,8 @@ impl<G: OrderGateway> Trader<G> {
         self.sequencer.on_packet(rx_ns, line, datagram, &mut sink);
         let t_books = self.clock.now_ns();
         record(&mut self.latencies.feed, t_books.saturating_sub(rx_ns));
-        self.handle_feed_events(n_events, t_books);
-        self.requote_dirty(rx_ns)
+        let pulled = self.handle_feed_events(n_events, t_books);
+        self.requote_dirty(rx_ns) || pulled > 0
     }
 
     /// Runs the feed timers; returns a MoldUDP64 re-request to send, if due.
@@ -478,6 +478,9 @@ impl<G: OrderGateway> Trader<G> {
                 });
             }
         }
+        if !self.dirty.is_empty() {
+            self.requote_dirty(now_ns);
+        }
         n
     }
 
@@ -515,6 +518,9 @@ impl<G: OrderGateway> Trader<G> {
                             instrument: Some(instrument),
                         },
                     );
+                    // A quote the old limits refused is tried again now, not
+                    // at the next book change (a quiet market may have none).
+                    self.mark_all_dirty();
                 }
                 ok
             }
@@ -523,6 +529,7 @@ impl<G: OrderGateway> Trader<G> {
                 if ok {
                     self.events
                         .push(now_ns, EngineEvent::LimitsChanged { instrument: None });
+                    self.mark_all_dirty();
                 }
                 ok
             }
@@ -608,7 +615,9 @@ impl<G: OrderGateway> Trader<G> {
         }
     }
 
-    fn handle_feed_events(&mut self, n: usize, now_ns: u64) {
+    /// Acts on the feed events of one pass; returns the cancels it sent.
+    fn handle_feed_events(&mut self, n: usize, now_ns: u64) -> u32 {
+        let mut cancels = 0;
         for i in 0..n {
             let Some(e) = self.feed_events[i].take() else {
                 continue;
@@ -617,7 +626,7 @@ impl<G: OrderGateway> Trader<G> {
                 FeedEvent::GapDetected { from, to } if !self.feed_gap => {
                     self.feed_gap = true;
                     self.events.push(now_ns, EngineEvent::FeedGap { from, to });
-                    self.pull_quotes(now_ns);
+                    cancels += self.pull_quotes(now_ns);
                 }
                 FeedEvent::GapRecovered { .. }
                     if self.feed_gap && self.sequencer.current_gap().is_none() =>
@@ -628,14 +637,15 @@ impl<G: OrderGateway> Trader<G> {
                 }
                 FeedEvent::GapLost { .. } => {
                     self.feed_gap = false;
-                    self.fire_kill(now_ns, KillReason::FeedGap);
+                    cancels += self.fire_kill(now_ns, KillReason::FeedGap);
                 }
                 FeedEvent::Stale if self.kill_on_stale => {
-                    self.fire_kill(now_ns, KillReason::StaleFeed);
+                    cancels += self.fire_kill(now_ns, KillReason::StaleFeed);
                 }
                 _ => {}
             }
         }
+        cancels
     }
 
     fn on_session(&mut self, now_ns: u64, e: SessionEvent) {
@@ -691,7 +701,8 @@ impl<G: OrderGateway> Trader<G> {
     }
 
     /// Fires the kill switch: blocks new orders and cancels every open order.
-    pub fn fire_kill(&mut self, now_ns: u64, reason: KillReason) {
+    /// Returns the cancels sent.
+    pub fn fire_kill(&mut self, now_ns: u64, reason: KillReason) -> u32 {
         let first = self.risk.killed().is_none();
         self.risk.kill(reason);
         let cancels = self.cancel_everything(now_ns);
@@ -700,6 +711,7 @@ impl<G: OrderGateway> Trader<G> {
             self.events
                 .push(now_ns, EngineEvent::Killed { reason, cancels });
         }
+        cancels
     }
 
     /// Stops quoting for good and cancels every open order (a clean stop,

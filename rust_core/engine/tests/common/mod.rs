@@ -392,16 +392,14 @@ fn ceil_div(n: i128, d: i128) -> i128 {
     -(-n).div_euclid(d)
 }
 
+/// One side of a quote as `(raw price, shares)`, or none.
+pub type Target = Option<(i64, u64)>;
+
 /// The documented `SkewQuoter` formula, in exact rationals: reservation
 /// `r = mid - q*k*t/s`, bid `r - h*t` down to the tick, ask `r + h*t` up to
 /// the tick, kept off the other side of the market, sizes cut at the
 /// position limit. Returns `(bid, ask)` as `(price, qty)`.
-pub fn expected_quote(
-    best_bid: i64,
-    best_ask: i64,
-    position: i64,
-    p: Params,
-) -> (Option<(i64, u64)>, Option<(i64, u64)>) {
+pub fn expected_quote(best_bid: i64, best_ask: i64, position: i64, p: Params) -> (Target, Target) {
     let (b, a, q) = (
         i128::from(best_bid),
         i128::from(best_ask),
