@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -123,11 +124,13 @@ def test_summary_of_a_file_that_is_not_itch_reports_errors_not_a_traceback(
         _assert_one_line_error(code, err, expected_code=1, needle="")
 
 
-def test_demo_generates_shows_books_and_benchmarks(run_cli: RunCli, monkeypatch):
-    monkeypatch.setenv("QUOTEWIRE_GIT_REV", "testrev")
-    code, out, err = run_cli("demo", "--messages", "20000", "--instruments", "20")
+def test_demo_json_summary_reports_orders_fills_and_latency(run_cli: RunCli):
+    code, out, err = run_cli("demo", "--seconds", "2", "--json")
     assert code == 0, err
-    assert "most active" in out
-    assert out.count("messages applied") >= 1
-    assert "M msgs/s" in out
-    assert "p99.9" in out
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["counters"]["orders_new"] > 0
+    assert set(summary["instruments"]) == {"AAPL", "MSFT", "SPY"}
+    for stage in ("tick_to_trade", "round_trip"):
+        assert summary["latency"][stage]["count"] > 0
+        assert summary["latency"][stage]["p999_ns"] >= summary["latency"][stage]["p50_ns"]
+    assert summary["counters"]["open_orders"] == 0
