@@ -13,15 +13,15 @@ use crate::order::{
     more_aggressive, Order, OrderState, F_CANCEL_PENDING, F_IOC, F_NEW_PENDING, F_OPEN,
     F_POST_ONLY, F_REPLACE_PENDING, F_SELL, NIL,
 };
-use crate::table::{hash_cl, hash_venue_id, SlotTable};
+use crate::table::{hash_cl, hash_venue_id, slot_bits, SlotTable};
 use crate::{
     Applied, Fill, OmsConfig, OmsCounters, OmsError, OmsReject, Reconciled, ReportKind, Working,
     MAX_CAPACITY, MAX_INSTRUMENTS,
 };
 
-/// `ClOrdId` table entries: set when the entry stands for the slot's pending replacement id.
-const PENDING_BIT: u32 = 1 << 31;
-const SLOT_MASK: u32 = PENDING_BIT - 1;
+/// `ClOrdId` table values are `slot << 1 | PENDING_BIT`; the bit is set when
+/// the value stands for the slot's pending replacement id.
+const PENDING_BIT: u32 = 1;
 
 /// Largest venue timestamp a mark keeps exactly (three bits go to the code).
 const MAX_MARK_TS: u64 = (1 << 61) - 1;
@@ -31,7 +31,7 @@ const CODE_PLAIN: u64 = 1;
 /// The id a `ClOrdId` table entry stands for.
 #[inline(always)]
 fn cl_key(slab: &[Order], entry: u32) -> u32 {
-    let o = &slab[(entry & SLOT_MASK) as usize];
+    let o = &slab[(entry >> 1) as usize];
     if entry & PENDING_BIT != 0 {
         o.pending_cl
     } else {
@@ -260,8 +260,8 @@ impl Oms {
             slab,
             marks: HugeSlice::filled(cap, 0),
             // Every open order's id, plus one replacement id per pending replace.
-            by_cl: SlotTable::new(cap + config.max_in_flight.min(cap)),
-            by_venue: SlotTable::new(cap),
+            by_cl: SlotTable::new(cap + config.max_in_flight.min(cap), slot_bits(cap) + 1),
+            by_venue: SlotTable::new(cap, slot_bits(cap)),
             books: (0..config.max_instruments)
                 .map(|_| InstrumentBook::new())
                 .collect(),
@@ -335,7 +335,7 @@ impl Oms {
             ..Order::free(NIL)
         };
         self.marks[slot as usize] = 0;
-        self.by_cl.insert(hash_cl(cl), slot);
+        self.by_cl.insert(hash_cl(cl), slot << 1);
         self.link(slot);
         self.live += 1;
         self.in_flight += 1;
@@ -394,7 +394,7 @@ impl Oms {
         m.pending_qty = pending_qty;
         m.flags |= F_REPLACE_PENDING;
         self.by_cl
-            .insert(hash_cl(new_cl), slot as u32 | PENDING_BIT);
+            .insert(hash_cl(new_cl), (slot as u32) << 1 | PENDING_BIT);
         self.settle(slot, before);
         self.in_flight += 1;
         self.counters.replaces_sent += 1;
@@ -616,6 +616,8 @@ impl Oms {
         ts_ns: u64,
     ) -> Applied {
         let kind = ReportKind::Accepted;
+        // The venue bucket's miss overlaps with the id lookup.
+        self.by_venue.prefetch(hash_venue_id(venue_id.0));
         let Some(hit) = self.lookup_cl(cl.0) else {
             return self.unknown(cl, kind);
         };
@@ -765,6 +767,8 @@ impl Oms {
         ts_ns: u64,
     ) -> Applied {
         let kind = ReportKind::Replaced;
+        // The venue bucket's miss overlaps with the id lookup.
+        self.by_venue.prefetch(hash_venue_id(venue_id.0));
         let Some(hit) = self.lookup_cl(cl.0) else {
             return self.unknown(cl, kind);
         };
@@ -775,6 +779,7 @@ impl Oms {
         let slot = hit.slot;
         let before = self.before(slot);
         let o = self.slab[slot];
+        self.by_venue.prefetch(hash_venue_id(o.venue_id));
         // Table updates in an order that keeps every entry's key readable from the slab.
         self.unindex_cl(o.cl);
         let slab = &self.slab[..];
@@ -794,7 +799,7 @@ impl Oms {
         m.venue_id = venue_id.0;
         let m = *m;
         if let Some(b) = bucket {
-            self.by_cl.set(b, slot as u32);
+            self.by_cl.set(b, (slot as u32) << 1);
         }
         if !acked || o.venue_id != venue_id.0 {
             self.by_venue.insert(hash_venue_id(venue_id.0), slot as u32);
@@ -1158,7 +1163,7 @@ impl Oms {
         let b = self.by_cl.find(hash_cl(cl), |e| cl_key(slab, e) == cl)?;
         let e = self.by_cl.entry(b);
         Some(ClHit {
-            slot: (e & SLOT_MASK) as usize,
+            slot: (e >> 1) as usize,
             pending: e & PENDING_BIT != 0,
         })
     }
