@@ -170,7 +170,7 @@ def scenario(
                 burst=200,
                 max_drawdown="50000",
             ),
-            engine=threads or EngineThreads(log_level="warn", idle_sleep_us=0),
+            engine=threads or EngineThreads(log_level="error", idle_sleep_us=0),
         )
 
     return Scenario(venue=venue, engine=engine)
