@@ -101,6 +101,8 @@ _EXTRAS: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
         ("feed p99 ns", "feed_p99_ns"),
         ("quote p50 ns", "quote_p50_ns"),
         ("quote p99 ns", "quote_p99_ns"),
+        ("feed p99.9 ns", "feed_p999_ns"),
+        ("quote p99.9 ns", "quote_p999_ns"),
         ("round trips", "round_trips"),
         ("round trip p50 ns", "round_trip_p50_ns"),
         ("round trip p99 ns", "round_trip_p99_ns"),

@@ -1,6 +1,7 @@
 //! [`MemoryGateway`]: the order gateway without sockets, for the in-process
 //! tick-to-trade benchmark and engine tests.
 
+use quotewire_core::mem::HugeSlice;
 use quotewire_core::order::{CancelReason, ClOrdId, ExecReport, OrderRequest, TimeInForce};
 use quotewire_core::{InstrumentId, OrderId, Qty};
 
@@ -58,14 +59,16 @@ enum Pending {
 #[derive(Debug)]
 pub struct MemoryGateway {
     encoder: OuchEncoder,
-    buf: Box<[u8]>,
+    /// Pre-touched (a zeroed `Vec` would be untouched calloc memory, and the
+    /// first write to each page would fault inside the measured path).
+    buf: HugeSlice<u8>,
     len: usize,
     sent: u64,
     auto_ack: bool,
     ring: Box<[Option<Pending>]>,
     head: usize,
     tail: usize,
-    leaves: Box<[(u32, u64)]>,
+    leaves: HugeSlice<(u32, u64)>,
     next_venue_id: u64,
     announced: bool,
     stats: GatewayStats,
@@ -89,14 +92,14 @@ impl MemoryGateway {
         }
         Ok(Self {
             encoder: OuchEncoder::new(&config.symbols, config.firm.as_deref())?,
-            buf: vec![0; config.buffer].into_boxed_slice(),
+            buf: HugeSlice::filled(config.buffer, 0),
             len: 0,
             sent: 0,
             auto_ack: config.auto_ack,
             ring: vec![None; config.ack_capacity.next_power_of_two()].into_boxed_slice(),
             head: 0,
             tail: 0,
-            leaves: vec![(0, 0); config.max_orders.next_power_of_two()].into_boxed_slice(),
+            leaves: HugeSlice::filled(config.max_orders.next_power_of_two(), (0, 0)),
             next_venue_id: 1,
             announced: false,
             stats: GatewayStats::default(),

@@ -514,6 +514,8 @@ pub(crate) fn bench_tick_to_trade(
     out.set_item("feed_p99_ns", r.feed.value_at_quantile(0.99))?;
     out.set_item("quote_p50_ns", r.quote.value_at_quantile(0.5))?;
     out.set_item("quote_p99_ns", r.quote.value_at_quantile(0.99))?;
+    out.set_item("feed_p999_ns", r.feed.value_at_quantile(0.999))?;
+    out.set_item("quote_p999_ns", r.quote.value_at_quantile(0.999))?;
     put_latency(&out, &r.tick_to_trade)?;
     put_histogram(&out, &r.tick_to_trade)?;
     Ok(out)

@@ -562,8 +562,18 @@ impl Latencies {
     #[must_use]
     pub fn new() -> Self {
         let h = || {
-            Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3)
-                .unwrap_or_else(|_| unreachable!("constant bounds are valid"))
+            let mut h = Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3)
+                .unwrap_or_else(|_| unreachable!("constant bounds are valid"));
+            // The counts array is fresh (untouched) memory: without this, the
+            // first sample landing on each of its pages takes a page fault,
+            // and those are exactly the rare, slow samples of the tail.
+            let mut v = 1u64;
+            while v < MAX_LATENCY_NS {
+                let _ = h.record(v);
+                v += (v / 256).max(1);
+            }
+            h.reset();
+            h
         };
         Self {
             feed: h(),
