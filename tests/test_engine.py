@@ -57,7 +57,7 @@ def trading(setup: demo.Scenario | None = None, **changes: Any) -> Iterator[tupl
         config = plan.engine(venue)
         if changes:
             config = replace(config, **changes)
-        engine = Engine(config)
+        engine = Engine(config).start()
         try:
             yield venue, engine
         finally:

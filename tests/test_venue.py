@@ -1502,3 +1502,102 @@ def test_firm_state_refuses_a_malformed_core_reply(broken):
     venue, _ = _wrapped({**_STATE, **broken})
     with pytest.raises(ProtocolError):
         venue.firm_state(5)
+
+
+# --------------------------------------------------------------------------- set_background
+
+
+class _BackgroundCore:
+    """Stands in for `_core.Venue` to record what `set_background` hands the core."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, dict[str, float | None]]] = []
+
+    def set_background(self, instrument_id: int, **values: float | None) -> None:
+        self.calls.append((instrument_id, values))
+
+
+def _background_wrapped(config: VenueConfig | None = None) -> tuple[Venue, _BackgroundCore]:
+    """A `Venue` around `config` (default `_valid()`: AAPL with a flow, MSFT without)."""
+    venue = Venue.__new__(Venue)
+    core = _BackgroundCore()
+    venue._config = _valid() if config is None else config
+    venue._core = core  # type: ignore[assignment]
+    return venue, core
+
+
+_FIELDS = ("volatility_ticks_per_sqrt_s", "limit_rate", "market_rate", "cancel_rate")
+
+
+@pytest.mark.parametrize("field", _FIELDS)
+@pytest.mark.parametrize("value", [float("nan"), -1.0, float("inf"), -float("inf"), "2", True])
+def test_set_background_refuses_a_bad_value_naming_the_field_before_the_core(field, value):
+    venue, core = _background_wrapped()
+    with pytest.raises(ConfigError, match=field):
+        # A valid field alongside is not sent either.
+        others = {"cancel_rate": 1.0} if field != "cancel_rate" else {"limit_rate": 1.0}
+        venue.set_background("AAPL", **{field: value, **others})
+    assert core.calls == []
+
+
+@pytest.mark.parametrize(
+    ("symbol", "needle"),
+    [
+        ("NOPE", "'NOPE' is not a configured instrument"),
+        ("MSFT", "'MSFT' has no background flow"),
+        (7, "7 is not a configured instrument"),
+    ],
+)
+def test_set_background_refuses_unknown_symbols_and_symbols_without_flow(symbol, needle):
+    venue, core = _background_wrapped()
+    with pytest.raises(ConfigError, match=needle):
+        venue.set_background(symbol, volatility_ticks_per_sqrt_s=2.0)
+    assert core.calls == []
+
+
+def test_set_background_without_any_background_flow_is_refused():
+    venue, core = _background_wrapped(dataclasses.replace(_valid(), background=None))
+    with pytest.raises(ConfigError, match="'AAPL' has no background flow"):
+        venue.set_background("AAPL", limit_rate=10.0)
+    assert core.calls == []
+
+
+def test_set_background_maps_the_symbol_to_its_id_and_ints_to_floats():
+    venue, core = _background_wrapped()
+    venue.set_background("AAPL", volatility_ticks_per_sqrt_s=10, cancel_rate=0.0)
+    assert core.calls == [
+        (1, {"volatility": 10.0, "limit_rate": None, "market_rate": None, "cancel_rate": 0.0})
+    ]
+    assert isinstance(core.calls[0][1]["volatility"], float)
+
+
+def test_set_background_on_a_running_venue_changes_the_flow_it_reports(itch_socket):
+    config = _for_test(_valid(), itch_socket.getsockname(), background=True)
+    with Venue(config) as venue:
+        before = venue.background("AAPL")
+        assert before["volatility_ticks_per_sqrt_s"] == 1.0
+        assert before["limit_rate"] == 200.0
+        venue.set_background(
+            "AAPL", volatility_ticks_per_sqrt_s=10.0, limit_rate=400.0, market_rate=0
+        )
+        after = venue.background("AAPL")
+        assert after == {
+            **before,
+            "volatility_ticks_per_sqrt_s": 10.0,
+            "limit_rate": 400.0,
+            "market_rate": 0.0,
+            "mid": after["mid"],
+        }
+        deadline = time.monotonic() + 2.0
+        start = venue.stats()["commands"]
+        while venue.stats()["commands"] <= start and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert venue.stats()["commands"] > start, "the flow keeps sending after the change"
+        assert 100.0 < venue.background("AAPL")["mid"] < 300.0, "inside AAPL's band"
+        # The core refuses on its own too, naming the field; MSFT has no flow.
+        with pytest.raises(ConfigError, match="volatility_ticks_per_sqrt_s"):
+            venue._core.set_background(1, volatility=-1.0)
+        with pytest.raises(ConfigError, match="no background flow"):
+            venue._core.set_background(2, limit_rate=1.0)
+        assert venue._core.background(2) is None
+        assert venue.background("AAPL")["volatility_ticks_per_sqrt_s"] == 10.0

@@ -132,8 +132,9 @@ class Engine:
         """Enter or leave reduce-only mode."""
     def drop_session(self) -> bool:
         """Drop the order session as a network failure would; it reconnects and reconciles."""
-    def set_params(self, instrument: int, params_json: str) -> bool:
-        """New quoting parameters (raw units) for one instrument id."""
+    def set_params(self, instrument: int, instrument_json: str) -> bool:
+        """New model parameters for one instrument id, from its whole configuration as JSON
+        (raw units; the model fields are used)."""
     def set_instrument_limits(self, instrument: int, limits_json: str) -> bool:
         """New risk limits (raw units) for one instrument id."""
     def set_firm_limits(self, limits_json: str) -> bool:
@@ -168,6 +169,25 @@ class Venue:
         with four implied decimals x shares) -> int, and positions -> {instrument_id:
         bought - sold} for every instrument the firm traded; all zero for an unseen firm;
         final values after `stop`. OverflowError when `firm` is not a u32."""
+    def set_background(
+        self,
+        instrument_id: int,
+        volatility: float | None = None,
+        limit_rate: float | None = None,
+        market_rate: float | None = None,
+        cancel_rate: float | None = None,
+    ) -> None:
+        """Change the background flow of `instrument_id` from its next step: volatility in
+        ticks per square root of a second, rates per second; None keeps a value. Lock-free.
+
+        Raises ConfigError naming the field for a value that is not finite and >= 0, or
+        when no background flow drives the instrument (then nothing changes);
+        OverflowError when `instrument_id` is not a u16.
+        """
+    def background(self, instrument_id: int) -> dict[str, float] | None:
+        """Keys volatility_ticks_per_sqrt_s, limit_rate, market_rate, cancel_rate (as last
+        set) and mid (the flow's modelled mid, raw price units, fractional) -> float; None
+        when no background flow drives the instrument."""
     def running(self) -> bool:
         """True until `stop` is called."""
     def stop(self) -> None:

@@ -370,7 +370,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    engine = Engine(config)
+    engine = Engine(config).start()
     print(
         f"== engine running: {len(config.instruments)} instruments, OUCH {config.ouch.addr}, "
         f"ITCH at {config.feed.bind}",

@@ -193,7 +193,7 @@ def run(
             f"retransmission {venue.endpoints.itch_retransmit}",
             file=out,
         )
-        engine = Engine(config)
+        engine = Engine(config).start()
         try:
             start = time.monotonic()
             next_report = start + progress_every

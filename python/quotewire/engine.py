@@ -7,7 +7,7 @@ this module describes it, checks the description once and drives it::
     from quotewire.engine import Engine, EngineConfig
 
     config = EngineConfig.load("examples/engine.toml")
-    with Engine(config) as engine:          # started; stopped (quotes cancelled) on exit
+    with Engine(config) as engine:          # started on entry; stopped (quotes cancelled) on exit
         engine.set_params("AAPL", half_spread_ticks=3)   # applied by the fast path, acked
         engine.set_limits("AAPL", max_position=2_000)
         print(engine.snapshot())            # positions, PnL, quotes, kill switch
@@ -23,6 +23,7 @@ names the field path, the value and what is allowed, before anything starts.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -33,7 +34,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from quotewire import _core
-from quotewire.errors import ConfigError
+from quotewire.errors import ConfigError, QuotewireError
 from quotewire.venue import (
     PriceLike,
     _address,
@@ -47,12 +48,15 @@ from quotewire.venue import (
 
 __all__ = [
     "LOG_LEVELS",
+    "METRICS",
+    "MODELS",
     "Engine",
     "EngineConfig",
     "EngineThreads",
     "FeedEndpoint",
     "FirmLimits",
     "OuchEndpoint",
+    "Rule",
     "TradedInstrument",
     "write_latency_logs",
 ]
@@ -62,6 +66,22 @@ _U16: Final = 2**16 - 1
 _U32: Final = 2**32 - 1
 _I63: Final = 2**63 - 1
 _TICKS: Final = 100_000
+
+
+MODELS: Final = ("skew", "avellaneda_stoikov", "glft")
+"""The quoting models: symmetric skew, Avellaneda-Stoikov (2008), GLFT (Gueant, Lehalle and
+Fernandez-Tapia, 2013)."""
+
+METRICS: Final = ("volatility", "spread_ticks", "imbalance", "abs_position", "feed_stale")
+"""What a `Rule` can watch."""
+
+
+def _float_in(path: str, value: object, low: float, high: float) -> list[str]:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return [f"{path}: {value!r} is not a number"]
+    if not math.isfinite(value) or not low <= value <= high:
+        return [f"{path}: {value!r} is not in {low:g}..{high:g}"]
+    return []
 
 
 def _price_field(path: str, value: object, *, positive: bool = True) -> list[str]:
@@ -85,6 +105,16 @@ class TradedInstrument:
       `size`: shares per quote; `skew_ticks`: ticks the quotes move per `size` shares of
       inventory; `quote_max_position`: the quoter stops adding beyond this position;
       `requote_ticks`: least price change (ticks) that moves a resting quote.
+    * `model`: "skew" (the above), "avellaneda_stoikov" or "glft". AS and GLFT take
+      `gamma` (risk aversion, per tick), `sigma` (volatility, ticks per sqrt second), `a`
+      and `k` (order-arrival intensity A*exp(-k*delta), per second and per tick); a value
+      left at None is estimated online from the feed (volatility: EWMA of mid returns with
+      `vol_half_life_s`; intensity: fitted from trades at distance from the mid with
+      `intensity_half_life_s`). AS's horizon: `horizon_s` seconds (a rolling finite
+      horizon), or None for the infinite-horizon closed form. Every model's half spread is
+      at least `min_half_spread_ticks`.
+    * Ladder: `levels` per side (1..4), `level_spacing_ticks` apart, each further level's
+      size `level_size_step_pct` percent larger. Quotes are post-only.
     * Limits: `max_order_qty` (shares), `max_order_notional` (currency), `price_band_bps`
       (distance from the mid, basis points), `max_position` (shares, worst case counting
       open orders).
@@ -102,10 +132,39 @@ class TradedInstrument:
     max_order_notional: PriceLike = "1000000"
     price_band_bps: int = 500
     max_position: int = 5_000
+    model: str = "skew"
+    gamma: float = 0.1
+    horizon_s: float | None = None
+    sigma: float | None = None
+    a: float | None = None
+    k: float | None = None
+    min_half_spread_ticks: int = 1
+    levels: int = 1
+    level_spacing_ticks: int = 1
+    level_size_step_pct: int = 0
+    vol_half_life_s: float = 30.0
+    intensity_half_life_s: float = 60.0
 
     def problems(self, path: str) -> list[str]:
         """Every refused field, with its path."""
+        out = []
+        if self.model not in MODELS:
+            out.append(f"{path}.model: {self.model!r} is not one of {', '.join(MODELS)}")
+        out += _float_in(f"{path}.gamma", self.gamma, 1e-9, 1e6)
+        for name in ("sigma", "a", "k"):
+            value = getattr(self, name)
+            if value is not None:
+                out += _float_in(f"{path}.{name}", value, 1e-12, 1e9)
+        if self.horizon_s is not None:
+            out += _float_in(f"{path}.horizon_s", self.horizon_s, 1e-6, 1e7)
+        out += _float_in(f"{path}.vol_half_life_s", self.vol_half_life_s, 1e-3, 1e6)
+        out += _float_in(f"{path}.intensity_half_life_s", self.intensity_half_life_s, 1e-3, 1e6)
         return [
+            *out,
+            *_int_in(f"{path}.min_half_spread_ticks", self.min_half_spread_ticks, 0, _TICKS),
+            *_int_in(f"{path}.levels", self.levels, 1, 4),
+            *_int_in(f"{path}.level_spacing_ticks", self.level_spacing_ticks, 1, _TICKS),
+            *_int_in(f"{path}.level_size_step_pct", self.level_size_step_pct, 0, 1_000),
             *_ascii_text(f"{path}.symbol", self.symbol, 1, 8),
             *_int_in(f"{path}.id", self.id, 1, _U16),
             *_price_field(f"{path}.tick", self.tick),
@@ -250,6 +309,57 @@ class EngineThreads:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """An automatic adjustment, compiled into the fast path (never evaluated in Python):
+    while `metric` is above (`above=True`) or below `threshold`, for `instrument` (a
+    symbol) or every instrument (None), widen both half spreads by `widen_ticks`, scale
+    quote sizes to `size_pct` percent, `pull` every quote, or quote `reduce_only`.
+
+    Metrics: "volatility" (ticks per sqrt second, the online estimate), "spread_ticks",
+    "imbalance" (-1..1 at the touch), "abs_position" (shares), "feed_stale" (1 while the
+    feed is stale). Rules that hold combine: widenings add, sizes multiply, flags or."""
+
+    name: str
+    metric: str
+    threshold: float
+    above: bool = True
+    instrument: str | None = None
+    widen_ticks: int = 0
+    size_pct: int = 100
+    pull: bool = False
+    reduce_only: bool = False
+
+    def problems(self, path: str, symbols: set[str]) -> list[str]:
+        """Every refused field, with its path."""
+        out: list[str] = []
+        if not isinstance(self.name, str) or not 1 <= len(self.name) <= 64:
+            out.append(f"{path}.name: {self.name!r} is not 1 to 64 characters")
+        if self.metric not in METRICS:
+            out.append(f"{path}.metric: {self.metric!r} is not one of {', '.join(METRICS)}")
+        out += _float_in(f"{path}.threshold", self.threshold, -1e18, 1e18)
+        if self.instrument is not None and self.instrument not in symbols:
+            out.append(f"{path}.instrument: {self.instrument!r} is not a configured symbol")
+        out += _int_in(f"{path}.widen_ticks", self.widen_ticks, 0, _TICKS)
+        out += _int_in(f"{path}.size_pct", self.size_pct, 0, 1_000)
+        for name in ("above", "pull", "reduce_only"):
+            out += _is_bool(f"{path}.{name}", getattr(self, name))
+        return out
+
+    def _to_core(self, ids: Mapping[str, int]) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "instrument": None if self.instrument is None else ids[self.instrument],
+            "metric": self.metric,
+            "above": self.above,
+            "threshold": float(self.threshold),
+            "widen_ticks": self.widen_ticks,
+            "size_pct": self.size_pct,
+            "pull": self.pull,
+            "reduce_only": self.reduce_only,
+        }
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     """Everything the engine is started from."""
 
@@ -260,9 +370,11 @@ class EngineConfig:
     engine: EngineThreads = field(default_factory=EngineThreads)
     oms_capacity: int = 65_536
     max_in_flight: int = 4_096
+    rules: Sequence[Rule] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "instruments", tuple(self.instruments))
+        object.__setattr__(self, "rules", tuple(self.rules))
 
     def problems(self) -> list[str]:
         """Every reason the core would refuse this configuration (empty when valid)."""
@@ -283,6 +395,14 @@ class EngineConfig:
         out += self.feed.problems("feed")
         out += self.ouch.problems("ouch")
         out += self.engine.problems("engine")
+        rule_names: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            out += rule.problems(f"rules[{i}]", symbols)
+            if rule.name in rule_names:
+                out.append(f"rules[{i}].name: {rule.name!r} appears more than once")
+            rule_names.add(rule.name)
+        if len(self.rules) > 64:
+            out.append(f"rules: {len(self.rules)} rules, at most 64")
         out += _int_in("oms_capacity", self.oms_capacity, 1, 1 << 26)
         out += _int_in("max_in_flight", self.max_in_flight, 1, 1 << 26)
         return out
@@ -304,6 +424,7 @@ class EngineConfig:
     def to_core(self) -> dict[str, object]:
         """The core's JSON shape (raw integer prices)."""
         engine = asdict(self.engine)
+        ids = {i.symbol: i.id for i in self.instruments}
         return {
             "instruments": [i._to_core() for i in self.instruments],
             "firm": self.firm._to_core(),
@@ -311,6 +432,7 @@ class EngineConfig:
             "feed": {k: v for k, v in asdict(self.feed).items() if v is not None},
             "ouch": {k: v for k, v in asdict(self.ouch).items() if v is not None},
             "engine": {k: v for k, v in engine.items() if v is not None},
+            "rules": [r._to_core(ids) for r in self.rules],
         }
 
     def to_json(self) -> str:
@@ -337,6 +459,7 @@ class EngineConfig:
             "feed": clean(self.feed),
             "ouch": clean(self.ouch),
             "engine": clean(self.engine),
+            "rules": [clean(r) for r in self.rules],
         }
 
     @classmethod
@@ -355,7 +478,16 @@ class EngineConfig:
             except TypeError as e:
                 raise ConfigError(f"{path}: {e}") from None
 
-        top = {"instruments", "feed", "ouch", "firm", "engine", "oms_capacity", "max_in_flight"}
+        top = {
+            "instruments",
+            "feed",
+            "ouch",
+            "firm",
+            "engine",
+            "oms_capacity",
+            "max_in_flight",
+            "rules",
+        }
         unknown = sorted(set(data) - top)
         if unknown:
             raise ConfigError(f"unknown key(s) {', '.join(unknown)}")
@@ -373,6 +505,7 @@ class EngineConfig:
             engine=build(EngineThreads, data.get("engine", {}), "engine"),
             oms_capacity=data.get("oms_capacity", 65_536),
             max_in_flight=data.get("max_in_flight", 4_096),
+            rules=[build(Rule, t, f"rules[{i}]") for i, t in enumerate(data.get("rules", []))],
         )
         return config.validate()
 
@@ -401,6 +534,8 @@ class EngineConfig:
             lines += _toml_table("[instruments]", inst)
         for section in ("firm", "feed", "ouch", "engine"):
             lines += _toml_table(section, d[section])  # type: ignore[arg-type]
+        for rule in d["rules"]:  # type: ignore[attr-defined]
+            lines += _toml_table("[rules]", rule)
         return "\n".join(lines).rstrip() + "\n"
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -418,28 +553,55 @@ _PARAM_NAMES: Final = (
     "skew_ticks",
     "quote_max_position",
     "requote_ticks",
+    "model",
+    "gamma",
+    "horizon_s",
+    "sigma",
+    "a",
+    "k",
+    "min_half_spread_ticks",
+    "levels",
+    "level_spacing_ticks",
+    "level_size_step_pct",
+    "vol_half_life_s",
+    "intensity_half_life_s",
 )
 _LIMIT_NAMES: Final = ("max_order_qty", "max_order_notional", "price_band_bps", "max_position")
 
 
 class Engine:
-    """A running trading engine; a context manager that stops it.
+    """The trading engine; a context manager that starts and stops it.
 
-    `Engine(config)` validates `config`, opens the feed socket and the order session and
-    starts the fast-path thread (errors are raised before it runs). Control calls
-    (`kill`, `rearm`, `set_params`, `set_limits`, `reduce_only`) travel through a
-    lock-free ring, are applied by the fast path between two events and acknowledged;
-    each returns True when it took effect. `stop()` cancels every open order, waits for
-    the venue's answers, logs out and returns the final summary.
+    `Engine(config)` validates `config` (nothing runs yet); `start()` opens the feed
+    socket and the order session and starts the fast-path thread (errors are raised
+    before it runs). Control calls (`kill`, `rearm`, `set_params`, `set_limits`,
+    `reduce_only`) travel through a lock-free ring, are applied by the fast path between
+    two events and acknowledged; each returns True when it took effect. `stop()` cancels
+    every open order, waits for the venue's answers, logs out and returns the final
+    summary.
     """
 
-    __slots__ = ("_config", "_core", "_params", "_summary")
+    __slots__ = ("_config", "_handle", "_params", "_summary")
 
     def __init__(self, config: EngineConfig) -> None:
         self._config = config.validate()
         self._params = {i.symbol: i for i in config.instruments}
         self._summary: dict[str, Any] | None = None
-        self._core = _core.Engine(config.to_json())
+        self._handle: _core.Engine | None = None
+
+    def start(self) -> Self:
+        """Start the fast path (once)."""
+        if self._summary is not None:
+            raise QuotewireError("this engine was stopped; build a new Engine to trade again")
+        if self._handle is None:
+            self._handle = _core.Engine(self._config.to_json())
+        return self
+
+    @property
+    def _live(self) -> _core.Engine:
+        if self._handle is None:
+            raise QuotewireError("the engine is not started: call start() first")
+        return self._handle
 
     @property
     def config(self) -> EngineConfig:
@@ -448,27 +610,27 @@ class Engine:
 
     @property
     def running(self) -> bool:
-        """True until `stop` (or until the fast-path thread ended)."""
-        return self._core.running()
+        """True between `start` and `stop` (while the fast-path thread runs)."""
+        return self._handle is not None and self._handle.running()
 
     def kill(self) -> bool:
         """Fire the kill switch: cancel every open order and block new ones."""
-        return bool(self._core.kill())
+        return bool(self._live.kill())
 
     def rearm(self) -> bool:
         """Re-arm the kill switch (refused while a drawdown is still beyond its limit)."""
-        return bool(self._core.rearm())
+        return bool(self._live.rearm())
 
     def reduce_only(self, on: bool = True) -> bool:
         """Quote only the side that shrinks each position."""
-        return bool(self._core.reduce_only(on))
+        return bool(self._live.reduce_only(on))
 
     def drop_session(self) -> bool:
         """Drop the order session as a network failure would (a failure drill): the kill
         switch fires (session lost), the venue's cancel-on-disconnect applies, and the
         engine reconnects, replays what it missed, reconciles and, with
         `rearm_after_reconnect`, quotes again."""
-        return bool(self._core.drop_session())
+        return bool(self._live.drop_session())
 
     def set_params(self, symbol: str, **params: Any) -> bool:
         """Change quoting parameters of `symbol` live (names as in `TradedInstrument`)."""
@@ -485,8 +647,7 @@ class Engine:
         problems = updated.problems(symbol)
         if problems:
             raise ConfigError("set_params: " + "; ".join(problems))
-        core = updated._to_core()
-        ok = self._core.set_params(current.id, json.dumps({k: core[k] for k in _PARAM_NAMES}))
+        ok = self._live.set_params(current.id, json.dumps(updated._to_core()))
         if ok:
             self._params[symbol] = updated
         return ok
@@ -499,7 +660,7 @@ class Engine:
             problems = firm.problems("firm")
             if problems:
                 raise ConfigError("set_limits: " + "; ".join(problems))
-            ok = self._core.set_firm_limits(json.dumps(firm._to_core()))
+            ok = self._live.set_firm_limits(json.dumps(firm._to_core()))
             if ok:
                 self._config = replace(self._config, firm=firm)
             return ok
@@ -517,7 +678,7 @@ class Engine:
         if problems:
             raise ConfigError("set_limits: " + "; ".join(problems))
         core = updated._to_core()
-        ok = self._core.set_instrument_limits(
+        ok = self._live.set_instrument_limits(
             current.id, json.dumps({k: core[k] for k in _LIMIT_NAMES})
         )
         if ok:
@@ -527,12 +688,12 @@ class Engine:
     def snapshot(self) -> dict[str, Any]:
         """Positions, PnL (currency units), our resting quotes and open orders per symbol,
         the firm totals and the kill switch, as the fast path saw them at one instant."""
-        return _with_symbols(self._core.snapshot(), self._config)
+        return _with_symbols(self._live.snapshot(), self._config)
 
     def events(self) -> list[dict[str, Any]]:
         """Events since the last call (fills, rejects, kill switch, parameter changes,
         feed and session state), oldest first."""
-        return list(self._core.events())
+        return list(self._live.events())
 
     @property
     def summary(self) -> dict[str, Any] | None:
@@ -542,11 +703,13 @@ class Engine:
     def stop(self) -> dict[str, Any]:
         """Cancel everything, stop the fast path and return the final summary. Idempotent."""
         if self._summary is None:
-            self._summary = _with_symbols(self._core.stop(), self._config)
+            if self._handle is None:
+                raise QuotewireError("the engine was never started")
+            self._summary = _with_symbols(self._handle.stop(), self._config)
         return self._summary
 
     def __enter__(self) -> Self:
-        return self
+        return self.start()
 
     def __exit__(
         self,

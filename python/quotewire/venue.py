@@ -1129,6 +1129,87 @@ class Venue:
         out["positions"] = dict(positions)
         return out
 
+    def set_background(
+        self,
+        symbol: str,
+        *,
+        volatility_ticks_per_sqrt_s: float | None = None,
+        limit_rate: float | None = None,
+        market_rate: float | None = None,
+        cancel_rate: float | None = None,
+    ) -> None:
+        """Change `symbol`'s background flow while the venue runs, e.g. raise its
+        volatility to watch a strategy react. Each given value (ticks per square root of
+        a second, or per second for the rates; an `int` is taken as a `float`) replaces
+        the current one from the flow's next step; `None` keeps it. Lock-free: the venue
+        loop is not paused.
+
+        Raises ConfigError naming the field for a value that is not a finite number >=
+        0, for a symbol that is not a configured instrument, or one without a background
+        flow; then nothing changes.
+        """
+        instrument_id = self._background_id(symbol)
+        given = {
+            "volatility_ticks_per_sqrt_s": volatility_ticks_per_sqrt_s,
+            "limit_rate": limit_rate,
+            "market_rate": market_rate,
+            "cancel_rate": cancel_rate,
+        }
+        values: dict[str, float | None] = {}
+        problems: list[str] = []
+        for name, value in given.items():
+            if value is None:
+                values[name] = None
+                continue
+            v = _as_float(value)
+            errors = _finite_non_negative(name, v)
+            problems += errors
+            values[name] = v if not errors and isinstance(v, float) else None
+        if problems:
+            raise ConfigError(f"set_background({symbol!r}): " + "; ".join(problems))
+        self._core.set_background(
+            instrument_id,
+            volatility=values["volatility_ticks_per_sqrt_s"],
+            limit_rate=values["limit_rate"],
+            market_rate=values["market_rate"],
+            cancel_rate=values["cancel_rate"],
+        )
+
+    def background(self, symbol: str) -> dict[str, float]:
+        """`symbol`'s background flow now: volatility_ticks_per_sqrt_s, limit_rate,
+        market_rate and cancel_rate as last set (or configured), and mid, the flow's
+        modelled mid in currency units (a float: a model value, not a price on the tick).
+        Raises ConfigError like `set_background` for a symbol without a flow."""
+        instrument_id = self._background_id(symbol)
+        raw = self._core.background(instrument_id)
+        if raw is None:
+            raise ConfigError(f"symbol {symbol!r} has no background flow in the running venue")
+        keys = ("volatility_ticks_per_sqrt_s", "limit_rate", "market_rate", "cancel_rate", "mid")
+        out: dict[str, float] = {}
+        for k in keys:
+            v = raw.get(k)
+            if not isinstance(v, float):
+                raise ProtocolError(f"quotewire._core: background {k!r} is {v!r}, not a float")
+            out[k] = v
+        out["mid"] /= 10**_DECIMALS
+        return out
+
+    def _background_id(self, symbol: str) -> int:
+        """The instrument id of `symbol`, which must have a background flow."""
+        instruments = self._config._instruments_by_symbol()
+        if not isinstance(symbol, str) or symbol not in instruments:
+            known = ", ".join(repr(s) for s in instruments) or "none"
+            raise ConfigError(
+                f"symbol: {symbol!r} is not a configured instrument (configured: {known})"
+            )
+        flows = () if self._config.background is None else self._config.background.instruments
+        if all(f.symbol != symbol for f in flows):
+            with_flow = ", ".join(repr(f.symbol) for f in flows) or "none"
+            raise ConfigError(
+                f"symbol: {symbol!r} has no background flow (background instruments: {with_flow})"
+            )
+        return instruments[symbol].id
+
     def stop(self) -> None:
         """End the ITCH session, stop the loop and join its thread. Idempotent."""
         self._core.stop()

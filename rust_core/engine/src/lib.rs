@@ -16,4 +16,4 @@ pub mod market_data;
 pub mod trading;
 
 pub use error::EngineError;
-pub use market_data::{Applied, MarketData, MarketDataCounters};
+pub use market_data::{Applied, MarketData, MarketDataCounters, Trade};

@@ -285,6 +285,30 @@ const ADD_SIDE_AT: usize = 19;
 const ADD_PRICE_AT: usize = 32;
 const REPLACE_NEW_REF_AT: usize = 19;
 
+/// A trade seen on the feed (an execution of a resting order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trade {
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Execution price.
+    pub price: Price,
+    /// Shares.
+    pub qty: Qty,
+    /// Side of the resting order that was hit (a bid hit means a seller took it).
+    pub resting_side: Side,
+}
+
+impl Trade {
+    fn from_execution(e: &quotewire_book::Execution, price: Price) -> Self {
+        Self {
+            instrument: e.instrument,
+            price,
+            qty: e.qty,
+            resting_side: e.side,
+        }
+    }
+}
+
 /// The market-data state: one L3/L2 book per instrument and the symbol directory.
 #[derive(Debug)]
 pub struct MarketData {
@@ -292,6 +316,7 @@ pub struct MarketData {
     symbols: Vec<[u8; 8]>,
     locates: HashMap<[u8; 8], u16>,
     counters: MarketDataCounters,
+    last_trade: Option<Trade>,
 }
 
 impl MarketData {
@@ -304,6 +329,7 @@ impl MarketData {
             symbols: vec![[b' '; 8]; MAX_LOCATES],
             locates: HashMap::new(),
             counters: MarketDataCounters::default(),
+            last_trade: None,
         }
     }
 
@@ -460,11 +486,14 @@ impl MarketData {
             Message::OrderExecuted(m) => self
                 .books
                 .execute(OrderId(m.order_ref), Qty(u64::from(m.executed_shares)))
-                .map(drop),
+                .map(|e| self.last_trade = Some(Trade::from_execution(&e, e.price))),
             Message::OrderExecutedWithPrice(m) => self
                 .books
                 .execute(OrderId(m.order_ref), Qty(u64::from(m.executed_shares)))
-                .map(drop),
+                .map(|e| {
+                    let price = Price(i64::from(m.execution_price));
+                    self.last_trade = Some(Trade::from_execution(&e, price));
+                }),
             Message::OrderCancel(m) => self
                 .books
                 .cancel(OrderId(m.order_ref), Qty(u64::from(m.cancelled_shares)))
@@ -518,6 +547,12 @@ impl MarketData {
             BookError::CapacityExceeded => c.capacity_exceeded += 1,
             _ => c.book_rejects += 1,
         }
+    }
+
+    /// The trade the last applied message reported, taken (at most one per message).
+    #[inline]
+    pub fn take_trade(&mut self) -> Option<Trade> {
+        self.last_trade.take()
     }
 
     /// The books.

@@ -537,7 +537,7 @@ fn set_params_applies_within_one_event_and_is_acknowledged() {
     };
     let ack = h.control(Control::SetParams {
         instrument: inst(1),
-        params: wide,
+        params: wide.into(),
     });
     assert!(ack.ok);
     assert_eq!(ack.ts_ns, h.now);
@@ -572,13 +572,13 @@ fn set_params_applies_within_one_event_and_is_acknowledged() {
     };
     let ack = h.control(Control::SetParams {
         instrument: inst(1),
-        params: bad,
+        params: bad.into(),
     });
     assert!(!ack.ok);
     // So is an instrument that is not traded.
     let unknown = h.control(Control::SetParams {
         instrument: inst(9),
-        params: base,
+        params: base.into(),
     });
     assert!(!unknown.ok);
     let events = h.events();

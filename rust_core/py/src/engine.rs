@@ -12,17 +12,17 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use quotewire_core::{InstrumentId, Price, Qty, Side};
+use quotewire_core::{InstrumentId, Price, Side};
 use quotewire_engine::trading::bench::{
     run_orders_bench, run_tick_to_trade, OrdersBenchConfig, TickToTradeConfig,
 };
+use quotewire_engine::trading::config::InstrumentConfig;
 use quotewire_engine::trading::runner::LiveEngine;
 use quotewire_engine::trading::telemetry::{EngineEvent, Latencies, Stamped};
 use quotewire_engine::trading::trader::{InstrumentSnapshot, SnapshotRecord};
 use quotewire_engine::trading::{Control, TraderConfig};
 use quotewire_engine::EngineError;
 use quotewire_risk::{FirmLimits, InstrumentLimits, Reject};
-use quotewire_strategy::SkewParams;
 use serde::Deserialize;
 
 use crate::{put_histogram, put_latency, to_py, ConfigError, QuotewireError};
@@ -45,17 +45,6 @@ const fn side_name(side: Side) -> &'static str {
         Side::Buy => "buy",
         Side::Sell => "sell",
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ParamsSpec {
-    tick: i64,
-    half_spread_ticks: u32,
-    size: u64,
-    skew_ticks: u32,
-    quote_max_position: u64,
-    requote_ticks: u32,
 }
 
 #[derive(Deserialize)]
@@ -94,6 +83,23 @@ fn instrument_dict<'py>(py: Python<'py>, s: &InstrumentSnapshot) -> PyResult<Bou
     d.set_item("fills", s.fills)?;
     d.set_item("bought", s.bought)?;
     d.set_item("sold", s.sold)?;
+    let m = &s.model;
+    let model = PyDict::new(py);
+    model.set_item("sigma", m.estimates.sigma)?;
+    model.set_item("a", m.estimates.a)?;
+    model.set_item("k", m.estimates.k)?;
+    model.set_item("spread_ticks", m.estimates.spread_ticks)?;
+    model.set_item("imbalance", m.estimates.imbalance)?;
+    model.set_item("mid_samples", m.estimates.mid_samples)?;
+    model.set_item("trades", m.estimates.trades)?;
+    model.set_item("reservation_ticks", m.reservation)?;
+    model.set_item("bid_half_spread_ticks", m.bid_half_spread)?;
+    model.set_item("ask_half_spread_ticks", m.ask_half_spread)?;
+    model.set_item("sigma_used", m.sigma_used)?;
+    model.set_item("a_used", m.a_used)?;
+    model.set_item("k_used", m.k_used)?;
+    d.set_item("model", model)?;
+    d.set_item("rules_active", s.rules_active)?;
     Ok(d)
 }
 
@@ -205,6 +211,15 @@ fn event_dict<'py>(py: Python<'py>, e: &Stamped) -> PyResult<Bound<'py, PyDict>>
         }
         EngineEvent::ControlRefused { seq } => d.set_item("seq", seq)?,
         EngineEvent::ReduceOnly { on } => d.set_item("on", on)?,
+        EngineEvent::RuleChanged {
+            instrument,
+            rule,
+            on,
+        } => {
+            d.set_item("instrument", instrument.0)?;
+            d.set_item("rule", rule)?;
+            d.set_item("on", on)?;
+        }
         EngineEvent::UnknownFill { cl, qty } => {
             d.set_item("cl", cl.0)?;
             d.set_item("qty", qty.raw())?;
@@ -315,18 +330,11 @@ impl Engine {
         self.control(py, Control::ReduceOnly(on))
     }
 
-    /// New quoting parameters for one instrument (JSON of raw values).
-    fn set_params(&self, py: Python<'_>, instrument: u16, params_json: &str) -> PyResult<bool> {
-        let p: ParamsSpec = serde_json::from_str(params_json).map_err(config_error)?;
-        let params = SkewParams {
-            tick: Price::from_raw(p.tick),
-            half_spread_ticks: p.half_spread_ticks,
-            size: Qty(p.size),
-            skew_ticks: p.skew_ticks,
-            max_position: p.quote_max_position,
-            requote_ticks: p.requote_ticks,
-        };
-        params.validate().map_err(config_error)?;
+    /// New quoting parameters for one instrument: the instrument's whole
+    /// configuration as JSON (raw values); only its model parameters are used.
+    fn set_params(&self, py: Python<'_>, instrument: u16, instrument_json: &str) -> PyResult<bool> {
+        let c: InstrumentConfig = serde_json::from_str(instrument_json).map_err(config_error)?;
+        let params = c.model_params().map_err(config_error)?;
         self.control(
             py,
             Control::SetParams {

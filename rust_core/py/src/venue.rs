@@ -12,7 +12,9 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use quotewire_core::{InstrumentId, Price, Qty};
-use quotewire_venue::background::{BackgroundConfig, BackgroundFlow, BackgroundInstrument};
+use quotewire_venue::background::{
+    BackgroundChange, BackgroundConfig, BackgroundFlow, BackgroundInstrument,
+};
 use quotewire_venue::fix_gateway::{FixGatewayConfig, FixSessionConfig};
 use quotewire_venue::matching::MatchingEngine;
 use quotewire_venue::matching::{FirmId, InstrumentConfig, PriceBand, SelfMatchMode, VenueConfig};
@@ -371,6 +373,54 @@ impl Venue {
         }
         out.set_item("positions", positions)?;
         Ok(out)
+    }
+
+    /// Changes the background flow of `instrument_id` while the venue runs:
+    /// each given value (volatility in ticks per sqrt second, rates per second)
+    /// replaces the current one from the flow's next step. ConfigError naming
+    /// the field for a value that is not finite and non-negative, or when no
+    /// background flow drives the instrument; then nothing changes.
+    #[pyo3(signature = (instrument_id, volatility=None, limit_rate=None, market_rate=None, cancel_rate=None))]
+    fn set_background(
+        &self,
+        instrument_id: u16,
+        volatility: Option<f64>,
+        limit_rate: Option<f64>,
+        market_rate: Option<f64>,
+        cancel_rate: Option<f64>,
+    ) -> PyResult<()> {
+        let change = BackgroundChange {
+            volatility_ticks_per_sqrt_s: volatility,
+            limit_rate,
+            market_rate,
+            cancel_rate,
+        };
+        self.inner
+            .set_background(InstrumentId(instrument_id), change)
+            .map_err(|e| ConfigError::new_err(e.to_string()))
+    }
+
+    /// The background flow of `instrument_id` as last set: keys
+    /// volatility_ticks_per_sqrt_s, limit_rate, market_rate, cancel_rate and mid
+    /// (the modelled mid, raw price units, fractional) -> float; None when no
+    /// background flow drives the instrument.
+    fn background<'py>(
+        &self,
+        py: Python<'py>,
+        instrument_id: u16,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let id = InstrumentId(instrument_id);
+        let (Some(p), Some(mid)) = (self.inner.background(id), self.inner.background_mid(id))
+        else {
+            return Ok(None);
+        };
+        let out = PyDict::new(py);
+        out.set_item("volatility_ticks_per_sqrt_s", p.volatility_ticks_per_sqrt_s)?;
+        out.set_item("limit_rate", p.limit_rate)?;
+        out.set_item("market_rate", p.market_rate)?;
+        out.set_item("cancel_rate", p.cancel_rate)?;
+        out.set_item("mid", mid)?;
+        Ok(Some(out))
     }
 
     /// True until `stop` is called.

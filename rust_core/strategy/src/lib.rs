@@ -1,14 +1,29 @@
 //! Quoting models for quotewire: from the book, our inventory and the
-//! parameters, the two-sided quote we want resting at the venue.
+//! parameters, the quotes we want resting at the venue.
 //!
-//! Owns: [`Quoter`] (the interface every model implements), the first model
-//! [`SkewQuoter`] (symmetric around mid with inventory skew), and
-//! [`decide`], which turns "what rests" and "what we want" into the one
-//! order action that gets there without needless churn.
+//! Owns: [`Quoter`] (the interface of one-level models), the first model
+//! [`SkewQuoter`] (symmetric around mid with inventory skew), [`Strategy`]
+//! (online estimators of volatility, spread, imbalance and trade intensity
+//! feeding one closed-form model, [`ModelKind`]: Skew, Avellaneda-Stoikov
+//! 2008 or Gueant-Lehalle-Fernandez-Tapia 2013, quoted as a [`Ladder`] of up
+//! to [`MAX_LEVELS`] levels per side), and [`decide`], which turns "what
+//! rests" and "what we want" into the one order action that gets there
+//! without needless churn.
 //! Must never: send orders (the engine does, through risk and the OMS),
 //! allocate or block per event, or know about threads, sockets or Python.
-//! Prices stay integers (ticks of the instrument); models may use `f64`
-//! internally and round once to a tick.
+//! Prices stay integers (ticks of the instrument); models use `f64`
+//! internally (prices in ticks, time in seconds) and round once to a tick.
+
+mod estimate;
+mod model;
+mod params;
+mod strategy;
+
+pub use estimate::{
+    Estimates, DEFAULT_A, DEFAULT_K, DEFAULT_SIGMA, INTENSITY_BUCKETS, MIN_MID_SAMPLES, MIN_TRADES,
+};
+pub use params::{Adjust, Horizon, Ladder, MarketState, ModelKind, ModelParams, MAX_LEVELS};
+pub use strategy::{ModelState, Strategy};
 
 use quotewire_book::Bbo;
 use quotewire_core::{Price, Qty, Side};

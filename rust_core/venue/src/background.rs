@@ -49,8 +49,29 @@
 //! and a generation, so an event is matched to its order without a hash lookup
 //! and late events about a cancelled order are ignored.
 //!
+//! # Changing the market while it runs
+//!
+//! [`BackgroundFlow::control`] hands out a [`BackgroundControl`]: a lock-free,
+//! `Send + Sync` handle through which another thread changes an instrument's
+//! volatility and limit, marketable and cancel rates
+//! ([`BackgroundControl::set`]) and reads them back with the modelled mid
+//! ([`BackgroundControl::params`], [`BackgroundControl::mid`]). The values
+//! are `f64` bits in atomics plus a version counter; the flow loads the
+//! version once per [`due`] and, when it moved, applies the new values at the
+//! end of that call, effective at its `now_ns`: the mid is first advanced to
+//! that time with the old volatility (so the walk's variance is
+//! `sigma_old^2 * dt_before + sigma_new^2 * dt_after`), and a process whose
+//! rate changed draws its next arrival afresh from that time (exact for a
+//! Poisson process, which is memoryless; a rate raised from zero starts
+//! firing). Without changes the flow draws exactly what it drew before the
+//! handle existed; with changes it is deterministic given the seed, the
+//! changes and the `now_ns` of the `due` call that first sees each of them.
+//!
 //! [`due`]: BackgroundFlow::due
 //! [`on_events`]: BackgroundFlow::on_events
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use quotewire_core::{InstrumentId, Price, Qty, Side, Timestamp};
 
@@ -212,6 +233,9 @@ pub enum BackgroundError {
         /// The engine's maximum order quantity for the instrument.
         max_order_qty: Qty,
     },
+    /// A change names an instrument the flow does not drive.
+    #[error("background flow: instrument {0:?} has no background flow")]
+    NoFlow(InstrumentId),
     /// `max_live_orders` is zero, or all instruments' pools together exceed `u32::MAX - 1`.
     #[error(
         "background flow: instrument {instrument:?}: invalid max_live_orders {max_live_orders}"
@@ -242,6 +266,146 @@ pub struct BackgroundStats {
     pub executed_qty: u64,
     /// Rejections of the flow's commands (a cancel racing a fill in the same batch, a full venue).
     pub rejects: u64,
+}
+
+/// A change of one instrument's flow: each `Some` field replaces the current
+/// value, each `None` keeps it. Values are checked like the configuration's
+/// (finite and non-negative).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BackgroundChange {
+    /// New standard deviation of the mid's move over one second, in ticks.
+    pub volatility_ticks_per_sqrt_s: Option<f64>,
+    /// New limit (day) orders per second.
+    pub limit_rate: Option<f64>,
+    /// New marketable (IOC) orders per second.
+    pub market_rate: Option<f64>,
+    /// New cancellation rate of each resting order, per second.
+    pub cancel_rate: Option<f64>,
+}
+
+/// The adjustable parameters of one instrument's flow, as last set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BackgroundParams {
+    /// Standard deviation of the mid's move over one second, in ticks.
+    pub volatility_ticks_per_sqrt_s: f64,
+    /// Limit (day) orders per second.
+    pub limit_rate: f64,
+    /// Marketable (IOC) orders per second.
+    pub market_rate: f64,
+    /// Cancellation rate of each resting order, per second.
+    pub cancel_rate: f64,
+}
+
+/// One instrument's shared values, `f64` bits.
+#[derive(Debug)]
+struct SharedLane {
+    instrument: InstrumentId,
+    volatility: AtomicU64,
+    limit_rate: AtomicU64,
+    market_rate: AtomicU64,
+    cancel_rate: AtomicU64,
+    /// The modelled mid in raw price units, published by the flow.
+    mid: AtomicU64,
+}
+
+impl SharedLane {
+    fn params(&self) -> BackgroundParams {
+        let load = |a: &AtomicU64| f64::from_bits(a.load(Ordering::Relaxed));
+        BackgroundParams {
+            volatility_ticks_per_sqrt_s: load(&self.volatility),
+            limit_rate: load(&self.limit_rate),
+            market_rate: load(&self.market_rate),
+            cancel_rate: load(&self.cancel_rate),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// Bumped after every change; the flow re-reads the values when it moved.
+    version: AtomicU64,
+    /// Lane index by instrument id (`u32::MAX` for instruments without flow).
+    lane_of: Vec<u32>,
+    lanes: Vec<SharedLane>,
+}
+
+/// A lock-free handle that changes a running [`BackgroundFlow`]'s volatility
+/// and rates from any thread; see the [module docs](self#changing-the-market-while-it-runs).
+///
+/// Cheap to clone (an `Arc`); every clone drives the same flow. A change made
+/// of several fields may be seen half-applied for one `due` call while a
+/// concurrent [`set`](Self::set) is storing it, never longer.
+#[derive(Clone, Debug)]
+pub struct BackgroundControl {
+    shared: Arc<Shared>,
+}
+
+impl BackgroundControl {
+    fn lane(&self, instrument: InstrumentId) -> Option<&SharedLane> {
+        let lane = *self.shared.lane_of.get(usize::from(instrument.0))?;
+        self.shared.lanes.get(lane as usize)
+    }
+
+    /// Applies `change` to `instrument`'s flow from its next step. Every given
+    /// value is checked before any is stored: on error nothing changes.
+    pub fn set(
+        &self,
+        instrument: InstrumentId,
+        change: BackgroundChange,
+    ) -> Result<(), BackgroundError> {
+        let lane = self
+            .lane(instrument)
+            .ok_or(BackgroundError::NoFlow(instrument))?;
+        let fields = [
+            (
+                "volatility_ticks_per_sqrt_s",
+                change.volatility_ticks_per_sqrt_s,
+                &lane.volatility,
+            ),
+            ("limit_rate", change.limit_rate, &lane.limit_rate),
+            ("market_rate", change.market_rate, &lane.market_rate),
+            ("cancel_rate", change.cancel_rate, &lane.cancel_rate),
+        ];
+        for (name, value, _) in fields {
+            if let Some(v) = value {
+                check_param(instrument, name, v)?;
+            }
+        }
+        for (_, value, cell) in fields {
+            if let Some(v) = value {
+                cell.store(v.to_bits(), Ordering::Relaxed);
+            }
+        }
+        // Release: a flow that sees the new version sees the values above.
+        self.shared.version.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+
+    /// The current (last set, or configured) parameters of `instrument`'s
+    /// flow; `None` when the flow does not drive it.
+    #[must_use]
+    pub fn params(&self, instrument: InstrumentId) -> Option<BackgroundParams> {
+        self.lane(instrument).map(SharedLane::params)
+    }
+
+    /// The modelled mid of `instrument` in raw price units (fractional), as of
+    /// the flow's last arrival or change on it.
+    #[must_use]
+    pub fn mid(&self, instrument: InstrumentId) -> Option<f64> {
+        self.lane(instrument)
+            .map(|l| f64::from_bits(l.mid.load(Ordering::Relaxed)))
+    }
+
+    /// Whether the flow drives `instrument`.
+    #[must_use]
+    pub fn drives(&self, instrument: InstrumentId) -> bool {
+        self.lane(instrument).is_some()
+    }
+
+    /// The instruments the flow drives, in configuration order.
+    pub fn instruments(&self) -> impl Iterator<Item = InstrumentId> + '_ {
+        self.shared.lanes.iter().map(|l| l.instrument)
+    }
 }
 
 /// xoshiro256++ seeded through SplitMix64: small, fast, and a stream this
@@ -372,6 +536,8 @@ struct Lane {
     /// Mid in ticks above `low`, kept in `[0.5, levels - 1.5]`.
     mid: f64,
     mid_ns: u64,
+    /// The applied parameters, as configured or last changed.
+    params: BackgroundParams,
     /// Volatility in ticks per sqrt(ns).
     sigma: f64,
     /// Mean gaps between arrivals, ns (infinite for a zero rate).
@@ -431,6 +597,12 @@ impl Lane {
     #[inline]
     fn ask_top(&self) -> i64 {
         self.mid.floor() as i64 + 1
+    }
+
+    /// The modelled mid in raw price units.
+    #[inline]
+    fn raw_mid(&self) -> f64 {
+        self.low as f64 + self.mid * self.tick as f64
     }
 
     #[inline]
@@ -557,6 +729,9 @@ pub struct BackgroundFlow {
     timers: Timers,
     next_ioc: u64,
     stats: BackgroundStats,
+    control: BackgroundControl,
+    /// The control's version last applied.
+    seen_version: u64,
 }
 
 fn check_param(
@@ -652,6 +827,12 @@ impl BackgroundFlow {
                 levels,
                 mid,
                 mid_ns: 0,
+                params: BackgroundParams {
+                    volatility_ticks_per_sqrt_s: sigma,
+                    limit_rate,
+                    market_rate,
+                    cancel_rate,
+                },
                 sigma: sigma / NS_PER_S.sqrt(),
                 limit_gap_ns: NS_PER_S / limit_rate,
                 market_gap_ns: NS_PER_S / market_rate,
@@ -683,6 +864,24 @@ impl BackgroundFlow {
             }
         }
         let timers = Timers::new(3 * lanes.len());
+        let bits = |v: f64| AtomicU64::new(v.to_bits());
+        let control = BackgroundControl {
+            shared: Arc::new(Shared {
+                version: AtomicU64::new(0),
+                lane_of: lane_of.clone(),
+                lanes: lanes
+                    .iter()
+                    .map(|l| SharedLane {
+                        instrument: l.instrument,
+                        volatility: bits(l.params.volatility_ticks_per_sqrt_s),
+                        limit_rate: bits(l.params.limit_rate),
+                        market_rate: bits(l.params.market_rate),
+                        cancel_rate: bits(l.params.cancel_rate),
+                        mid: bits(l.raw_mid()),
+                    })
+                    .collect(),
+            }),
+        };
         let mut flow = Self {
             firm: cfg.firm,
             firms: cfg.firms,
@@ -696,6 +895,8 @@ impl BackgroundFlow {
             timers,
             next_ioc: 0,
             stats: BackgroundStats::default(),
+            control,
+            seen_version: 0,
         };
         if let Some(start) = cfg.start_ns {
             flow.start(start);
@@ -718,8 +919,13 @@ impl BackgroundFlow {
     /// Appends, in time order, every command whose arrival time is at most
     /// `now_ns`; each carries its arrival time as `ts`. The first call starts
     /// the clock at `now_ns` unless the config names a start.
+    ///
+    /// Changes made through the [`BackgroundControl`] since the last call are
+    /// applied at the end, effective at `now_ns` (or at the start, if later).
     pub fn due(&mut self, now_ns: u64, out: &mut Vec<Command>) {
         if !self.started {
+            // Changes before the start just replace the configuration.
+            self.apply_changes(None);
             self.start(self.start_ns.unwrap_or(now_ns));
         }
         while let Some((t, id)) = self.timers.peek() {
@@ -732,6 +938,65 @@ impl BackgroundFlow {
                 LIMIT => self.fire_limit(lane, t, out),
                 MARKET => self.fire_market(lane, t, out),
                 _ => self.fire_cancel(lane, t, out),
+            }
+        }
+        self.apply_changes(Some(now_ns.max(self.clock)));
+    }
+
+    /// A handle through which other threads change this flow's volatility and
+    /// rates while it runs (clones of the flow share it).
+    #[must_use]
+    pub fn control(&self) -> BackgroundControl {
+        self.control.clone()
+    }
+
+    /// Applies the control's values if its version moved: at time `at`
+    /// (advancing the mid and redrawing the changed processes' next arrivals
+    /// from there), or, with `None`, before the start (nothing scheduled yet).
+    fn apply_changes(&mut self, at: Option<u64>) {
+        let version = self.control.shared.version.load(Ordering::Acquire);
+        if version == self.seen_version {
+            return;
+        }
+        self.seen_version = version;
+        // Only on a change: one reference count, no allocation.
+        let shared = Arc::clone(&self.control.shared);
+        for l in 0..self.lanes.len() {
+            let new = shared.lanes[l].params();
+            let lane = &mut self.lanes[l];
+            let old = lane.params;
+            lane.params = new;
+            if new.volatility_ticks_per_sqrt_s.to_bits()
+                != old.volatility_ticks_per_sqrt_s.to_bits()
+            {
+                if let Some(t) = at {
+                    // The walk up to now keeps the old volatility.
+                    lane.advance_mid(t);
+                    shared.lanes[l]
+                        .mid
+                        .store(lane.raw_mid().to_bits(), Ordering::Relaxed);
+                }
+                lane.sigma = new.volatility_ticks_per_sqrt_s / NS_PER_S.sqrt();
+            }
+            if new.limit_rate.to_bits() != old.limit_rate.to_bits() {
+                lane.limit_gap_ns = NS_PER_S / new.limit_rate;
+                if let Some(t) = at {
+                    let next = after(t, lane.limit_rng.exp() * lane.limit_gap_ns);
+                    self.timers.set(3 * l + LIMIT, next);
+                }
+            }
+            if new.market_rate.to_bits() != old.market_rate.to_bits() {
+                lane.market_gap_ns = NS_PER_S / new.market_rate;
+                if let Some(t) = at {
+                    let next = after(t, lane.market_rng.exp() * lane.market_gap_ns);
+                    self.timers.set(3 * l + MARKET, next);
+                }
+            }
+            if new.cancel_rate.to_bits() != old.cancel_rate.to_bits() {
+                lane.cancel_per_ns = new.cancel_rate / NS_PER_S;
+                if let Some(t) = at {
+                    self.reschedule_cancel(l, t);
+                }
             }
         }
     }
@@ -750,6 +1015,9 @@ impl BackgroundFlow {
     fn fire_limit(&mut self, l: usize, t: u64, out: &mut Vec<Command>) {
         let lane = &mut self.lanes[l];
         lane.advance_mid(t);
+        self.control.shared.lanes[l]
+            .mid
+            .store(lane.raw_mid().to_bits(), Ordering::Relaxed);
         // A fixed number of draws per arrival, so the stream never depends on state.
         let rng = &mut lane.limit_rng;
         let side = if rng.coin() { Side::Sell } else { Side::Buy };
@@ -785,6 +1053,9 @@ impl BackgroundFlow {
     fn fire_market(&mut self, l: usize, t: u64, out: &mut Vec<Command>) {
         let lane = &mut self.lanes[l];
         lane.advance_mid(t);
+        self.control.shared.lanes[l]
+            .mid
+            .store(lane.raw_mid().to_bits(), Ordering::Relaxed);
         let rng = &mut lane.market_rng;
         let side = if rng.coin() { Side::Sell } else { Side::Buy };
         let firm = Self::draw_firm(self.firm, self.firms, rng);
@@ -931,8 +1202,7 @@ impl BackgroundFlow {
     #[must_use]
     pub fn mid(&self, instrument: InstrumentId) -> Option<f64> {
         let lane = *self.lane_of.get(usize::from(instrument.0))?;
-        let lane = self.lanes.get(lane as usize)?;
-        Some(lane.low as f64 + lane.mid * lane.tick as f64)
+        Some(self.lanes.get(lane as usize)?.raw_mid())
     }
 
     /// The flow's orders believed live (sent, not yet seen filled, cancelled or rejected).
@@ -962,6 +1232,10 @@ impl OrderEntry for BackgroundFlow {
 
     fn on_events(&mut self, _now_ns: u64, events: &[Event]) {
         Self::on_events(self, events);
+    }
+
+    fn background_control(&self) -> Option<BackgroundControl> {
+        Some(self.control())
     }
 }
 

@@ -14,6 +14,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::background::BackgroundControl;
 use crate::ledger::FirmLedger;
 use crate::matching::{Command, Event, MatchingEngine};
 
@@ -24,6 +25,12 @@ pub trait OrderEntry: Send {
     /// Receives every event the matching engine produced for one command; a
     /// gateway answers the sessions whose firm the event concerns and ignores the rest.
     fn on_events(&mut self, now_ns: u64, events: &[Event]);
+    /// The handle that adjusts this source while it runs, if it is a
+    /// [`BackgroundFlow`](crate::background::BackgroundFlow) (or wraps one);
+    /// [`RunningVenue`](crate::server::RunningVenue) collects them at start.
+    fn background_control(&self) -> Option<BackgroundControl> {
+        None
+    }
 }
 
 /// A destination for the public consequences of events (the ITCH publisher).

@@ -8,6 +8,10 @@
 //!
 //! Every running venue keeps a [`FirmLedger`]: [`RunningVenue::firm_state`]
 //! tells what the venue knows about a firm's fills and resting orders.
+//!
+//! A background market among the extra order sources stays adjustable while
+//! the venue runs: [`RunningVenue::set_background`] changes an instrument's
+//! volatility and rates through the flow's lock-free [`BackgroundControl`].
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use quotewire_core::InstrumentId;
 use thiserror::Error;
 
+use crate::background::{BackgroundChange, BackgroundControl, BackgroundError, BackgroundParams};
 use crate::fix_gateway::{FixGateway, FixGatewayConfig, FixGatewayError, FixInstrument};
 use crate::ledger::{FirmLedger, FirmState};
 use crate::matching::{FirmId, MatchingEngine, VenueConfig};
@@ -113,6 +118,8 @@ pub struct RunningVenue {
     commands: Arc<AtomicU64>,
     publisher: Option<PublisherHandle>,
     ledger: Arc<Mutex<FirmLedger>>,
+    /// Controls of the background flows among the extra sources.
+    background: Vec<BackgroundControl>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -126,6 +133,10 @@ impl RunningVenue {
             .iter()
             .map(|make| make(&engine).map_err(ServerError::Extra))
             .collect::<Result<Vec<_>, _>>()?;
+        let background = extras
+            .iter()
+            .filter_map(|e| e.background_control())
+            .collect();
         let ledger = Arc::new(Mutex::new(FirmLedger::new()));
         let mut venue = Venue::new(engine).with_ledger(Arc::clone(&ledger));
         let mut endpoints = Endpoints {
@@ -192,6 +203,7 @@ impl RunningVenue {
             commands,
             publisher,
             ledger,
+            background,
             thread: Some(thread),
         })
     }
@@ -232,6 +244,42 @@ impl RunningVenue {
     fn lock_ledger(&self) -> std::sync::MutexGuard<'_, FirmLedger> {
         // A poisoned ledger is still a valid record of the events applied so far.
         self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn background_control(
+        &self,
+        instrument: InstrumentId,
+    ) -> Result<&BackgroundControl, BackgroundError> {
+        self.background
+            .iter()
+            .find(|c| c.drives(instrument))
+            .ok_or(BackgroundError::NoFlow(instrument))
+    }
+
+    /// Changes `instrument`'s background flow (volatility, limit, marketable
+    /// and cancel rates) from the flow's next step, without locking the venue
+    /// loop. Refuses an instrument no background flow drives and any value
+    /// that is not finite and non-negative (then nothing changes).
+    pub fn set_background(
+        &self,
+        instrument: InstrumentId,
+        change: BackgroundChange,
+    ) -> Result<(), BackgroundError> {
+        self.background_control(instrument)?.set(instrument, change)
+    }
+
+    /// The current (configured or last set) background parameters of
+    /// `instrument`; `None` when no background flow drives it.
+    #[must_use]
+    pub fn background(&self, instrument: InstrumentId) -> Option<BackgroundParams> {
+        self.background_control(instrument).ok()?.params(instrument)
+    }
+
+    /// The background flow's modelled mid of `instrument` (raw price units,
+    /// fractional) as of its last arrival; `None` when no flow drives it.
+    #[must_use]
+    pub fn background_mid(&self, instrument: InstrumentId) -> Option<f64> {
+        self.background_control(instrument).ok()?.mid(instrument)
     }
 
     /// True until [`RunningVenue::stop`].

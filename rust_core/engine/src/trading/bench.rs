@@ -98,6 +98,18 @@ pub fn bench_trader_config(instruments: u16, capacity: usize) -> TraderConfig {
                 max_order_notional: i64::MAX / 8,
                 price_band_bps: 10_000,
                 max_position: 1_000_000_000,
+                model: "skew".into(),
+                gamma: 0.1,
+                horizon_s: None,
+                sigma: None,
+                a: None,
+                k: None,
+                min_half_spread_ticks: 1,
+                levels: 1,
+                level_spacing_ticks: 1,
+                level_size_step_pct: 0,
+                vol_half_life_s: 30.0,
+                intensity_half_life_s: 60.0,
             })
             .collect(),
         firm: wide_firm(),
@@ -127,6 +139,7 @@ pub fn bench_trader_config(instruments: u16, capacity: usize) -> TraderConfig {
             kill_on_stale: false,
             ..EngineSection::default()
         },
+        rules: Vec::new(),
     }
 }
 

@@ -5,13 +5,14 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use quotewire_core::{InstrumentId, Price, Qty};
 use quotewire_risk::{FirmLimits, InstrumentLimits};
-use quotewire_strategy::SkewParams;
+use quotewire_strategy::{Horizon, ModelKind, ModelParams, SkewParams};
 use serde::{Deserialize, Serialize};
 
+use super::rules::{RuleConfig, Rules};
 use crate::EngineError;
 
 /// One traded instrument: its identity, quoting parameters and limits.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct InstrumentConfig {
     /// Instrument id: the ITCH stock locate of the feed.
@@ -38,10 +39,105 @@ pub struct InstrumentConfig {
     pub price_band_bps: u32,
     /// Largest position counting open orders (risk limit), shares.
     pub max_position: u64,
+    /// Quoting model: `skew`, `avellaneda_stoikov` or `glft`.
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// Risk aversion (AS, GLFT), per tick.
+    #[serde(default = "default_gamma")]
+    pub gamma: f64,
+    /// AS horizon, seconds (rolling); none: the infinite-horizon form.
+    #[serde(default)]
+    pub horizon_s: Option<f64>,
+    /// Fixed volatility, ticks per sqrt(s); none: estimated online.
+    #[serde(default)]
+    pub sigma: Option<f64>,
+    /// Fixed order-arrival intensity scale A, per second; none: estimated.
+    #[serde(default)]
+    pub a: Option<f64>,
+    /// Fixed intensity decay k, per tick; none: estimated.
+    #[serde(default)]
+    pub k: Option<f64>,
+    /// Floor on every model's half spread, ticks.
+    #[serde(default = "default_one")]
+    pub min_half_spread_ticks: u32,
+    /// Quote levels per side.
+    #[serde(default = "default_levels")]
+    pub levels: u8,
+    /// Ticks between levels.
+    #[serde(default = "default_one")]
+    pub level_spacing_ticks: u32,
+    /// Each further level's size grows by this percentage.
+    #[serde(default)]
+    pub level_size_step_pct: u32,
+    /// Volatility estimator half-life, seconds.
+    #[serde(default = "default_vol_half_life")]
+    pub vol_half_life_s: f64,
+    /// Intensity estimator half-life, seconds.
+    #[serde(default = "default_intensity_half_life")]
+    pub intensity_half_life_s: f64,
+}
+
+fn default_model() -> String {
+    "skew".into()
+}
+const fn default_gamma() -> f64 {
+    0.1
+}
+const fn default_one() -> u32 {
+    1
+}
+const fn default_levels() -> u8 {
+    1
+}
+const fn default_vol_half_life() -> f64 {
+    30.0
+}
+const fn default_intensity_half_life() -> f64 {
+    60.0
 }
 
 impl InstrumentConfig {
-    /// The quoting parameters.
+    /// The model parameters.
+    pub fn model_params(&self) -> Result<ModelParams, EngineError> {
+        let kind = match self.model.as_str() {
+            "skew" => ModelKind::Skew,
+            "avellaneda_stoikov" => ModelKind::AvellanedaStoikov,
+            "glft" => ModelKind::Glft,
+            other => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "model = {other:?}: one of skew, avellaneda_stoikov, glft"
+                )))
+            }
+        };
+        let params = ModelParams {
+            kind,
+            tick: Price::from_raw(self.tick),
+            size: Qty(self.size),
+            levels: self.levels,
+            level_spacing_ticks: self.level_spacing_ticks,
+            level_size_step_pct: self.level_size_step_pct,
+            max_position: self.quote_max_position,
+            requote_ticks: self.requote_ticks,
+            half_spread_ticks: self.half_spread_ticks,
+            skew_ticks: self.skew_ticks,
+            gamma: self.gamma,
+            horizon: self
+                .horizon_s
+                .map_or(Horizon::Infinite, |seconds| Horizon::Rolling { seconds }),
+            sigma: self.sigma,
+            a: self.a,
+            k: self.k,
+            min_half_spread_ticks: self.min_half_spread_ticks,
+            vol_half_life_s: self.vol_half_life_s,
+            intensity_half_life_s: self.intensity_half_life_s,
+        };
+        params
+            .validate()
+            .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        Ok(params)
+    }
+
+    /// The quoting parameters of the skew model.
     #[must_use]
     pub fn skew_params(&self) -> SkewParams {
         SkewParams {
@@ -241,7 +337,7 @@ impl Default for EngineSection {
 }
 
 /// Everything the engine is built from.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TraderConfig {
     /// Traded instruments.
@@ -258,6 +354,9 @@ pub struct TraderConfig {
     /// Threads, logging, policies.
     #[serde(default)]
     pub engine: EngineSection,
+    /// Automatic adjustment rules, compiled into the fast path.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
 }
 
 impl TraderConfig {
@@ -283,7 +382,7 @@ impl TraderConfig {
                     inst.symbol
                 ));
             }
-            if let Err(e) = inst.skew_params().validate() {
+            if let Err(e) = inst.model_params() {
                 return bad(format!("instruments[{i}]: {e}"));
             }
         }
@@ -296,6 +395,16 @@ impl TraderConfig {
         if self.oms.max_in_flight == 0 {
             return bad("oms.max_in_flight = 0: at least 1".into());
         }
+        for (i, r) in self.rules.iter().enumerate() {
+            if let Some(id) = r.instrument {
+                if !seen.contains(&id) {
+                    return bad(format!(
+                        "rules[{i}].instrument = {id} is not a configured instrument"
+                    ));
+                }
+            }
+        }
+        Rules::compile(&self.rules)?;
         if super::telemetry::LogLevel::parse(&self.engine.log_level).is_none() {
             return bad(format!(
                 "engine.log_level = {:?}: one of debug, info, warn, error",

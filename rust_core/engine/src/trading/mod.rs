@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod config;
+pub mod rules;
 pub mod runner;
 pub mod telemetry;
 pub mod trader;

@@ -188,6 +188,16 @@ pub enum EngineEvent {
         /// The new mode.
         on: bool,
     },
+    /// An automatic-adjustment rule started or stopped holding for an instrument
+    /// (the source of the adjustment, for the audit trail).
+    RuleChanged {
+        /// Instrument.
+        instrument: InstrumentId,
+        /// Rule index in the configuration.
+        rule: u8,
+        /// Holds from now on (true) or no longer (false).
+        on: bool,
+    },
     /// A fill for an order the OMS does not know (never expected; logged loudly).
     UnknownFill {
         /// The id the venue used.
@@ -209,7 +219,8 @@ impl EngineEvent {
             | Self::SessionReady { .. }
             | Self::ParamsChanged { .. }
             | Self::LimitsChanged { .. }
-            | Self::ReduceOnly { .. } => LogLevel::Info,
+            | Self::ReduceOnly { .. }
+            | Self::RuleChanged { .. } => LogLevel::Info,
             Self::RiskReject { .. }
             | Self::OmsReject { .. }
             | Self::VenueReject { .. }
@@ -243,6 +254,7 @@ impl EngineEvent {
             Self::ControlRefused { .. } => "control_refused",
             Self::ReduceOnly { .. } => "reduce_only",
             Self::UnknownFill { .. } => "unknown_fill",
+            Self::RuleChanged { .. } => "rule_changed",
         }
     }
 
@@ -331,6 +343,11 @@ impl EngineEvent {
             Self::ControlRefused { seq } => write!(out, " seq={seq}"),
             Self::ReduceOnly { on } => write!(out, " on={on}"),
             Self::UnknownFill { cl, qty } => write!(out, " cl={} qty={}", cl.0, qty.raw()),
+            Self::RuleChanged {
+                instrument,
+                rule,
+                on,
+            } => write!(out, " instrument={} rule={rule} on={on}", instrument.0),
             Self::Rearmed | Self::RearmRefused | Self::FeedRecovered | Self::SessionLost => Ok(()),
         };
     }

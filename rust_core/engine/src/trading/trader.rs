@@ -14,10 +14,13 @@ use quotewire_risk::{
     FirmLimits, InstrumentLimits, KillReason, OrderCheck, Pnl, Reject, Risk, RiskConfig, Totals,
     Working,
 };
-use quotewire_strategy::{decide, Action, QuoteContext, QuoteSide, Quoter, SkewParams, SkewQuoter};
+use quotewire_strategy::{
+    decide, Action, Ladder, MarketState, ModelParams, ModelState, QuoteSide, Strategy, MAX_LEVELS,
+};
 use rtrb::{Consumer, Producer};
 
 use super::config::TraderConfig;
+use super::rules::{Metrics, Rules};
 use super::telemetry::{record, EngineEvent, EventTx, Latencies, OrderAction};
 use crate::market_data::{Applied, MarketData, MAX_LOCATES};
 use crate::EngineError;
@@ -36,7 +39,7 @@ pub enum Control {
         /// Instrument.
         instrument: InstrumentId,
         /// Parameters (validated again on the fast path).
-        params: SkewParams,
+        params: ModelParams,
     },
     /// New risk limits for one instrument.
     SetInstrumentLimits {
@@ -75,7 +78,7 @@ pub struct Ack {
 }
 
 /// One instrument's state in a snapshot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct InstrumentSnapshot {
     /// Instrument.
     pub instrument: InstrumentId,
@@ -101,10 +104,14 @@ pub struct InstrumentSnapshot {
     pub bought: u64,
     /// Shares sold.
     pub sold: u64,
+    /// The model's estimates and last quote (reservation, half spreads).
+    pub model: ModelState,
+    /// Bit `r` set while rule `r` holds.
+    pub rules_active: u64,
 }
 
 /// One record of a snapshot: instruments, then `End` with the firm totals.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum SnapshotRecord {
     /// One instrument.
     Instrument(InstrumentSnapshot),
@@ -186,8 +193,11 @@ impl Slot {
 #[derive(Debug)]
 struct Instrument {
     id: InstrumentId,
-    quoter: SkewQuoter,
-    slots: [Slot; 2],
+    strategy: Strategy,
+    /// Our orders per side and ladder level.
+    slots: [[Slot; MAX_LEVELS]; 2],
+    /// Bit `r` set while rule `r` holds for this instrument.
+    rules_active: u64,
     mid: Option<Price>,
     dirty: bool,
     fills: u64,
@@ -208,6 +218,7 @@ struct MdSink<'a> {
     n_events: &'a mut usize,
     overflow: &'a mut u64,
     messages: &'a mut u64,
+    now_ns: u64,
 }
 
 impl FeedSink for MdSink<'_> {
@@ -218,10 +229,22 @@ impl FeedSink for MdSink<'_> {
             let slot = self.index[usize::from(id.0)];
             if slot != 0 {
                 let inst = &mut self.instruments[usize::from(slot - 1)];
+                if let Some(t) = self.md.take_trade() {
+                    let bbo = self.md.bbo(id);
+                    let mid = match (bbo.bid, bbo.ask) {
+                        (Some(b), Some(a)) => {
+                            Some(Price::from_raw((b.price.raw() + a.price.raw()) / 2))
+                        }
+                        _ => None,
+                    };
+                    inst.strategy.on_trade(self.now_ns, t.price, t.qty, mid);
+                }
                 if !inst.dirty {
                     inst.dirty = true;
                     self.dirty.push(slot - 1);
                 }
+            } else {
+                let _ = self.md.take_trade();
             }
         }
     }
@@ -264,6 +287,10 @@ pub struct Trader<G: OrderGateway> {
     rearm_after_reconnect: bool,
     /// A clean stop is under way: no new quotes.
     stopping: bool,
+    /// The feed is stale (no packet or heartbeat for the configured interval).
+    feed_stale: bool,
+    /// Automatic adjustment rules.
+    rules: Rules,
 }
 
 /// The control-plane ends of a trader's rings.
@@ -313,8 +340,9 @@ impl<G: OrderGateway> Trader<G> {
             index[usize::from(c.id)] = u16::try_from(i + 1).map_err(|e| bad(&e))?;
             instruments.push(Instrument {
                 id: c.instrument(),
-                quoter: SkewQuoter::new(c.skew_params()).map_err(|e| bad(&e))?,
-                slots: [Slot::default(); 2],
+                strategy: Strategy::new(c.model_params()?).map_err(|e| bad(&e))?,
+                slots: [[Slot::default(); MAX_LEVELS]; 2],
+                rules_active: 0,
                 mid: None,
                 dirty: false,
                 fills: 0,
@@ -355,6 +383,8 @@ impl<G: OrderGateway> Trader<G> {
             kill_on_stale: config.engine.kill_on_stale,
             rearm_after_reconnect: config.engine.rearm_after_reconnect,
             stopping: false,
+            feed_stale: false,
+            rules: Rules::compile(&config.rules)?,
         })
     }
 
@@ -395,6 +425,7 @@ impl<G: OrderGateway> Trader<G> {
             n_events: &mut n_events,
             overflow: &mut self.counters.feed_events_overflow,
             messages: &mut self.counters.messages,
+            now_ns: rx_ns,
         };
         self.sequencer.on_packet(rx_ns, line, datagram, &mut sink);
         let t_books = self.clock.now_ns();
@@ -418,6 +449,7 @@ impl<G: OrderGateway> Trader<G> {
             n_events: &mut n_events,
             overflow: &mut self.counters.feed_events_overflow,
             messages: &mut self.counters.messages,
+            now_ns,
         };
         let request = self.sequencer.poll(now_ns, &mut sink);
         self.handle_feed_events(n_events, now_ns);
@@ -501,7 +533,7 @@ impl<G: OrderGateway> Trader<G> {
                 let Some(i) = self.instrument_index(instrument) else {
                     return false;
                 };
-                if self.instruments[i].quoter.set_params(params).is_err() {
+                if self.instruments[i].strategy.set_params(params).is_err() {
                     return false;
                 }
                 self.events
@@ -578,12 +610,14 @@ impl<G: OrderGateway> Trader<G> {
             realised: pnl.realised,
             unrealised: pnl.unrealised,
             mid: inst.mid,
-            bid: inst.slots[0].resting,
-            ask: inst.slots[1].resting,
+            bid: inst.slots[0][0].resting,
+            ask: inst.slots[1][0].resting,
             open_orders: self.oms.working(inst.id).open_orders,
             fills: inst.fills,
             bought: inst.bought,
             sold: inst.sold,
+            model: inst.strategy.state(),
+            rules_active: inst.rules_active,
         }
     }
 
@@ -639,8 +673,16 @@ impl<G: OrderGateway> Trader<G> {
                     self.feed_gap = false;
                     cancels += self.fire_kill(now_ns, KillReason::FeedGap);
                 }
-                FeedEvent::Stale if self.kill_on_stale => {
-                    cancels += self.fire_kill(now_ns, KillReason::StaleFeed);
+                FeedEvent::Stale => {
+                    self.feed_stale = true;
+                    self.mark_all_dirty();
+                    if self.kill_on_stale {
+                        cancels += self.fire_kill(now_ns, KillReason::StaleFeed);
+                    }
+                }
+                FeedEvent::Resumed => {
+                    self.feed_stale = false;
+                    self.mark_all_dirty();
                 }
                 _ => {}
             }
@@ -662,8 +704,14 @@ impl<G: OrderGateway> Trader<G> {
                     if i == 0 {
                         return;
                     }
-                    let slot = &mut instruments[usize::from(i - 1)].slots[r.side.index()];
-                    if slot.owns(r.cl) || r.replace_lost.is_some_and(|c| slot.owns(c)) {
+                    let levels = &mut instruments[usize::from(i - 1)].slots[r.side.index()];
+                    let Some(slot) = levels
+                        .iter_mut()
+                        .find(|s| s.owns(r.cl) || r.replace_lost.is_some_and(|c| s.owns(c)))
+                    else {
+                        return;
+                    };
+                    {
                         if gone {
                             slot.clear();
                         } else {
@@ -768,8 +816,8 @@ impl<G: OrderGateway> Trader<G> {
                 );
                 let i = index[usize::from(c.instrument.0)];
                 if i != 0 {
-                    let slot = &mut instruments[usize::from(i - 1)].slots[c.side.index()];
-                    if slot.cl == Some(c.cl) {
+                    let levels = &mut instruments[usize::from(i - 1)].slots[c.side.index()];
+                    if let Some(slot) = levels.iter_mut().find(|s| s.cl == Some(c.cl)) {
                         slot.inflight = Some((c.cl, now_ns));
                     }
                 }
@@ -826,30 +874,88 @@ impl<G: OrderGateway> Trader<G> {
         if self.risk.killed().is_some() || self.feed_gap || !self.session_ready || self.stopping {
             return 0;
         }
-        let ctx = QuoteContext {
+        let position = self.oms.position(id);
+        let inst = &mut self.instruments[i];
+        inst.strategy.on_book(now_ns, &bbo);
+        let est = inst.strategy.estimates();
+        let metrics = Metrics {
+            volatility: est.sigma,
+            spread_ticks: est.spread_ticks,
+            imbalance: est.imbalance,
+            abs_position: position.unsigned_abs() as f64,
+            feed_stale: if self.feed_stale { 1.0 } else { 0.0 },
+        };
+        let (adjust, active) = self.rules.evaluate(id.0, &metrics);
+        let changed = inst.rules_active ^ active;
+        inst.rules_active = active;
+        if changed != 0 {
+            self.rule_events(now_ns, id, changed, active);
+        }
+        let market = MarketState {
             bbo,
-            position: self.oms.position(id),
+            position,
             reduce_only: self.risk.reduce_only(),
             now_ns,
         };
-        let target = self.instruments[i].quoter.quote(&ctx);
+        let inst = &mut self.instruments[i];
+        let ladder: Ladder = inst.strategy.quote(&market, adjust);
         let (tick, requote_ticks) = {
-            let p = self.instruments[i].quoter.params();
+            let p = inst.strategy.params();
             (p.tick, p.requote_ticks)
         };
         let mut sent = 0;
-        for side in [Side::Buy, Side::Sell] {
-            let slot = self.instruments[i].slots[side.index()];
-            if slot.inflight.is_some() {
-                continue;
+        // Asks first when the quotes move up, bids first when they move down,
+        // so a level never crosses one of ours that has not moved yet.
+        let up = ladder.bids[0]
+            .zip(self.instruments[i].slots[0][0].resting)
+            .is_some_and(|(t, r)| t.price > r.price);
+        let sides = if up {
+            [Side::Sell, Side::Buy]
+        } else {
+            [Side::Buy, Side::Sell]
+        };
+        for side in sides {
+            let targets = match side {
+                Side::Buy => ladder.bids,
+                Side::Sell => ladder.asks,
+            };
+            for (level, target) in targets.into_iter().enumerate() {
+                let slot = self.instruments[i].slots[side.index()][level];
+                if slot.inflight.is_some() {
+                    continue;
+                }
+                let action = decide(slot.resting, target, tick, requote_ticks);
+                sent += self.act(i, side, level, slot, action, now_ns);
             }
-            let action = decide(slot.resting, target.side(side), tick, requote_ticks);
-            sent += self.act(i, side, slot, action, now_ns);
         }
         sent
     }
 
-    fn act(&mut self, i: usize, side: Side, slot: Slot, action: Action, now_ns: u64) -> u32 {
+    fn rule_events(&mut self, now_ns: u64, instrument: InstrumentId, changed: u64, active: u64) {
+        let mut bits = changed;
+        while bits != 0 {
+            let r = bits.trailing_zeros();
+            bits &= bits - 1;
+            self.events.push(
+                now_ns,
+                EngineEvent::RuleChanged {
+                    instrument,
+                    rule: r as u8,
+                    on: active & (1 << r) != 0,
+                },
+            );
+        }
+    }
+
+    fn act(
+        &mut self,
+        i: usize,
+        side: Side,
+        level: usize,
+        slot: Slot,
+        action: Action,
+        now_ns: u64,
+    ) -> u32 {
         let id = self.instruments[i].id;
         let (request, kind, price, qty) = match action {
             Action::Keep => return 0,
@@ -908,7 +1014,7 @@ impl<G: OrderGateway> Trader<G> {
             return 0;
         }
         let cl = request.cl();
-        let s = &mut self.instruments[i].slots[side.index()];
+        let s = &mut self.instruments[i].slots[side.index()][level];
         s.inflight = Some((cl, now_ns));
         match request {
             OrderRequest::New(_) => {
@@ -1092,19 +1198,17 @@ impl ReportSink<'_> {
 
     /// The instrument index whose `side` slot owns `cl`; records the round
     /// trip if `cl` was the request in flight.
-    fn round_trip(&mut self, id: InstrumentId, side: Side, cl: ClOrdId) -> Option<u16> {
+    fn round_trip(&mut self, id: InstrumentId, side: Side, cl: ClOrdId) -> Option<(u16, usize)> {
         let now = self.clock.now_ns();
         let (i, inst) = self.instrument(id)?;
-        let slot = &inst.slots[side.index()];
-        if !slot.owns(cl) {
-            return None;
-        }
+        let level = inst.slots[side.index()].iter().position(|s| s.owns(cl))?;
+        let slot = &inst.slots[side.index()][level];
         if let Some((c, sent)) = slot.inflight {
             if c == cl {
                 record(&mut self.latencies.round_trip, now.saturating_sub(sent));
             }
         }
-        Some(i)
+        Some((i, level))
     }
 
     fn resting_of(&self, cl: ClOrdId) -> Option<QuoteSide> {
@@ -1141,8 +1245,8 @@ impl GatewaySink for ReportSink<'_> {
                         Side::Buy => inst.bought += f.qty.raw(),
                         Side::Sell => inst.sold += f.qty.raw(),
                     }
-                    if let Some(side) = inst.slots.iter().position(|s| s.owns(f.cl)) {
-                        let slot = &mut inst.slots[side];
+                    if let Some(slot) = inst.slots[f.side.index()].iter_mut().find(|s| s.owns(f.cl))
+                    {
                         if f.done {
                             slot.clear();
                         } else if let Some(rest) = slot.resting.as_mut() {
@@ -1159,8 +1263,8 @@ impl GatewaySink for ReportSink<'_> {
                 price,
                 leaves,
             } => {
-                if let Some(i) = self.round_trip(instrument, side, cl) {
-                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()];
+                if let Some((i, level)) = self.round_trip(instrument, side, cl) {
+                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()][level];
                     slot.inflight = None;
                     slot.resting = resting(price, leaves);
                     self.touch(i);
@@ -1178,8 +1282,8 @@ impl GatewaySink for ReportSink<'_> {
                 let i = self
                     .round_trip(instrument, side, cl)
                     .or_else(|| self.round_trip(instrument, side, orig));
-                if let Some(i) = i {
-                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()];
+                if let Some((i, level)) = i {
+                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()][level];
                     if done {
                         slot.clear();
                     } else {
@@ -1198,8 +1302,8 @@ impl GatewaySink for ReportSink<'_> {
                 done,
                 ..
             } => {
-                if let Some(i) = self.round_trip(instrument, side, cl) {
-                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()];
+                if let Some((i, level)) = self.round_trip(instrument, side, cl) {
+                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()][level];
                     if done {
                         slot.clear();
                     } else if let Some(rest) = slot.resting.as_mut() {
@@ -1223,8 +1327,8 @@ impl GatewaySink for ReportSink<'_> {
                         reason,
                     },
                 );
-                if let Some(i) = self.round_trip(instrument, side, cl) {
-                    self.instruments[usize::from(i)].slots[side.index()].clear();
+                if let Some((i, level)) = self.round_trip(instrument, side, cl) {
+                    self.instruments[usize::from(i)].slots[side.index()][level].clear();
                     self.touch(i);
                 }
             }
@@ -1249,8 +1353,8 @@ impl GatewaySink for ReportSink<'_> {
                 let i = self
                     .round_trip(instrument, side, rejected)
                     .or_else(|| self.round_trip(instrument, side, cl));
-                if let Some(i) = i {
-                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()];
+                if let Some((i, level)) = i {
+                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()][level];
                     slot.inflight = None;
                     slot.resting = resting(price, leaves);
                     slot.cl = slot.resting.map(|_| cl);
@@ -1263,9 +1367,9 @@ impl GatewaySink for ReportSink<'_> {
                 side,
                 ..
             } => {
-                if let Some(i) = self.round_trip(instrument, side, cl) {
+                if let Some((i, level)) = self.round_trip(instrument, side, cl) {
                     let rest = self.resting_of(cl);
-                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()];
+                    let slot = &mut self.instruments[usize::from(i)].slots[side.index()][level];
                     slot.inflight = None;
                     slot.resting = rest;
                     if rest.is_none() {
