@@ -25,8 +25,8 @@ if [[ -x scripts/fuzz.sh && ${FUZZ_SECONDS} -gt 0 ]]; then
     done
 fi
 step "ruff"
-.venv/bin/ruff check python tests
-.venv/bin/ruff format --check python tests
+.venv/bin/ruff check python tests examples
+.venv/bin/ruff format --check python tests examples
 step "mypy"
 .venv/bin/mypy
 step "pytest"

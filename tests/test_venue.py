@@ -17,9 +17,10 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -1437,8 +1438,15 @@ def test_firm_states_of_the_background_firms_balance_and_an_unseen_firm_is_zero(
     for s in states:
         assert set(s["positions"]) <= {1}
         assert sum(s["positions"].values()) == s["bought"] - s["sold"]
-        assert s["open_orders"] >= 0
+        assert s["open_orders"] == len(s["orders"])
+        for o in s["orders"]:
+            assert o["instrument"] == 1 and o["side"] in ("buy", "sell") and o["qty"] > 0
+            assert isinstance(o["price"], Decimal) and o["price"] % Decimal("0.01") == 0
+        keys = [(o["instrument"], o["side"], o["price"], o["ref"]) for o in s["orders"]]
+        assert keys == sorted(keys), "by instrument, side (buy < sell), price, ref"
     assert sum(s["open_orders"] for s in states) > 0, "the background keeps orders resting"
+    refs = [o["ref"] for s in states for o in s["orders"]]
+    assert len(refs) == len(set(refs)), "an order rests for one firm only"
     assert venue.firm_state(1) == {
         "open_orders": 0,
         "bought": 0,
@@ -1447,7 +1455,71 @@ def test_firm_states_of_the_background_firms_balance_and_an_unseen_firm_is_zero(
         "buy_notional": 0,
         "sell_notional": 0,
         "positions": {},
+        "orders": [],
     }
+
+
+# OUCH 5.0 Enter Order: type, UserRefNum, side, shares, symbol, price (4 implied decimals),
+# time in force, display, capacity, ISO eligibility, cross type, ClOrdID, appendage length.
+ENTER_ORDER = struct.Struct(">cIcI8sqccccc14sH")
+
+
+def _ouch_login(address: tuple[str, int], username: str, password: str) -> socket.socket:
+    """An open SoupBinTCP session after an accepted login (the caller closes it)."""
+    payload = b"L" + username.encode().ljust(6) + password.encode().ljust(10)
+    payload += b"".ljust(10) + b"1".rjust(20)
+    tcp = socket.create_connection(address, timeout=TIMEOUT_S)
+    tcp.sendall(struct.pack(">H", len(payload)) + payload)
+    (length,) = struct.unpack(">H", _recv_exact(tcp, 2))
+    assert _recv_exact(tcp, length)[:1] == b"A", f"{username} logged in"
+    return tcp
+
+
+def _enter(tcp: socket.socket, ref: int, side: bytes, qty: int, symbol: str, raw: int) -> None:
+    message = ENTER_ORDER.pack(
+        b"O", ref, side, qty, symbol.encode().ljust(8), raw, b"0", b"Y", b"P", b"N", b"N",
+        f"T{ref}".encode().ljust(14), 0,
+    )  # fmt: skip
+    tcp.sendall(struct.pack(">H", 1 + len(message)) + b"U" + message)
+
+
+def _state_when(venue: Venue, firm: int, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """`firm`'s state once `done(state)` holds; fails after TIMEOUT_S."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while not done(state := venue.firm_state(firm)):
+        if time.monotonic() > deadline:
+            pytest.fail(f"firm {firm} never reached the state wanted: {state}")
+        time.sleep(0.01)
+    return state
+
+
+def test_firm_state_shows_where_ouch_orders_rest_and_a_partial_fill_leaves_the_rest(
+    running: Venue,
+):
+    assert running.endpoints.ouch is not None
+    with _ouch_login(running.endpoints.ouch, "arb01", "secret02") as arb:
+        _enter(arb, 1, b"B", 200, "AAPL", 1_995_000)
+        _enter(arb, 2, b"S", 50, "MSFT", 4_001_000)
+        _enter(arb, 3, b"B", 100, "AAPL", 1_997_500)
+        state = _state_when(running, 2, lambda s: s["open_orders"] == 3)
+        where = [(o["instrument"], o["side"], o["price"], o["qty"]) for o in state["orders"]]
+        assert where == [
+            (1, "buy", Decimal("199.50"), 200),
+            (1, "buy", Decimal("199.75"), 100),
+            (2, "sell", Decimal("400.10"), 50),
+        ], "sorted by instrument, side, price"
+        assert len({o["ref"] for o in state["orders"]}) == 3
+        # Another firm sells 60 into the best bid: 40 of its 100 shares stay at 199.75.
+        with _ouch_login(running.endpoints.ouch, "mm01", "secret01") as mm:
+            _enter(mm, 1, b"S", 60, "AAPL", 1_997_500)
+            state = _state_when(running, 2, lambda s: s["executions"] == 1)
+            assert running.firm_state(1)["orders"] == [], "the sell filled in full"
+        assert state["positions"] == {1: 60}
+        assert [(o["price"], o["qty"]) for o in state["orders"]] == [
+            (Decimal("199.50"), 200),
+            (Decimal("199.75"), 40),
+            (Decimal("400.10"), 50),
+        ]
 
 
 class _FakeCore:
@@ -1477,6 +1549,10 @@ _STATE = {
     "buy_notional": 300 * 2_000_000,
     "sell_notional": 100 * 2_010_000,
     "positions": {1: 200},
+    "orders": [
+        {"ref": 7, "instrument": 1, "side": "buy", "price": 1_995_000, "qty": 40},
+        {"ref": 9, "instrument": 1, "side": "sell", "price": 2_010_050, "qty": 60},
+    ],
 }
 
 
@@ -1488,15 +1564,33 @@ def test_firm_state_refuses_a_firm_that_is_not_a_u32_before_the_core(firm):
     assert core.asked == []
 
 
-def test_firm_state_passes_the_core_reply_through_typed():
+def test_firm_state_passes_the_core_reply_through_typed_with_order_prices_in_currency():
     venue, core = _wrapped(_STATE)
-    assert venue.firm_state(2**32 - 1) == _STATE
+    state = venue.firm_state(2**32 - 1)
+    assert state == {
+        **_STATE,
+        "orders": [
+            {"ref": 7, "instrument": 1, "side": "buy", "price": Decimal("199.50"), "qty": 40},
+            {"ref": 9, "instrument": 1, "side": "sell", "price": Decimal("201.005"), "qty": 60},
+        ],
+    }
+    assert all(isinstance(o["price"], Decimal) for o in state["orders"])
     assert core.asked == [2**32 - 1]
 
 
 @pytest.mark.parametrize(
     "broken",
-    [{"bought": None}, {"positions": {"1": 200}}, {"positions": {1: True}}, {"positions": None}],
+    [
+        {"bought": None},
+        {"positions": {"1": 200}},
+        {"positions": {1: True}},
+        {"positions": None},
+        {"orders": None},
+        {"orders": [7]},
+        {"orders": [{"ref": 7, "instrument": 1, "side": "B", "price": 1, "qty": 1}]},
+        {"orders": [{"ref": 7, "instrument": 1, "side": "buy", "price": "1", "qty": 1}]},
+        {"orders": [{"ref": 7, "instrument": 1, "side": "buy", "price": 1}]},
+    ],
 )
 def test_firm_state_refuses_a_malformed_core_reply(broken):
     venue, _ = _wrapped({**_STATE, **broken})

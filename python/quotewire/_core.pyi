@@ -166,9 +166,12 @@ class Venue:
         values after `stop`."""
     def firm_state(self, firm: int) -> dict[str, object]:
         """Keys open_orders, bought, sold, executions, buy_notional, sell_notional (raw price
-        with four implied decimals x shares) -> int, and positions -> {instrument_id:
-        bought - sold} for every instrument the firm traded; all zero for an unseen firm;
-        final values after `stop`. OverflowError when `firm` is not a u32."""
+        with four implied decimals x shares) -> int, positions -> {instrument_id:
+        bought - sold} for every instrument the firm traded, and orders -> a list of
+        {"ref": int, "instrument": int, "side": "buy" | "sell", "price": int (raw, four
+        implied decimals), "qty": int (open)}, one per resting order, sorted by instrument,
+        side (buys first), price, ref; all zero or empty for an unseen firm; final values
+        after `stop`. OverflowError when `firm` is not a u32."""
     def set_background(
         self,
         instrument_id: int,

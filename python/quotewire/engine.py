@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -581,13 +582,14 @@ class Engine:
     summary.
     """
 
-    __slots__ = ("_config", "_handle", "_params", "_summary")
+    __slots__ = ("_config", "_handle", "_params", "_started", "_summary")
 
     def __init__(self, config: EngineConfig) -> None:
         self._config = config.validate()
         self._params = {i.symbol: i for i in config.instruments}
         self._summary: dict[str, Any] | None = None
         self._handle: _core.Engine | None = None
+        self._started = 0.0
 
     def start(self) -> Self:
         """Start the fast path (once)."""
@@ -595,6 +597,7 @@ class Engine:
             raise QuotewireError("this engine was stopped; build a new Engine to trade again")
         if self._handle is None:
             self._handle = _core.Engine(self._config.to_json())
+            self._started = time.monotonic()
         return self
 
     @property
@@ -693,7 +696,7 @@ class Engine:
     def events(self) -> list[dict[str, Any]]:
         """Events since the last call (fills, rejects, kill switch, parameter changes,
         feed and session state), oldest first."""
-        return list(self._live.events())
+        return _with_sources(self._live.events(), self._config)
 
     @property
     def summary(self) -> dict[str, Any] | None:
@@ -705,7 +708,10 @@ class Engine:
         if self._summary is None:
             if self._handle is None:
                 raise QuotewireError("the engine was never started")
-            self._summary = _with_symbols(self._handle.stop(), self._config)
+            summary = _with_symbols(self._handle.stop(), self._config)
+            summary["events"] = _with_sources(summary.get("events", []), self._config)
+            summary["seconds"] = round(time.monotonic() - self._started, 3)
+            self._summary = summary
         return self._summary
 
     def __enter__(self) -> Self:
@@ -752,6 +758,26 @@ def write_latency_logs(summary: Mapping[str, Any], directory: str | os.PathLike[
     return paths
 
 
+def _with_sources(events: list[dict[str, Any]], config: EngineConfig) -> list[dict[str, Any]]:
+    """Name who caused each change, for the audit trail: `source` is "user" for parameter,
+    limit, mode and kill-switch calls from the control plane and "rule" for automatic
+    adjustments (with `rule_name`); `symbol` names the instrument."""
+    by_id = {i.id: i.symbol for i in config.instruments}
+    for e in events:
+        kind = e.get("event")
+        if kind in ("params_changed", "limits_changed", "reduce_only"):
+            e["source"] = "user"
+        elif kind == "rule_changed":
+            e["source"] = "rule"
+            rule = e.get("rule")
+            if isinstance(rule, int) and 0 <= rule < len(config.rules):
+                e["rule_name"] = config.rules[rule].name
+        instrument = e.get("instrument")
+        if isinstance(instrument, int) and instrument in by_id:
+            e["symbol"] = by_id[instrument]
+    return events
+
+
 def _with_symbols(raw: Mapping[str, Any], config: EngineConfig) -> dict[str, Any]:
     """Key per-instrument records by symbol and turn raw money into Decimal."""
     by_id = {i.id: i.symbol for i in config.instruments}
@@ -765,6 +791,9 @@ def _with_symbols(raw: Mapping[str, Any], config: EngineConfig) -> dict[str, Any
         for key in ("realised", "unrealised"):
             if key in rec:
                 rec[key] = raw_to_price(rec[key])
+        for key in ("bids", "asks"):
+            if key in rec:
+                rec[key] = [(raw_to_price(p), q) for p, q in rec[key]]
         instruments[by_id.get(rec["instrument"], str(rec["instrument"]))] = rec
     out["instruments"] = instruments
     for key in ("realised", "unrealised", "total_pnl", "gross_exposure", "net_exposure"):

@@ -135,6 +135,22 @@ def raw_to_price(raw: int) -> Decimal:
     return Decimal(f"{'-' if raw < 0 else ''}{whole}.{decimals}")
 
 
+def _open_order(raw: object) -> dict[str, Any]:
+    """One entry of the core's `firm_state()["orders"]`, checked, its price in currency units."""
+    if not isinstance(raw, Mapping):
+        raise ProtocolError(f"quotewire._core: an entry of 'orders' is {raw!r}, not a dict")
+    side = raw.get("side")
+    if side not in ("buy", "sell"):
+        raise ProtocolError(f"quotewire._core: order side is {side!r}, not 'buy' or 'sell'")
+    return {
+        "ref": get_int(raw, "ref"),
+        "instrument": get_int(raw, "instrument"),
+        "side": side,
+        "price": raw_to_price(get_int(raw, "price")),
+        "qty": get_int(raw, "qty"),
+    }
+
+
 def _price_text(d: Decimal) -> str:
     return f"{d:f}"
 
@@ -1101,9 +1117,13 @@ class Venue:
         Keys: open_orders (the firm's orders resting on the book), bought and sold (shares,
         all instruments), executions (fills the firm took part in), buy_notional and
         sell_notional (sum of raw price with four implied decimals times shares, exact
-        ints) and positions (`{instrument_id: bought - sold}` for every instrument the firm
-        traded, flat ones included). A firm the venue has not seen is all zero; after
-        `stop`, the final state. Raises ConfigError when `firm` is not a u32.
+        ints), positions (`{instrument_id: bought - sold}` for every instrument the firm
+        traded, flat ones included) and orders (one dict per resting order: `{"ref": venue
+        order reference, "instrument": instrument_id, "side": "buy" or "sell", "price": limit
+        price as an exact Decimal in currency units, not raw, "qty": open shares}`, sorted
+        by instrument, side with buys first, price ascending, then ref).
+        A firm the venue has not seen is all zero with no orders; after `stop`, the final
+        state. Raises ConfigError when `firm` is not a u32.
         """
         errors = _int_in("firm", firm, 0, _U32)
         if errors:
@@ -1127,6 +1147,10 @@ class Venue:
         ):
             raise ProtocolError(f"quotewire._core: 'positions' is {positions!r}, not int -> int")
         out["positions"] = dict(positions)
+        orders = raw.get("orders")
+        if not isinstance(orders, list | tuple):
+            raise ProtocolError(f"quotewire._core: 'orders' is {orders!r}, not a list")
+        out["orders"] = [_open_order(o) for o in orders]
         return out
 
     def set_background(

@@ -100,6 +100,13 @@ fn instrument_dict<'py>(py: Python<'py>, s: &InstrumentSnapshot) -> PyResult<Bou
     model.set_item("k_used", m.k_used)?;
     d.set_item("model", model)?;
     d.set_item("rules_active", s.rules_active)?;
+    for (key, levels) in [("bids", &s.bids), ("asks", &s.asks)] {
+        let list = PyList::empty(py);
+        for q in levels.iter().flatten() {
+            list.append((q.price.raw(), q.qty.raw()))?;
+        }
+        d.set_item(key, list)?;
+    }
     Ok(d)
 }
 

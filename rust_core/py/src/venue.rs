@@ -10,8 +10,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-use quotewire_core::{InstrumentId, Price, Qty};
+use pyo3::types::{PyDict, PyList};
+use quotewire_core::{InstrumentId, Price, Qty, Side};
 use quotewire_venue::background::{
     BackgroundChange, BackgroundConfig, BackgroundFlow, BackgroundInstrument,
 };
@@ -355,9 +355,12 @@ impl Venue {
 
     /// What the venue knows about one firm: open_orders (orders resting on the
     /// book), bought, sold, executions (fills it took part in), buy_notional and
-    /// sell_notional (raw price with 4 implied decimals x shares) and positions
-    /// (instrument id -> bought - sold, every instrument it traded). All zero for
-    /// a firm the venue has not seen; readable after `stop`.
+    /// sell_notional (raw price with 4 implied decimals x shares), positions
+    /// (instrument id -> bought - sold, every instrument it traded) and orders
+    /// (one dict per resting order: ref, instrument, side "buy"/"sell", price raw
+    /// with 4 implied decimals, qty open; sorted by instrument, side with buys
+    /// first, price ascending, then ref). All zero or empty for a firm the venue
+    /// has not seen; readable after `stop`.
     fn firm_state<'py>(&self, py: Python<'py>, firm: u32) -> PyResult<Bound<'py, PyDict>> {
         let state = self.inner.firm_state(FirmId(firm));
         let out = PyDict::new(py);
@@ -372,6 +375,23 @@ impl Venue {
             positions.set_item(instrument.0, shares)?;
         }
         out.set_item("positions", positions)?;
+        let orders = PyList::empty(py);
+        for o in state.orders {
+            let order = PyDict::new(py);
+            order.set_item("ref", o.order_ref.0)?;
+            order.set_item("instrument", o.instrument.0)?;
+            order.set_item(
+                "side",
+                match o.side {
+                    Side::Buy => "buy",
+                    Side::Sell => "sell",
+                },
+            )?;
+            order.set_item("price", o.price.0)?;
+            order.set_item("qty", o.qty.0)?;
+            orders.append(order)?;
+        }
+        out.set_item("orders", orders)?;
         Ok(out)
     }
 

@@ -11,17 +11,22 @@
 //! firms, instruments and orders appear and is not meant for the benchmark path.
 //!
 //! Open orders are tracked by venue reference with set semantics, so the
-//! count is exact and a repeated event cannot double count:
+//! count is exact and a repeated event cannot double count. Each one keeps
+//! where it rests ([`OpenOrder`]: instrument, side, price, open quantity):
 //!
-//! * [`Booked`](crate::matching::Booked) inserts the order's reference;
+//! * [`Booked`](crate::matching::Booked) inserts the order with its price and
+//!   displayed quantity (a replayed `Booked` leaves a known order as it is);
 //! * [`Replaced`](crate::matching::Replaced) removes `old_ref` and, unless the
 //!   replacement re-entered as an aggressive order (whose rest, if any, is
-//!   reported by a later `Booked`), inserts `new_ref`;
-//! * [`Executed`](crate::matching::Executed) removes the resting (or incoming)
-//!   order whose remaining quantity is zero;
-//! * [`Canceled`](crate::matching::Canceled) removes the order when nothing remains.
+//!   reported by a later `Booked`), inserts `new_ref` at the new price and
+//!   quantity;
+//! * [`Executed`](crate::matching::Executed) sets the open quantity of the
+//!   resting (or incoming) order to its remaining quantity, removing it at zero;
+//!   an incoming order not yet booked is not inserted;
+//! * [`Canceled`](crate::matching::Canceled) sets the open quantity to the
+//!   remaining one, removing the order when nothing remains.
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
 
 use crate::matching::{Event, FirmId, ReplaceEffect};
@@ -65,11 +70,41 @@ impl InstrumentTotals {
     }
 }
 
+/// One resting order of a firm: where it rests and how much is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OpenOrder {
+    /// Venue order reference.
+    pub order_ref: OrderId,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Side.
+    pub side: Side,
+    /// Limit price (4 implied decimals).
+    pub price: Price,
+    /// Open quantity.
+    pub qty: Qty,
+}
+
+impl OpenOrder {
+    /// The order of [`FirmLedger::open_orders_detail`]: instrument, side (buys
+    /// first), price ascending, then reference.
+    const fn sort_key(&self) -> (u16, u8, i64, u64) {
+        (
+            self.instrument.0,
+            self.side.as_byte(),
+            self.price.0,
+            self.order_ref.0,
+        )
+    }
+}
+
 /// A snapshot of one firm as the venue knows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FirmState {
     /// Orders of the firm resting on the book.
     pub open_orders: usize,
+    /// Those orders, as [`FirmLedger::open_orders_detail`] lists them.
+    pub orders: Vec<OpenOrder>,
     /// `(instrument, bought - sold)` for every instrument the firm traded
     /// (flat ones included), in instrument order.
     pub positions: Vec<(InstrumentId, i64)>,
@@ -89,7 +124,24 @@ pub struct FirmState {
 #[derive(Clone, Debug, Default)]
 struct FirmEntry {
     instruments: HashMap<InstrumentId, InstrumentTotals>,
-    open: HashSet<OrderId>,
+    open: HashMap<OrderId, OpenOrder>,
+}
+
+impl FirmEntry {
+    /// Sets the open quantity of a known order to `remaining`, removing it at zero.
+    fn leave(&mut self, order_ref: OrderId, remaining: Qty) {
+        if remaining == Qty::ZERO {
+            self.open.remove(&order_ref);
+        } else if let Some(order) = self.open.get_mut(&order_ref) {
+            order.qty = remaining;
+        }
+    }
+
+    fn orders(&self) -> Vec<OpenOrder> {
+        let mut orders: Vec<OpenOrder> = self.open.values().copied().collect();
+        orders.sort_unstable_by_key(OpenOrder::sort_key);
+        orders
+    }
 }
 
 /// Per-firm fills and resting orders, built from the matching engine's events.
@@ -124,7 +176,14 @@ impl FirmLedger {
                     .entry(b.firm)
                     .or_default()
                     .open
-                    .insert(b.order_ref);
+                    .entry(b.order_ref)
+                    .or_insert(OpenOrder {
+                        order_ref: b.order_ref,
+                        instrument: b.instrument,
+                        side: b.side,
+                        price: b.price,
+                        qty: b.qty,
+                    });
             }
             Event::Executed(e) => {
                 let sides = [
@@ -148,23 +207,28 @@ impl FirmLedger {
                         .entry(e.instrument)
                         .or_default()
                         .fill(side, e.price, e.qty);
-                    if remaining == Qty::ZERO {
-                        entry.open.remove(&order_ref);
-                    }
+                    entry.leave(order_ref, remaining);
                 }
             }
             Event::Canceled(c) => {
-                if c.remaining == Qty::ZERO {
-                    if let Some(entry) = self.firms.get_mut(&c.firm) {
-                        entry.open.remove(&c.order_ref);
-                    }
+                if let Some(entry) = self.firms.get_mut(&c.firm) {
+                    entry.leave(c.order_ref, c.remaining);
                 }
             }
             Event::Replaced(r) => {
                 let entry = self.firms.entry(r.firm).or_default();
                 entry.open.remove(&r.old_ref);
                 if r.effect != ReplaceEffect::Reentered {
-                    entry.open.insert(r.new_ref);
+                    entry.open.insert(
+                        r.new_ref,
+                        OpenOrder {
+                            order_ref: r.new_ref,
+                            instrument: r.instrument,
+                            side: r.side,
+                            price: r.price,
+                            qty: r.qty,
+                        },
+                    );
                 }
             }
         }
@@ -178,6 +242,7 @@ impl FirmLedger {
         };
         let mut state = FirmState {
             open_orders: entry.open.len(),
+            orders: entry.orders(),
             positions: Vec::with_capacity(entry.instruments.len()),
             ..FirmState::default()
         };
@@ -206,7 +271,7 @@ impl FirmLedger {
     pub fn is_open(&self, firm: FirmId, order_ref: OrderId) -> bool {
         self.firms
             .get(&firm)
-            .is_some_and(|e| e.open.contains(&order_ref))
+            .is_some_and(|e| e.open.contains_key(&order_ref))
     }
 
     /// References of `firm`'s resting orders, ascending.
@@ -215,10 +280,20 @@ impl FirmLedger {
         let mut refs: Vec<OrderId> = self
             .firms
             .get(&firm)
-            .map(|e| e.open.iter().copied().collect())
+            .map(|e| e.open.keys().copied().collect())
             .unwrap_or_default();
         refs.sort_unstable();
         refs
+    }
+
+    /// `firm`'s resting orders with where they rest, sorted by instrument, side
+    /// (buys first), price ascending, then reference; empty for an unseen firm.
+    #[must_use]
+    pub fn open_orders_detail(&self, firm: FirmId) -> Vec<OpenOrder> {
+        self.firms
+            .get(&firm)
+            .map(FirmEntry::orders)
+            .unwrap_or_default()
     }
 
     /// `firm`'s fills in `instrument`; all zero if it has none.
@@ -323,6 +398,14 @@ mod tests {
         let buyer = ledger.firm(FirmId(2));
         assert_eq!(seller.open_orders, 1, "70 shares still rest");
         assert_eq!(buyer.open_orders, 0, "the buy filled in full");
+        assert_eq!(seller.orders.len(), 1);
+        let rest = seller.orders[0];
+        assert_eq!(
+            (rest.instrument, rest.side, rest.price, rest.qty),
+            (INSTRUMENTS[0], Side::Sell, Price(PX), Qty(70)),
+            "the rest keeps its price with the remaining quantity"
+        );
+        assert!(buyer.orders.is_empty());
         assert_eq!(seller.positions, [(INSTRUMENTS[0], -30)]);
         assert_eq!(buyer.positions, [(INSTRUMENTS[0], 30)]);
         assert_eq!((seller.sold, seller.bought, seller.executions), (30, 0, 1));
@@ -346,8 +429,10 @@ mod tests {
             .filter(|e| matches!(e, Event::Booked(_)))
             .copied()
             .collect();
+        let detail = ledger.open_orders_detail(FirmId(1));
         ledger.on_events(&booked);
         ledger.on_events(&booked);
+        assert_eq!(ledger.open_orders_detail(FirmId(1)), detail);
         assert_eq!(ledger.open_orders(FirmId(1)), engine.live_orders());
         assert_eq!(ledger.open_orders(FirmId(1)), 2);
     }
@@ -383,6 +468,17 @@ mod tests {
             (resting.client_id, resting.qty),
             (ClientOrderId(3), Qty(15))
         );
+        assert_eq!(
+            ledger.open_orders_detail(FirmId(1)),
+            [OpenOrder {
+                order_ref: refs[0],
+                instrument: INSTRUMENTS[0],
+                side: Side::Buy,
+                price: Price(PX + TICK),
+                qty: Qty(15),
+            }],
+            "the re-entered order rests its 15 unfilled shares at the new price"
+        );
         assert_eq!(ledger.open_orders(FirmId(2)), 0);
         assert_eq!(ledger.instrument(FirmId(1), INSTRUMENTS[0]).position(), 5);
     }
@@ -402,6 +498,11 @@ mod tests {
             cancel(4),
         ]);
         assert_eq!(ledger.open_orders(FirmId(1)), 1);
+        let reduced = ledger.open_orders_detail(FirmId(1));
+        assert_eq!(
+            (reduced[0].price, reduced[0].qty),
+            (Price(PX + 3 * TICK), Qty(4))
+        );
         let (_, ledger, _) = run(&[
             new_order(1, 1, Side::Sell, 3, 10, OrderType::Limit),
             cancel(4),
@@ -412,10 +513,75 @@ mod tests {
     }
 
     #[test]
+    fn a_requeued_replace_moves_the_order_to_its_new_price_and_quantity() {
+        let (_, ledger, _) = run(&[
+            new_order(1, 1, Side::Sell, 4, 10, OrderType::Limit),
+            Command::Replace(ReplaceOrder {
+                ts: Timestamp(2),
+                firm: FirmId(1),
+                orig_client_id: ClientOrderId(1),
+                client_id: ClientOrderId(2),
+                price: Price(PX + 2 * TICK),
+                qty: Qty(25),
+            }),
+        ]);
+        let orders = ledger.open_orders_detail(FirmId(1));
+        assert_eq!(orders.len(), 1);
+        assert_eq!(orders[0].order_ref, ledger.open_order_refs(FirmId(1))[0]);
+        assert_eq!(
+            (orders[0].side, orders[0].price, orders[0].qty),
+            (Side::Sell, Price(PX + 2 * TICK), Qty(25))
+        );
+    }
+
+    #[test]
+    fn open_order_detail_is_sorted_by_instrument_side_then_price() {
+        let on = |instrument, id, side, ticks| {
+            Command::New(NewOrder {
+                ts: Timestamp(1),
+                firm: FirmId(1),
+                client_id: ClientOrderId(id),
+                instrument,
+                side,
+                price: Price(PX + ticks * TICK),
+                qty: Qty(id),
+                order_type: OrderType::Limit,
+            })
+        };
+        let (_, ledger, _) = run(&[
+            on(INSTRUMENTS[1], 1, Side::Buy, -1),
+            on(INSTRUMENTS[0], 2, Side::Sell, 3),
+            on(INSTRUMENTS[0], 3, Side::Buy, -2),
+            on(INSTRUMENTS[0], 4, Side::Sell, 1),
+            on(INSTRUMENTS[0], 5, Side::Buy, -1),
+        ]);
+        let got: Vec<(InstrumentId, Side, i64, u64)> = ledger
+            .open_orders_detail(FirmId(1))
+            .iter()
+            .map(|o| (o.instrument, o.side, (o.price.0 - PX) / TICK, o.qty.0))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (INSTRUMENTS[0], Side::Buy, -2, 3),
+                (INSTRUMENTS[0], Side::Buy, -1, 5),
+                (INSTRUMENTS[0], Side::Sell, 1, 4),
+                (INSTRUMENTS[0], Side::Sell, 3, 2),
+                (INSTRUMENTS[1], Side::Buy, -1, 1),
+            ]
+        );
+        assert_eq!(
+            ledger.firm(FirmId(1)).orders,
+            ledger.open_orders_detail(FirmId(1))
+        );
+    }
+
+    #[test]
     fn an_unknown_firm_is_all_zero() {
         let ledger = FirmLedger::new();
         assert_eq!(ledger.firm(FirmId(9)), FirmState::default());
         assert_eq!(ledger.open_orders(FirmId(9)), 0);
+        assert!(ledger.open_orders_detail(FirmId(9)).is_empty());
         assert!(ledger.firms().is_empty());
     }
 
@@ -467,7 +633,8 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
         /// After every command the ledger's open orders are exactly the orders the
-        /// engine holds for each firm, and its fills are the sum of the executions.
+        /// engine holds for each firm, at the engine's instrument, side, price and
+        /// open quantity, and its fills are the sum of the executions.
         #[test]
         fn the_ledger_agrees_with_the_engine_on_random_streams(
             mode in mode(),
@@ -502,26 +669,40 @@ mod tests {
                         _ => {}
                     }
                 }
-                let mut live: HashMap<FirmId, Vec<OrderId>> = HashMap::new();
+                let mut live: HashMap<FirmId, Vec<OpenOrder>> = HashMap::new();
                 for &r in &refs {
                     if let Some(o) = engine.order(r) {
-                        live.entry(o.firm).or_default().push(r);
+                        prop_assert_eq!(o.order_ref, r);
+                        live.entry(o.firm).or_default().push(OpenOrder {
+                            order_ref: o.order_ref,
+                            instrument: o.instrument,
+                            side: o.side,
+                            price: o.price,
+                            qty: o.qty,
+                        });
                     }
                 }
                 let mut counted = 0;
                 for firm in (1..=3).map(FirmId) {
                     let mut want = live.remove(&firm).unwrap_or_default();
-                    want.sort_unstable();
+                    want.sort_unstable_by_key(OpenOrder::sort_key);
                     want.dedup();
                     counted += want.len();
+                    let mut want_refs: Vec<OrderId> = want.iter().map(|o| o.order_ref).collect();
+                    want_refs.sort_unstable();
                     prop_assert_eq!(ledger.open_orders(firm), want.len(), "step {} {:?}", step, c);
-                    prop_assert_eq!(ledger.open_order_refs(firm), want, "step {} {:?}", step, c);
+                    prop_assert_eq!(ledger.open_order_refs(firm), want_refs, "step {} {:?}", step, c);
+                    prop_assert_eq!(ledger.open_orders_detail(firm), want, "step {} {:?}", step, c);
                 }
                 prop_assert_eq!(counted, engine.live_orders(), "every live order was seen");
             }
             for firm in (1..=3).map(FirmId) {
                 let state = ledger.firm(firm);
-                let mut want = FirmState { open_orders: state.open_orders, ..FirmState::default() };
+                let mut want = FirmState {
+                    open_orders: state.open_orders,
+                    orders: ledger.open_orders_detail(firm),
+                    ..FirmState::default()
+                };
                 for &instrument in &INSTRUMENTS {
                     let (b, bn, be) = fills.get(&(firm, instrument, Side::Buy)).copied().unwrap_or_default();
                     let (s, sn, se) = fills.get(&(firm, instrument, Side::Sell)).copied().unwrap_or_default();

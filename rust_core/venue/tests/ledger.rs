@@ -1,7 +1,7 @@
 //! The running venue's firm ledger: with a background market trading on its
 //! own thread, every snapshot is balanced (each fill has a buyer and a seller),
 //! and after the stop it agrees firm by firm with a fresh matching engine fed
-//! the very commands the venue matched.
+//! the very commands the venue matched, down to where each order rests.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hashbrown::HashMap;
 use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
 use quotewire_venue::background::{BackgroundConfig, BackgroundFlow, BackgroundInstrument};
-use quotewire_venue::ledger::FirmState;
+use quotewire_venue::ledger::{FirmState, OpenOrder};
 use quotewire_venue::matching::{
     Command, Event, FirmId, InstrumentConfig, MatchingEngine, PriceBand, VenueConfig,
 };
@@ -182,11 +182,18 @@ fn firm_states_of_a_running_venue_balance_and_match_a_replay_of_its_commands() {
             }
         }
     }
-    let mut open: HashMap<FirmId, usize> = HashMap::new();
+    let mut open: HashMap<FirmId, Vec<OpenOrder>> = HashMap::new();
+    refs.sort_unstable();
     refs.dedup();
     for r in refs {
         if let Some(o) = engine.order(r) {
-            *open.entry(o.firm).or_default() += 1;
+            open.entry(o.firm).or_default().push(OpenOrder {
+                order_ref: o.order_ref,
+                instrument: o.instrument,
+                side: o.side,
+                price: o.price,
+                qty: o.qty,
+            });
         }
     }
     assert!(
@@ -204,11 +211,10 @@ fn firm_states_of_a_running_venue_balance_and_match_a_replay_of_its_commands() {
     for firm in (FIRST_FIRM..FIRST_FIRM + FIRMS).map(FirmId) {
         let s = venue.firm_state(firm);
         let (bought, sold, executions) = fills.get(&firm).copied().unwrap_or_default();
-        assert_eq!(
-            s.open_orders,
-            open.get(&firm).copied().unwrap_or(0),
-            "{firm:?}"
-        );
+        let mut want = open.remove(&firm).unwrap_or_default();
+        want.sort_unstable_by_key(|o| (o.instrument.0, o.side.as_byte(), o.price.0, o.order_ref.0));
+        assert_eq!(s.open_orders, want.len(), "{firm:?}");
+        assert_eq!(s.orders, want, "{firm:?}: where each order rests");
         assert_eq!(
             (s.bought, s.sold, s.executions),
             (bought, sold, executions),

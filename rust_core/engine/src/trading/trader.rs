@@ -108,10 +108,17 @@ pub struct InstrumentSnapshot {
     pub model: ModelState,
     /// Bit `r` set while rule `r` holds.
     pub rules_active: u64,
+    /// Every level of our resting bids (index 0 nearest the mid), as acknowledged.
+    pub bids: [Option<QuoteSide>; MAX_LEVELS],
+    /// Every level of our resting asks.
+    pub asks: [Option<QuoteSide>; MAX_LEVELS],
 }
 
 /// One record of a snapshot: instruments, then `End` with the firm totals.
 #[derive(Clone, Copy, Debug, PartialEq)]
+// Records travel by value through a ring allocated once; boxing the large
+// variant would allocate on the fast path for every snapshot.
+#[allow(clippy::large_enum_variant)]
 pub enum SnapshotRecord {
     /// One instrument.
     Instrument(InstrumentSnapshot),
@@ -618,6 +625,8 @@ impl<G: OrderGateway> Trader<G> {
             sold: inst.sold,
             model: inst.strategy.state(),
             rules_active: inst.rules_active,
+            bids: inst.slots[0].map(|s| s.resting),
+            asks: inst.slots[1].map(|s| s.resting),
         }
     }
 
