@@ -77,3 +77,15 @@ def last_json_line(stdout: str) -> dict[str, object]:
     obj = json.loads(line)
     assert isinstance(obj, dict)
     return obj
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.005) -> bool:
+    """Poll `predicate` until it holds or `timeout` seconds pass; its last answer."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()

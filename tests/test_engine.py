@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from conftest import wait_for
 
 pytest.importorskip("quotewire._core")
 
@@ -39,15 +41,6 @@ from quotewire.venue import Venue
 OUR_FIRM = 1
 # The tests share 2 cores with the venue and pytest: the engine yields when idle.
 THREADS = EngineThreads(log_level="error", idle_sleep_us=20)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.005) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 @contextmanager

@@ -7,13 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from conftest import wait_for
 
 pytest.importorskip("quotewire._core")
 
@@ -33,15 +34,6 @@ from quotewire.venue import Venue
 OUR_FIRM = 1
 TICK = Decimal("0.01")
 THREADS = EngineThreads(log_level="error", idle_sleep_us=20)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def instruments(**params: Any) -> list[TradedInstrument]:

@@ -284,7 +284,9 @@ class EngineThreads:
     only to a core the kernel isolated); `idle_sleep_us` > 0 trades latency for a free
     core on a shared machine; the kill switch fires on a stale feed when `kill_on_stale`,
     and re-arms after a reconnected, reconciled order session when
-    `rearm_after_reconnect`."""
+    `rearm_after_reconnect`. With `journal_dir`, every inbound packet, order request, venue
+    report and control change is recorded there (segments of `journal_segment_mb`) by a
+    side thread (`quotewire journal inspect`, `quotewire export`)."""
 
     core: int | None = None
     strict_isolation: bool = False
@@ -294,6 +296,8 @@ class EngineThreads:
     kill_on_stale: bool = True
     rearm_after_reconnect: bool = True
     idle_sleep_us: int = 0
+    journal_dir: str | None = None
+    journal_segment_mb: int = 64
 
     def problems(self, path: str) -> list[str]:
         """Every refused field, with its path."""
@@ -304,6 +308,9 @@ class EngineThreads:
             out.append(f"{path}.log_level: {self.log_level!r} is not one of {LOG_LEVELS}")
         out += _int_in(f"{path}.event_ring", self.event_ring, 16, 1 << 24)
         out += _int_in(f"{path}.idle_sleep_us", self.idle_sleep_us, 0, 1_000_000)
+        out += _int_in(f"{path}.journal_segment_mb", self.journal_segment_mb, 1, 4_096)
+        if self.journal_dir is not None and not isinstance(self.journal_dir, str):
+            out.append(f"{path}.journal_dir: {self.journal_dir!r} is not a path string")
         for name in ("strict_isolation", "kill_on_stale", "rearm_after_reconnect"):
             out += _is_bool(f"{path}.{name}", getattr(self, name))
         return out

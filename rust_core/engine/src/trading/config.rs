@@ -312,6 +312,16 @@ pub struct EngineSection {
     /// Sleep this long (microseconds) when idle instead of spinning; 0 = pure busy-poll.
     #[serde(default)]
     pub idle_sleep_us: u64,
+    /// Journal directory (none: no journal).
+    #[serde(default)]
+    pub journal_dir: Option<String>,
+    /// Journal segment size, MiB.
+    #[serde(default = "default_segment_mb")]
+    pub journal_segment_mb: u64,
+}
+
+const fn default_segment_mb() -> u64 {
+    64
 }
 
 fn default_level() -> String {
@@ -332,6 +342,8 @@ impl Default for EngineSection {
             kill_on_stale: true,
             rearm_after_reconnect: true,
             idle_sleep_us: 0,
+            journal_dir: None,
+            journal_segment_mb: default_segment_mb(),
         }
     }
 }

@@ -422,30 +422,26 @@ impl<G: OrderGateway> Trader<G> {
     #[inline]
     pub fn on_datagram(&mut self, line: Line, rx_ns: u64, datagram: &[u8]) -> bool {
         self.counters.datagrams += 1;
-        let mut n_events = 0;
-        let mut sink = MdSink {
-            md: &mut self.md,
-            index: &self.index,
-            instruments: &mut self.instruments,
-            dirty: &mut self.dirty,
-            events: &mut self.feed_events,
-            n_events: &mut n_events,
-            overflow: &mut self.counters.feed_events_overflow,
-            messages: &mut self.counters.messages,
-            now_ns: rx_ns,
-        };
-        self.sequencer.on_packet(rx_ns, line, datagram, &mut sink);
+        let n_events = self
+            .with_feed(rx_ns, |seq, sink| {
+                seq.on_packet(rx_ns, line, datagram, sink)
+            })
+            .1;
         let t_books = self.clock.now_ns();
         record(&mut self.latencies.feed, t_books.saturating_sub(rx_ns));
         let pulled = self.handle_feed_events(n_events, t_books);
         self.requote_dirty(rx_ns) || pulled > 0
     }
 
-    /// Runs the feed timers; returns a MoldUDP64 re-request to send, if due.
-    pub fn poll_feed_timers(
+    /// Runs `f` with the sequencer and the market-data sink (books, dirty
+    /// instruments, trades into the models); returns its result and the number
+    /// of feed events it buffered.
+    #[inline]
+    fn with_feed<R>(
         &mut self,
         now_ns: u64,
-    ) -> Option<quotewire_protocol::moldudp64::Request> {
+        f: impl FnOnce(&mut Sequencer, &mut MdSink<'_>) -> R,
+    ) -> (R, usize) {
         let mut n_events = 0;
         let mut sink = MdSink {
             md: &mut self.md,
@@ -458,7 +454,16 @@ impl<G: OrderGateway> Trader<G> {
             messages: &mut self.counters.messages,
             now_ns,
         };
-        let request = self.sequencer.poll(now_ns, &mut sink);
+        let r = f(&mut self.sequencer, &mut sink);
+        (r, n_events)
+    }
+
+    /// Runs the feed timers; returns a MoldUDP64 re-request to send, if due.
+    pub fn poll_feed_timers(
+        &mut self,
+        now_ns: u64,
+    ) -> Option<quotewire_protocol::moldudp64::Request> {
+        let (request, n_events) = self.with_feed(now_ns, |seq, sink| seq.poll(now_ns, sink));
         self.handle_feed_events(n_events, now_ns);
         if !self.dirty.is_empty() {
             self.requote_dirty(now_ns);
