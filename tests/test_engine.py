@@ -268,7 +268,12 @@ def test_live_parameter_and_limit_changes_are_acknowledged_and_validated() -> No
         kinds = [e["event"] for e in events]
         assert "params_changed" in kinds
         assert kinds.count("limits_changed") == 2
-        sizes = {e["qty"] for e in events if e["event"] == "sent" and e["instrument"] == 1}
+        changed_at = next(e["ts_ns"] for e in events if e["event"] == "params_changed")
+        sizes = {
+            e["qty"]
+            for e in events
+            if e["event"] == "sent" and e["instrument"] == 1 and e["ts_ns"] > changed_at
+        }
         assert sizes <= {0, 200}
 
 
@@ -376,3 +381,30 @@ def test_example_engine_config_loads_and_names_the_example_venue() -> None:
         a.username == engine.ouch.username and a.password == engine.ouch.password
         for a in venue.ouch.accounts
     )
+
+
+def test_engine_journals_packets_orders_reports_and_changes(tmp_path: Path) -> None:
+    from quotewire import _core
+
+    journal = tmp_path / "journal"
+    threads = replace(THREADS, journal_dir=str(journal), journal_segment_mb=1)
+    with trading(demo.scenario(threads=threads)) as (venue, engine):
+        assert wait_for(lambda: venue.firm_state(OUR_FIRM)["open_orders"] > 0, 10)
+        assert engine.set_params("AAPL", half_spread_ticks=2)
+        time.sleep(2)
+        summary = engine.stop()
+    j = summary["journal"]
+    assert j["dropped"] == 0 and j["failed"] == 0 and j["written"] > 0
+    info = _core.journal_inspect(str(journal))
+    kinds = info["by_kind"]
+    assert isinstance(kinds, dict)
+    c = summary["counters"]
+    assert kinds["inbound_packet"] == c["datagrams"]
+    assert kinds["order_request"] == c["orders_new"] + c["orders_replace"] + c["orders_cancel"]
+    assert kinds["exec_report"] == c["reports"]
+    assert info["checksum_errors"] == [] and info["torn_tail"] is None
+    orders = _core.journal_orders(str(journal))
+    fills = orders["reports"][orders["reports"]["kind"] == b"E"]
+    assert len(fills) == c["fills"]
+    notes = [text for _ts, text in _core.journal_notes(str(journal))]
+    assert any("source=user" in n and "SetParams" in n for n in notes)

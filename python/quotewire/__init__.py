@@ -10,6 +10,8 @@ Modules:
     quotewire.demo    The main job: the engine making markets against the simulator.
     quotewire.bench   End-to-end benchmarks with machine, revision and HDR histograms.
     quotewire.errors  The exception hierarchy (`QuotewireError` and its subclasses).
+    quotewire.export  A journal as Parquet tables (needs the `history` extra; not imported here).
+    quotewire.history Those tables queried with DuckDB.
     quotewire.cli     The `quotewire` command line.
 """
 

@@ -30,6 +30,11 @@ __all__ = [
     "itch_layouts",
     "itch_read_raw",
     "itch_summary",
+    "journal_inspect",
+    "journal_notes",
+    "journal_orders",
+    "journal_to_pcap",
+    "journal_write",
     "replay_bbo",
     "replay_l2",
     "version",
@@ -233,3 +238,43 @@ def replay_bbo(path: str, symbol: str | None = None) -> dict[str, npt.NDArray[np
 def replay_l2(path: str, symbol: str, depth: int = 5) -> dict[str, npt.NDArray[np.generic]]:
     """One row per book change of `symbol`: timestamp_ns (n,); bid_px, bid_qty, bid_count,
     ask_px, ask_qty, ask_count each (n, depth)."""
+
+# Journals. `path` is a journal directory (segments journal-000001.qwj, ...) or one
+# segment file. Times are Unix ns (record ts_ns + the segment's clock epoch). Damaged
+# records are skipped and reported, never raised; an unreadable path raises DataError.
+
+def journal_inspect(path: str) -> dict[str, Any]:
+    """Summary: segments, records, bytes (int); by_kind {"inbound_packet", "order_request",
+    "exec_report", "note": int}; first_ts_unix_ns / last_ts_unix_ns (int | None);
+    checksum_errors [{"segment": str, "offset": int, "reason": str}]; torn_tail
+    ({"segment": str, "offset": int} | None); feed_gaps (MoldUDP64 sequence gaps among
+    inbound packets, counted like the feed sequencer, A/B arbitrated, retransmissions
+    filling holes); feed_messages (distinct MoldUDP64 messages seen)."""
+
+def journal_to_pcap(path: str, out: str) -> int:
+    """Write every intact inbound packet as a UDP datagram (127.0.0.1:26400 -> 127.0.0.1
+    port 26477 line A, 26478 line B, 26479 retransmit) into a classic nanosecond pcap with
+    Unix timestamps; returns the packets written."""
+
+def journal_orders(path: str) -> dict[str, npt.NDArray[np.void]]:
+    """Packed structured arrays. "requests": ts_unix_ns <u8, action S1 (N/R/C), side S1,
+    cl <u4, orig <u4, instrument <u2, price <i8, qty <u8, post_only ?, tif S1 (b"0" day,
+    b"3" IOC, b"" for replace/cancel). "reports": ts_unix_ns <u8, kind S1
+    (A/U/C/E/J/I/B), cl <u4, orig <u4, venue_id <u8, price <i8, qty <u8, match_number <u8,
+    reason <u2 (reject code for J, reason byte for C and B), liquidity S1 (E), venue_ts_ns
+    <u8 (the venue's own timestamp)."""
+
+def journal_notes(path: str) -> list[tuple[int, str]]:
+    """Every note as (ts_unix_ns, text)."""
+
+def journal_write(
+    dir: str,
+    records: list[tuple[int, int, int, bytes]],
+    *,
+    segment_bytes: int = 67_108_864,
+    clock_epoch_unix_ns: int = 0,
+) -> int:
+    """Append (kind, line, ts_ns, payload) records to the journal directory `dir` in a new
+    segment (kind 1 inbound packet, 2 order request (32-byte payload), 3 exec report
+    (56-byte payload), 4 note; line 0 A, 1 B, 2 retransmit); returns the records written.
+    A utility for importing and tests: the engine writes through the Rust ring."""

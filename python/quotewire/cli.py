@@ -6,6 +6,7 @@
                           [--json] [--hdr-out FILE] [--report [FILE]]
     quotewire venue --config FILE [--stats-every SECONDS] [--json]
     quotewire itch summary FILE [--json]
+    quotewire journal inspect PATH [--json]
     quotewire itch book FILE --symbol SYM [--at HH:MM:SS.nnnnnnnnn] [--depth N] [--json]
     quotewire itch generate --out FILE [--format daily|pcap] [--messages N]
                             [--instruments N] [--max-live-orders N] [--seed N] [--json]
@@ -15,6 +16,8 @@
                            [--json] [--hdr-out FILE] [--report [FILE]]
     quotewire run CONFIG.toml [--seconds S] [--stats-every SECONDS] [--json]
     quotewire demo [--seconds S] [--json]
+    quotewire export JOURNAL --to DIR [--depth N] [--l2-symbols SYM,...] [--itch-tz TZ]
+                     [--config ENGINE.toml | --symbols ID=SYM,...] [--json]
 
 Errors print one line on stderr and exit non-zero (2 for bad usage, 1 otherwise); set
 QUOTEWIRE_DEBUG=1 to get the traceback instead.
@@ -215,6 +218,17 @@ def _cmd_itch_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_journal_inspect(args: argparse.Namespace) -> int:
+    from quotewire import journal
+
+    s = journal.inspect(args.path)
+    if args.json:
+        _print_json(s)
+    else:
+        print(journal.format_inspect(args.path, s))
+    return 0
+
+
 def _cmd_itch_book(args: argparse.Namespace) -> int:
     b = itch.book(args.file, args.symbol, at=args.at, depth=args.depth)
     if args.json:
@@ -355,6 +369,49 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         _print_json(summary)
     else:
         print(demo.format_summary(summary))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from quotewire import export  # pyarrow loads only for this command
+    from quotewire.engine import EngineConfig
+
+    l2 = None if args.l2_symbols is None else [s for s in args.l2_symbols.split(",") if s]
+    names: dict[int, str] | None = None
+    if args.config is not None:
+        names = {i.id: i.symbol for i in EngineConfig.load(args.config).instruments}
+    elif args.symbols is not None:
+        names = {}
+        for item in filter(None, args.symbols.split(",")):
+            ident, sep, symbol = item.partition("=")
+            if not sep or not ident.strip().isdigit() or not symbol.strip():
+                raise _UsageError(f"export: --symbols: {item!r} is not ID=SYMBOL")
+            names[int(ident)] = symbol.strip()
+    s = export.export(
+        args.journal, args.to, depth=args.depth, l2_symbols=l2, symbols=names, itch_tz=args.itch_tz
+    )
+    if args.json:
+        _print_json(s.to_dict())
+        return 0
+    print(f"== {s.journal} -> {s.out_dir}")
+    rows = [["table", "rows", "bytes"]] + [
+        [name, f"{s.rows[name]:,}", f"{s.bytes[name]:,}"] for name in s.rows
+    ]
+    rows.append(["total", "", f"{s.total_bytes:,}"])
+    print("\n".join("  " + line for line in _table(rows, [False, True, True])))
+    per_million = s.bytes_per_million_messages
+    print(
+        f"  {s.market_data_messages:,} market-data messages from {s.packets:,} packets"
+        + ("" if per_million is None else f", {per_million:,.0f} bytes per million")
+    )
+    print(f"  dates {', '.join(s.dates) or 'none'}; {len(s.symbols)} symbols; {s.files} files")
+    for rec in s.skipped_records:
+        print(
+            f"  skipped corrupt record: {rec.get('segment')} @ {rec.get('offset')}: "
+            f"{rec.get('reason')}"
+        )
+    if s.torn_tail is not None:
+        print(f"  ignored torn tail: {s.torn_tail.get('segment')} @ {s.torn_tail.get('offset')}")
     return 0
 
 
@@ -632,6 +689,50 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
     p_demo.add_argument("--seconds", type=_seconds, default=20.0, help="default: 20")
     p_demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     p_demo.set_defaults(func=_cmd_demo)
+
+    # journal
+    p_journal = sub.add_parser(
+        "journal", help="read engine journals", description="Read quotewire journals."
+    )
+    journal_sub = p_journal.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
+    p_jinspect = journal_sub.add_parser(
+        "inspect",
+        help="summarise a journal",
+        description="Records by kind, time span (UTC), MoldUDP64 feed gaps, checksum errors "
+        "with their segment and byte offset, and a torn tail.",
+    )
+    p_jinspect.add_argument("path", metavar="PATH", help="journal directory or segment file")
+    p_jinspect.add_argument("--json", action="store_true", help="print JSON")
+    p_jinspect.set_defaults(func=_cmd_journal_inspect)
+
+    # export
+    p_export = sub.add_parser(
+        "export",
+        help="write a journal's market data, orders and fills as Parquet",
+        description="Export JOURNAL (a journal directory or segment) as Parquet tables itch, "
+        "bbo, l2, trades, orders and fills under DIR, partitioned by date and symbol; query "
+        "them with quotewire.history.open(DIR). Corrupt records are skipped and reported.",
+    )
+    p_export.add_argument("journal", metavar="JOURNAL", help="journal directory or segment")
+    p_export.add_argument("--to", required=True, metavar="DIR", help="output directory")
+    p_export.add_argument(
+        "--depth", type=int, default=5, help="book levels per side in l2 (0: no l2), default: 5"
+    )
+    p_export.add_argument(
+        "--l2-symbols", metavar="SYM,...", help="l2 only for these (default: every symbol)"
+    )
+    p_export.add_argument(
+        "--itch-tz", default="UTC", metavar="TZ", help="ITCH timestamps' midnight, default: UTC"
+    )
+    names = p_export.add_mutually_exclusive_group()
+    names.add_argument(
+        "--config", metavar="ENGINE.toml", help="name instrument ids after this engine config"
+    )
+    names.add_argument(
+        "--symbols", metavar="ID=SYM,...", help="name instrument ids (the feed's stock locates)"
+    )
+    p_export.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p_export.set_defaults(func=_cmd_export)
     return parser
 
 

@@ -418,6 +418,7 @@ impl Engine {
         let trader = py.detach(|| live.stop()).map_err(engine_error)?;
         let events = live.events();
         let (ring_dropped, backlog_dropped) = live.events_dropped();
+        let journal = live.journal_stats();
         drop(live);
         let mut records: Vec<SnapshotRecord> = (0..trader.instrument_count())
             .map(|i| SnapshotRecord::Instrument(trader.instrument_snapshot(i)))
@@ -473,6 +474,15 @@ impl Engine {
         let feed = trader.sequencer().stats();
         counters.set_item("feed_gaps", feed.gaps)?;
         counters.set_item("feed_packets", feed.packets)?;
+        if let Some(j) = journal {
+            let d = PyDict::new(py);
+            d.set_item("written", j.written)?;
+            d.set_item("dropped", j.dropped)?;
+            d.set_item("oversize", j.oversize)?;
+            d.set_item("bytes", j.bytes)?;
+            d.set_item("failed", j.failed)?;
+            out.set_item("journal", d)?;
+        }
         out.set_item("counters", counters)?;
         let rejects = PyDict::new(py);
         let counts = trader.risk().reject_counts();

@@ -11,6 +11,7 @@
 #![allow(clippy::needless_pass_by_value)]
 
 mod engine;
+mod journal;
 mod venue;
 
 use std::path::{Path, PathBuf};
@@ -457,5 +458,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(itch_layouts, m)?)?;
     m.add_function(wrap_pyfunction!(replay_bbo, m)?)?;
     m.add_function(wrap_pyfunction!(replay_l2, m)?)?;
+    m.add_function(wrap_pyfunction!(journal::journal_inspect, m)?)?;
+    m.add_function(wrap_pyfunction!(journal::journal_to_pcap, m)?)?;
+    m.add_function(wrap_pyfunction!(journal::journal_orders, m)?)?;
+    m.add_function(wrap_pyfunction!(journal::journal_notes, m)?)?;
+    m.add_function(wrap_pyfunction!(journal::journal_write, m)?)?;
     Ok(())
 }

@@ -12,6 +12,8 @@ use quotewire_core::clock::Clock;
 use quotewire_core::InstrumentId;
 use quotewire_feed::Line;
 use quotewire_gateway::{OuchClient, OuchClientConfig};
+use quotewire_journal::format::unix_now_ns;
+use quotewire_journal::{spawn_writer, JournalConfig, JournalHandle, JournalStats, RingConfig};
 use quotewire_transport::{Transport, UdpConfig, UdpTransport, MAX_UDP_PAYLOAD};
 
 use super::config::TraderConfig;
@@ -100,6 +102,8 @@ pub struct LiveEngine {
     writer: EventWriter,
     seq: u64,
     clock: Clock,
+    journal: Option<JournalHandle>,
+    journal_stats: Option<JournalStats>,
 }
 
 /// Builds the OUCH client configuration from the engine's.
@@ -150,6 +154,27 @@ impl LiveEngine {
             .map_err(|e| EngineError::InvalidArgument(format!("ouch: {e}")))?;
         let mut trader = Trader::new(config, gateway, clock, events)?;
         let ends = trader.control_ends();
+        let journal = match &config.engine.journal_dir {
+            Some(dir) => {
+                // Unix time at engine-clock zero, so records carry wall-clock time.
+                let epoch = unix_now_ns().saturating_sub(clock.now_ns());
+                let (tx, handle, _recovered) = spawn_writer(
+                    dir,
+                    JournalConfig {
+                        segment_bytes: config.engine.journal_segment_mb.max(1) << 20,
+                        clock_epoch_unix_ns: epoch,
+                    },
+                    RingConfig {
+                        slots: 16_384,
+                        ..RingConfig::default()
+                    },
+                )
+                .map_err(|e| EngineError::InvalidArgument(format!("journal {dir}: {e}")))?;
+                trader.set_journal(tx);
+                Some(handle)
+            }
+            None => None,
+        };
         let feed = &config.feed;
         let line_a = UdpTransport::open_with_clock(
             &UdpConfig {
@@ -211,6 +236,8 @@ impl LiveEngine {
             writer,
             seq: 0,
             clock,
+            journal,
+            journal_stats: None,
         })
     }
 
@@ -276,6 +303,12 @@ impl LiveEngine {
         &self.clock
     }
 
+    /// The journal's final counters, once stopped (when journaling).
+    #[must_use]
+    pub const fn journal_stats(&self) -> Option<JournalStats> {
+        self.journal_stats
+    }
+
     /// Whether the fast-path thread is still running.
     #[must_use]
     pub fn is_running(&self) -> bool {
@@ -295,6 +328,13 @@ impl LiveEngine {
             .map_err(|_| EngineError::InvalidArgument("the engine thread panicked".into()))?;
         // Give the writer a moment to drain what the last passes published.
         std::thread::sleep(Duration::from_millis(5));
+        if let Some(handle) = self.journal.take() {
+            self.journal_stats = Some(
+                handle
+                    .stop()
+                    .map_err(|e| EngineError::InvalidArgument(format!("journal: {e}")))?,
+            );
+        }
         result
     }
 }

@@ -24,6 +24,7 @@ use super::rules::{Metrics, Rules};
 use super::telemetry::{record, EngineEvent, EventTx, Latencies, OrderAction};
 use crate::market_data::{Applied, MarketData, MAX_LOCATES};
 use crate::EngineError;
+use quotewire_journal::JournalTx;
 
 /// A request from the control plane (Python), applied between two events.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -298,6 +299,8 @@ pub struct Trader<G: OrderGateway> {
     feed_stale: bool,
     /// Automatic adjustment rules.
     rules: Rules,
+    /// The journal's producer end, when journaling.
+    journal: Option<JournalTx>,
 }
 
 /// The control-plane ends of a trader's rings.
@@ -392,7 +395,30 @@ impl<G: OrderGateway> Trader<G> {
             stopping: false,
             feed_stale: false,
             rules: Rules::compile(&config.rules)?,
+            journal: None,
         })
+    }
+
+    /// Records every inbound packet, order request, venue report and control
+    /// change from now on through `journal` (never blocking: a full ring is
+    /// counted by the journal and raises its alarm).
+    pub fn set_journal(&mut self, journal: JournalTx) {
+        self.journal = Some(journal);
+    }
+
+    /// The journal's producer end, if journaling.
+    #[must_use]
+    pub const fn journal(&self) -> Option<&JournalTx> {
+        self.journal.as_ref()
+    }
+
+    /// Journals a short text note (audit trail) formatted on the stack: no allocation.
+    fn note(&mut self, now_ns: u64, args: std::fmt::Arguments<'_>) {
+        if let Some(j) = self.journal.as_mut() {
+            let mut buf = NoteBuf::new();
+            let _ = std::fmt::Write::write_fmt(&mut buf, args);
+            j.try_note(now_ns, buf.as_str());
+        }
     }
 
     /// Creates the control, acknowledgement and snapshot rings and returns the control plane's ends.
@@ -422,9 +448,12 @@ impl<G: OrderGateway> Trader<G> {
     #[inline]
     pub fn on_datagram(&mut self, line: Line, rx_ns: u64, datagram: &[u8]) -> bool {
         self.counters.datagrams += 1;
+        if let Some(j) = self.journal.as_mut() {
+            j.try_packet(line.index() as u8, rx_ns, datagram);
+        }
         let n_events = self
             .with_feed(rx_ns, |seq, sink| {
-                seq.on_packet(rx_ns, line, datagram, sink)
+                seq.on_packet(rx_ns, line, datagram, sink);
             })
             .1;
         let t_books = self.clock.now_ns();
@@ -485,6 +514,7 @@ impl<G: OrderGateway> Trader<G> {
             events: &mut self.events,
             counters: &mut self.counters,
             clock: &self.clock,
+            journal: self.journal.as_mut(),
             sessions: [None; 4],
             n_sessions: 0,
             kill: None,
@@ -529,6 +559,18 @@ impl<G: OrderGateway> Trader<G> {
     }
 
     fn apply_control(&mut self, now_ns: u64, msg: ControlMsg) -> bool {
+        let ok = self.apply_control_inner(now_ns, msg);
+        self.note(
+            now_ns,
+            format_args!(
+                "control seq={} source=user ok={ok} {:?}",
+                msg.seq, msg.control
+            ),
+        );
+        ok
+    }
+
+    fn apply_control_inner(&mut self, now_ns: u64, msg: ControlMsg) -> bool {
         match msg.control {
             Control::Kill => {
                 self.fire_kill(now_ns, KillReason::Manual);
@@ -769,6 +811,7 @@ impl<G: OrderGateway> Trader<G> {
         self.risk.kill(reason);
         let cancels = self.cancel_everything(now_ns);
         if first {
+            self.note(now_ns, format_args!("kill reason={}", reason.as_str()));
             self.counters.kills += 1;
             self.events
                 .push(now_ns, EngineEvent::Killed { reason, cancels });
@@ -811,10 +854,14 @@ impl<G: OrderGateway> Trader<G> {
             index,
             events,
             counters,
+            journal,
             ..
         } = self;
         oms.cancel_all(now_ns, &mut |c| {
             if gateway.send(now_ns, &OrderRequest::Cancel(c)).is_ok() {
+                if let Some(j) = journal.as_mut() {
+                    j.try_request(now_ns, &OrderRequest::Cancel(c));
+                }
                 sent += 1;
                 counters.orders_cancel += 1;
                 events.push(
@@ -950,13 +997,21 @@ impl<G: OrderGateway> Trader<G> {
         while bits != 0 {
             let r = bits.trailing_zeros();
             bits &= bits - 1;
+            let on = active & (1 << r) != 0;
             self.events.push(
                 now_ns,
                 EngineEvent::RuleChanged {
                     instrument,
                     rule: r as u8,
-                    on: active & (1 << r) != 0,
+                    on,
                 },
+            );
+            self.note(
+                now_ns,
+                format_args!(
+                    "rule source=rule rule={r} instrument={} on={on}",
+                    instrument.0
+                ),
             );
         }
     }
@@ -1026,6 +1081,9 @@ impl<G: OrderGateway> Trader<G> {
         if self.gateway.send(now_ns, &request).is_err() {
             self.counters.send_errors += 1;
             return 0;
+        }
+        if let Some(j) = self.journal.as_mut() {
+            j.try_request(now_ns, &request);
         }
         let cl = request.cl();
         let s = &mut self.instruments[i].slots[side.index()][level];
@@ -1189,6 +1247,7 @@ struct ReportSink<'a> {
     events: &'a mut EventTx,
     counters: &'a mut TraderCounters,
     clock: &'a Clock,
+    journal: Option<&'a mut JournalTx>,
     sessions: [Option<SessionEvent>; 4],
     n_sessions: usize,
     kill: Option<KillReason>,
@@ -1235,6 +1294,9 @@ impl GatewaySink for ReportSink<'_> {
     fn report(&mut self, r: &ExecReport) {
         self.counters.reports += 1;
         let ts = self.clock.now_ns();
+        if let Some(j) = self.journal.as_mut() {
+            j.try_report(ts, r);
+        }
         match self.oms.on_report(r) {
             OmsApplied::Fill(f) => {
                 self.counters.fills += 1;
@@ -1415,5 +1477,38 @@ impl GatewaySink for ReportSink<'_> {
             // Never lose a loss: overwrite the last slot.
             self.sessions[self.sessions.len() - 1] = Some(e);
         }
+    }
+}
+
+/// A note formatted on the stack (longer text is cut at a character boundary).
+struct NoteBuf {
+    buf: [u8; 240],
+    len: usize,
+}
+
+impl NoteBuf {
+    const fn new() -> Self {
+        Self {
+            buf: [0; 240],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `&str` pieces are ever copied in (see `write_str`).
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Write for NoteBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let room = self.buf.len() - self.len;
+        let mut n = s.len().min(room);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
     }
 }
