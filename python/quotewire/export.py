@@ -358,6 +358,20 @@ def _ipv4_checksum(header: bytes) -> int:
     return ~total & 0xFFFF
 
 
+def journal_instruments(journal: str | os.PathLike[str]) -> dict[int, str]:
+    """The instrument map the engine journals when it starts (a note
+    `instruments 1=AAPL,2=MSFT`); empty when the journal has none."""
+    found: dict[int, str] = {}
+    for _ts, text in _core.journal_notes(os.fspath(journal)):
+        if not text.startswith("instruments "):
+            continue
+        for item in text.removeprefix("instruments ").split(","):
+            ident, sep, symbol = item.partition("=")
+            if sep and ident.strip().isdigit() and symbol.strip():
+                found[int(ident)] = symbol.strip()
+    return found
+
+
 def _directory_messages(symbols: Mapping[int, str], timestamp: int) -> list[bytes]:
     """ITCH Stock Directory messages naming `symbols` (locate -> symbol)."""
     layout = itch.layouts()["R"]
@@ -849,6 +863,8 @@ def export(
         raise ProtocolError("quotewire._core: journal_inspect gave malformed error lists")
     base.mkdir(parents=True, exist_ok=True)
 
+    if symbols is None:
+        symbols = journal_instruments(src) or None
     with tempfile.TemporaryDirectory(prefix="quotewire-export-") as tmp:
         pcap = str(Path(tmp) / "feed.pcap")
         packets, added = feed_pcap(src, pcap, symbols)

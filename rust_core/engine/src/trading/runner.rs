@@ -171,6 +171,14 @@ impl LiveEngine {
                 )
                 .map_err(|e| EngineError::InvalidArgument(format!("journal {dir}: {e}")))?;
                 trader.set_journal(tx);
+                // The instrument map, so a journal names its symbols even when the
+                // feed's stock directory went out before the engine joined.
+                let map: Vec<String> = config
+                    .instruments
+                    .iter()
+                    .map(|i| format!("{}={}", i.id, i.symbol))
+                    .collect();
+                trader.journal_note(clock.now_ns(), &format!("instruments {}", map.join(",")));
                 Some(handle)
             }
             None => None,

@@ -406,6 +406,13 @@ impl<G: OrderGateway> Trader<G> {
         self.journal = Some(journal);
     }
 
+    /// Journals a note (startup facts such as the instrument map; not for the fast path).
+    pub fn journal_note(&mut self, now_ns: u64, text: &str) -> bool {
+        self.journal
+            .as_mut()
+            .is_some_and(|j| j.try_note(now_ns, text))
+    }
+
     /// The journal's producer end, if journaling.
     #[must_use]
     pub const fn journal(&self) -> Option<&JournalTx> {
