@@ -278,3 +278,16 @@ def journal_write(
     segment (kind 1 inbound packet, 2 order request (32-byte payload), 3 exec report
     (56-byte payload), 4 note; line 0 A, 1 B, 2 retransmit); returns the records written.
     A utility for importing and tests: the engine writes through the Rust ring."""
+
+def itch_write_daily(
+    path: str, rows: npt.NDArray[np.void], symbols: dict[int, str]
+) -> dict[str, Any]:
+    """Encode normalised market-by-order rows (packed 1-D structured array: ts_ns <u8 ns
+    since midnight, locate <u2, order_ref <u8, side S1 B/S, price <i8 Price(4), shares
+    <u4, action S1 A add / C cancel shares (all of them: delete) / D delete / F fill / M
+    modify, new_order_ref <u8 modify only, 0 keeps the name) into a TotalView-ITCH 5.0
+    daily file (gzip when `path` ends in .gz): System Event O, one Stock Directory per
+    `symbols` entry (locate -> symbol), the order messages, System Event C. Wire order
+    references are assigned 1, 2, 3... per add and replace. Returns {"messages": n,
+    "rejected": [(row_index, reason), ...], "open_orders": n}; inconsistent rows are
+    refused, never fatal."""

@@ -11,6 +11,7 @@
 #![allow(clippy::needless_pass_by_value)]
 
 mod engine;
+mod import;
 mod journal;
 mod venue;
 
@@ -463,5 +464,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(journal::journal_orders, m)?)?;
     m.add_function(wrap_pyfunction!(journal::journal_notes, m)?)?;
     m.add_function(wrap_pyfunction!(journal::journal_write, m)?)?;
+    m.add_function(wrap_pyfunction!(import::itch_write_daily, m)?)?;
     Ok(())
 }
