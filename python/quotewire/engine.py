@@ -26,7 +26,6 @@ import json
 import math
 import os
 import time
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal
@@ -43,6 +42,7 @@ from quotewire.venue import (
     _int_in,
     _is_bool,
     _toml_table,
+    load_toml,
     price_to_raw,
     raw_to_price,
 )
@@ -520,18 +520,7 @@ class EngineConfig:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> EngineConfig:
         """Read and validate a TOML file."""
-        p = Path(path)
-        try:
-            with p.open("rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{p}: not valid TOML: {e}") from None
-        except OSError as e:
-            raise ConfigError(f"{p}: {e.strerror}") from None
-        try:
-            return cls.from_dict(data)
-        except ConfigError as e:
-            raise ConfigError(f"{p}: {e}") from None
+        return load_toml(path, cls.from_dict)
 
     def to_toml(self) -> str:
         """TOML text that `load` reads back equal."""

@@ -1002,16 +1002,7 @@ class VenueConfig:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> VenueConfig:
         """Read and validate a TOML configuration file."""
-        p = Path(path)
-        try:
-            with p.open("rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{p}: not valid TOML: {e}") from None
-        try:
-            return cls.from_dict(data)
-        except ConfigError as e:
-            raise ConfigError(f"{p}: {e}") from None
+        return load_toml(path, cls.from_dict)
 
     def to_toml(self) -> str:
         """The configuration as TOML text that `load` reads back equal."""
@@ -1256,6 +1247,23 @@ class Venue:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def load_toml(path: str | os.PathLike[str], build: Callable[[dict[str, Any]], T]) -> T:
+    """Read a TOML file and `build` a configuration from it; every error is a
+    `ConfigError` prefixed with the file's path."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: {e.strerror}") from None
+    try:
+        return build(data)
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
 
 
 def _int_in(path: str, value: object, low: int, high: int) -> list[str]:

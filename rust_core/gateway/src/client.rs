@@ -803,25 +803,12 @@ impl OrderGateway for OuchClient {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use quotewire_core::order::{ExecReport, NewOrder, TimeInForce};
+    use quotewire_core::order::{NewOrder, TimeInForce};
     use quotewire_core::{Price, Qty, Side};
     use quotewire_protocol::ouch::{self, Appendage, Outbound};
     use quotewire_protocol::soupbintcp::RejectReason;
 
-    #[derive(Default)]
-    struct Rec {
-        reports: Vec<ExecReport>,
-        events: Vec<SessionEvent>,
-    }
-
-    impl GatewaySink for Rec {
-        fn report(&mut self, r: &ExecReport) {
-            self.reports.push(*r);
-        }
-        fn session(&mut self, e: SessionEvent) {
-            self.events.push(e);
-        }
-    }
+    type Rec = crate::RecordingSink;
 
     fn config() -> OuchClientConfig {
         let mut c = OuchClientConfig::new(SocketAddr::from(([127, 0, 0, 1], 9)), "ALICE", "secret");

@@ -155,6 +155,61 @@ pub trait OrderGateway {
     fn drop_session(&mut self) {}
 }
 
+/// A sink that keeps everything it is given, in order (tests, tools; it allocates).
+#[derive(Clone, Debug, Default)]
+pub struct RecordingSink {
+    /// Venue reports received.
+    pub reports: Vec<ExecReport>,
+    /// Session events received.
+    pub events: Vec<SessionEvent>,
+}
+
+impl RecordingSink {
+    /// How many times the session was lost.
+    #[must_use]
+    pub fn lost(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| matches!(e, SessionEvent::Lost { .. }))
+            .count()
+    }
+
+    /// The `next_cl` of every `Ready`, in order.
+    #[must_use]
+    pub fn readies(&self) -> Vec<ClOrdId> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                SessionEvent::Ready { next_cl } => Some(*next_cl),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `(order, match number)` of every execution, in order.
+    #[must_use]
+    pub fn executed(&self) -> Vec<(ClOrdId, u64)> {
+        self.reports
+            .iter()
+            .filter_map(|r| match r {
+                ExecReport::Executed {
+                    cl, match_number, ..
+                } => Some((*cl, *match_number)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl GatewaySink for RecordingSink {
+    fn report(&mut self, r: &ExecReport) {
+        self.reports.push(*r);
+    }
+    fn session(&mut self, e: SessionEvent) {
+        self.events.push(e);
+    }
+}
+
 /// A sink that drops everything (e.g. while draining a gateway at shutdown).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NullSink;

@@ -316,20 +316,7 @@ mod tests {
 
     const AAPL: InstrumentId = InstrumentId(1);
 
-    #[derive(Default)]
-    struct Rec {
-        reports: Vec<ExecReport>,
-        events: Vec<SessionEvent>,
-    }
-
-    impl GatewaySink for Rec {
-        fn report(&mut self, r: &ExecReport) {
-            self.reports.push(*r);
-        }
-        fn session(&mut self, e: SessionEvent) {
-            self.events.push(e);
-        }
-    }
+    type Rec = crate::RecordingSink;
 
     fn gateway(auto_ack: bool) -> MemoryGateway {
         MemoryGateway::new(&MemoryGatewayConfig {

@@ -14,8 +14,7 @@ use quotewire_core::order::{
 };
 use quotewire_core::{InstrumentId, Price, Qty, Side};
 use quotewire_gateway::{
-    GatewaySink, LostReason, OrderGateway, OuchClient, OuchClientConfig, SessionEvent,
-    SessionStatus,
+    LostReason, OrderGateway, OuchClient, OuchClientConfig, SessionEvent, SessionStatus,
 };
 use quotewire_protocol::ouch::{self, Outbound};
 use quotewire_protocol::soupbintcp::{LoginAccepted, Packet, StreamFramer};
@@ -84,51 +83,7 @@ fn addr(v: &RunningVenue) -> SocketAddr {
 // ---------------------------------------------------------------------------
 // Client side.
 
-#[derive(Default)]
-struct Rec {
-    reports: Vec<ExecReport>,
-    events: Vec<SessionEvent>,
-}
-
-impl GatewaySink for Rec {
-    fn report(&mut self, r: &ExecReport) {
-        self.reports.push(*r);
-    }
-    fn session(&mut self, e: SessionEvent) {
-        self.events.push(e);
-    }
-}
-
-impl Rec {
-    fn lost(&self) -> usize {
-        self.events
-            .iter()
-            .filter(|e| matches!(e, SessionEvent::Lost { .. }))
-            .count()
-    }
-
-    fn readies(&self) -> Vec<ClOrdId> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                SessionEvent::Ready { next_cl } => Some(*next_cl),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn executed(&self) -> Vec<(ClOrdId, u64)> {
-        self.reports
-            .iter()
-            .filter_map(|r| match r {
-                ExecReport::Executed {
-                    cl, match_number, ..
-                } => Some((*cl, *match_number)),
-                _ => None,
-            })
-            .collect()
-    }
-}
+type Rec = quotewire_gateway::RecordingSink;
 
 fn config(addr: SocketAddr, user: &str) -> OuchClientConfig {
     let mut c = OuchClientConfig::new(addr, user, "secret");
