@@ -30,6 +30,15 @@ pub struct Bbo {
     pub ask: Option<Level>,
 }
 
+impl Bbo {
+    /// The mid price (rounded down to a raw unit); `None` unless both sides are present.
+    #[must_use]
+    pub fn mid(&self) -> Option<Price> {
+        let (b, a) = (self.bid?, self.ask?);
+        Some(Price::from_raw((b.price.raw() + a.price.raw()) / 2))
+    }
+}
+
 /// A level slot: L2 aggregate plus both ends of its FIFO queue in the slab.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LevelSlot {

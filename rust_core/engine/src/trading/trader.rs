@@ -238,13 +238,7 @@ impl FeedSink for MdSink<'_> {
             if slot != 0 {
                 let inst = &mut self.instruments[usize::from(slot - 1)];
                 if let Some(t) = self.md.take_trade() {
-                    let bbo = self.md.bbo(id);
-                    let mid = match (bbo.bid, bbo.ask) {
-                        (Some(b), Some(a)) => {
-                            Some(Price::from_raw((b.price.raw() + a.price.raw()) / 2))
-                        }
-                        _ => None,
-                    };
+                    let mid = self.md.bbo(id).mid();
                     inst.strategy.on_trade(self.now_ns, t.price, t.qty, mid);
                 }
                 if !inst.dirty {
@@ -929,10 +923,7 @@ impl<G: OrderGateway> Trader<G> {
         self.counters.requotes += 1;
         let id = self.instruments[i].id;
         let bbo: Bbo = self.md.bbo(id);
-        let mid = match (bbo.bid, bbo.ask) {
-            (Some(b), Some(a)) => Some(Price::from_raw((b.price.raw() + a.price.raw()) / 2)),
-            _ => None,
-        };
+        let mid = bbo.mid();
         self.instruments[i].mid = mid;
         if let Some(m) = mid {
             if let Some(reason) = self.risk.on_reference(id, m) {
