@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use hashbrown::HashMap;
 use quotewire_core::order::{CancelReason, ClOrdId, ExecReport, OrderRequest, TimeInForce};
 use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
-use quotewire_gateway::{GatewayError, GatewaySink, OrderGateway, SessionEvent, SessionStatus};
+use quotewire_gateway::{GatewayError, GatewaySink, OrderGateway, SessionStatus};
 use quotewire_protocol::itch::Message;
 
 use crate::latency::LatencySampler;
@@ -593,10 +593,7 @@ impl OrderGateway for BacktestVenue {
     fn poll<S: GatewaySink>(&mut self, now_ns: u64, sink: &mut S) -> usize {
         if !self.announced {
             self.announced = true;
-            sink.session(SessionEvent::LoggedIn { next_seq: 1 });
-            sink.session(SessionEvent::Ready {
-                next_cl: ClOrdId(1),
-            });
+            quotewire_gateway::announce_ready(sink);
         }
         self.advance(now_ns);
         let mut n = 0;

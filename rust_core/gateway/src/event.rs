@@ -155,6 +155,15 @@ pub trait OrderGateway {
     fn drop_session(&mut self) {}
 }
 
+/// What a gateway with no real session (in-memory, backtest) reports on its
+/// first poll: logged in at sequence 1 and ready for order id 1.
+pub fn announce_ready<S: GatewaySink>(sink: &mut S) {
+    sink.session(SessionEvent::LoggedIn { next_seq: 1 });
+    sink.session(SessionEvent::Ready {
+        next_cl: ClOrdId(1),
+    });
+}
+
 /// A sink that keeps everything it is given, in order (tests, tools; it allocates).
 #[derive(Clone, Debug, Default)]
 pub struct RecordingSink {

@@ -29,8 +29,8 @@ pub use client::{OuchClient, OuchClientConfig, MIN_RECV_BUFFER, MIN_SEND_BUFFER}
 pub use codec::{cl_ord_id_text, decode_message, Decoded, OuchEncoder, MAX_REQUEST_PACKET_LEN};
 pub use error::{GatewayConfigError, GatewayError};
 pub use event::{
-    DebugText, GatewaySink, LostReason, NullSink, OrderGateway, RecordingSink, SessionEvent,
-    SessionStatus,
+    announce_ready, DebugText, GatewaySink, LostReason, NullSink, OrderGateway, RecordingSink,
+    SessionEvent, SessionStatus,
 };
 pub use memory::{MemoryGateway, MemoryGatewayConfig};
 pub use state::{SessionState, STATE_FILE_LEN};

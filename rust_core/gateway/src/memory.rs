@@ -6,7 +6,7 @@ use quotewire_core::order::{CancelReason, ClOrdId, ExecReport, OrderRequest, Tim
 use quotewire_core::{InstrumentId, OrderId, Qty};
 
 use crate::codec::{OuchEncoder, MAX_REQUEST_PACKET_LEN};
-use crate::event::{GatewaySink, OrderGateway, SessionEvent, SessionStatus};
+use crate::event::{GatewaySink, OrderGateway, SessionStatus};
 use crate::{GatewayConfigError, GatewayError, GatewayStats};
 
 /// Configuration of a [`MemoryGateway`].
@@ -279,10 +279,7 @@ impl OrderGateway for MemoryGateway {
     fn poll<S: GatewaySink>(&mut self, now_ns: u64, sink: &mut S) -> usize {
         if !self.announced {
             self.announced = true;
-            sink.session(SessionEvent::LoggedIn { next_seq: 1 });
-            sink.session(SessionEvent::Ready {
-                next_cl: ClOrdId(1),
-            });
+            crate::announce_ready(sink);
         }
         let mut reports = 0;
         let mask = self.ring.len() - 1;
@@ -309,6 +306,7 @@ impl OrderGateway for MemoryGateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::SessionEvent;
     use quotewire_core::order::{CancelOrder, NewOrder, ReplaceOrder};
     use quotewire_core::{Price, Side};
     use quotewire_protocol::ouch::{decode_inbound, Inbound};
