@@ -206,7 +206,35 @@ macro_rules! itch_messages {
             $( $(#[doc = $doc])* $name($name), )*
         }
 
-        impl Message {
+        impl StockDirectory {
+    /// A directory entry for an ordinary listed common stock (Nasdaq Global Select, normal
+    /// status, 100-share round lots, production, not an ETP, LULD tier 2); override
+    /// fields with struct update syntax.
+    #[must_use]
+    pub const fn common_stock(timestamp: u64, stock_locate: u16, stock: [u8; 8]) -> Self {
+        Self {
+            stock_locate,
+            tracking_number: 0,
+            timestamp,
+            stock,
+            market_category: b'Q',
+            financial_status_indicator: b'N',
+            round_lot_size: 100,
+            round_lots_only: b'N',
+            issue_classification: b'C',
+            issue_sub_type: *b"Z ",
+            authenticity: b'P',
+            short_sale_threshold_indicator: b'N',
+            ipo_flag: b'N',
+            luld_reference_price_tier: b'2',
+            etp_flag: b'N',
+            etp_leverage_factor: 0,
+            inverse_indicator: b'N',
+        }
+    }
+}
+
+impl Message {
             /// The message type byte.
             #[inline]
             #[must_use]

@@ -316,25 +316,7 @@ fn system_event(timestamp: u64, event_code: u8) -> Message {
 }
 
 fn directory(timestamp: u64, locate: u16, stock: [u8; 8]) -> Message {
-    Message::StockDirectory(StockDirectory {
-        stock_locate: locate,
-        tracking_number: 0,
-        timestamp,
-        stock,
-        market_category: b'Q',
-        financial_status_indicator: b'N',
-        round_lot_size: 100,
-        round_lots_only: b'N',
-        issue_classification: b'C',
-        issue_sub_type: *b"Z ",
-        authenticity: b'P',
-        short_sale_threshold_indicator: b'N',
-        ipo_flag: b'N',
-        luld_reference_price_tier: b'2',
-        etp_flag: b'N',
-        etp_leverage_factor: 0,
-        inverse_indicator: b'N',
-    })
+    Message::StockDirectory(StockDirectory::common_stock(timestamp, locate, stock))
 }
 
 /// What [`encode_rows`] produced.

@@ -81,23 +81,8 @@ pub fn directory(locate: u16, symbol: &str) -> Message {
     let mut stock = [b' '; 8];
     stock[..symbol.len()].copy_from_slice(symbol.as_bytes());
     Message::StockDirectory(StockDirectory {
-        stock_locate: locate,
-        tracking_number: 0,
-        timestamp: 0,
-        stock,
-        market_category: b'Q',
-        financial_status_indicator: b'N',
-        round_lot_size: 100,
-        round_lots_only: b'N',
-        issue_classification: b'C',
-        issue_sub_type: *b"Z ",
-        authenticity: b'P',
-        short_sale_threshold_indicator: b'N',
-        ipo_flag: b'N',
         luld_reference_price_tier: b'1',
-        etp_flag: b'N',
-        etp_leverage_factor: 0,
-        inverse_indicator: b'N',
+        ..StockDirectory::common_stock(0, locate, stock)
     })
 }
 

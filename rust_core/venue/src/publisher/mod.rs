@@ -806,24 +806,11 @@ fn system_event(ts: u64, code: u8) -> Message {
 
 fn stock_directory(ts: u64, i: &FeedInstrument) -> Message {
     Message::StockDirectory(StockDirectory {
-        stock_locate: i.id.0,
-        tracking_number: 0,
-        timestamp: ts,
-        stock: i.symbol,
-        market_category: b'Q',
-        financial_status_indicator: b'N',
         round_lot_size: i.round_lot,
-        round_lots_only: b'N',
-        issue_classification: b'C',
-        issue_sub_type: *b"Z ",
         // A simulator's securities are test securities.
         authenticity: b'T',
-        short_sale_threshold_indicator: b'N',
-        ipo_flag: b'N',
         luld_reference_price_tier: b' ',
-        etp_flag: b'N',
-        etp_leverage_factor: 0,
-        inverse_indicator: b'N',
+        ..StockDirectory::common_stock(ts, i.id.0, i.symbol)
     })
 }
 
