@@ -32,7 +32,7 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp || scripts/setup.sh -nt $stamp ]]
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q "maturin>=1.7,<2" "numpy>=1.26" \
         "pytest>=8" "hypothesis>=6" "ruff>=0.6" "mypy>=1.11" "hdrhistogram>=0.10" "quickfix-py" \
-        "pyarrow>=15" "duckdb>=1.0" "databento-dbn" "pandas>=2.1"
+        "pyarrow>=15" "duckdb>=1.0" "databento-dbn" "pandas>=2.1" "matplotlib>=3.8"
     touch "$stamp"
 fi
 

@@ -12,10 +12,13 @@ Modules:
     quotewire.errors  The exception hierarchy (`QuotewireError` and its subclasses).
     quotewire.export  A journal as Parquet tables (needs the `history` extra; not imported here).
     quotewire.history Those tables queried with DuckDB.
+    quotewire.backtesting  History replayed through the live strategy code
+                      (`quotewire.backtest(...)`, loaded on first use).
     quotewire.cli     The `quotewire` command line.
 """
 
 import os as _os
+from typing import TYPE_CHECKING
 
 # NumPy's OpenBLAS starts spinning worker threads by default; on a host whose cores belong
 # to the fast path they only steal cycles. The control plane never needs parallel BLAS.
@@ -30,16 +33,31 @@ from quotewire.venue import Venue, VenueConfig  # noqa: E402
 
 __version__: str = _core_version()
 
+if TYPE_CHECKING:
+    from quotewire.backtesting import Latency, backtest
+
+
+def __getattr__(name: str) -> object:
+    # `quotewire.backtest(...)` and `quotewire.Latency` load pyarrow: only on first use.
+    if name in ("backtest", "Latency"):
+        from quotewire import backtesting
+
+        return getattr(backtesting, name)
+    raise AttributeError(f"module 'quotewire' has no attribute {name!r}")
+
+
 __all__ = [
     "ConfigError",
     "DataError",
     "Engine",
     "EngineConfig",
+    "Latency",
     "ProtocolError",
     "QuotewireError",
     "Venue",
     "VenueConfig",
     "__version__",
+    "backtest",
     "bench",
     "engine",
     "errors",

@@ -291,3 +291,27 @@ def itch_write_daily(
     references are assigned 1, 2, 3... per add and replace. Returns {"messages": n,
     "rejected": [(row_index, reason), ...], "open_orders": n}; inconsistent rows are
     refused, never fatal."""
+
+def backtest(
+    config_json: str,
+    data: str,
+    *,
+    journal: bool,
+    order_ns: int = 0,
+    ack_ns: int = 0,
+    latency_hist: list[tuple[int, int]] | None = None,
+    md_latency_ns: int = 0,
+    seed: int = 1,
+    sample_every_ns: int = 1_000_000_000,
+    stand_in: bool = False,
+    time_packets: bool = False,
+) -> dict[str, Any]:
+    """Replay `data` (a journal when `journal`, else a daily ITCH file or MoldUDP64 pcap)
+    through the strategies of `config_json` against the simulated venue (GIL released).
+    Latency: `latency_hist` round trips `(ns, count)` when given, else `order_ns`/`ack_ns`;
+    `md_latency_ns` delays market data. `stand_in` (journals) lets the simulated orders
+    replace the recorded own orders. Returns {"orders", "fills", "samples": dicts of int64
+    NumPy columns, "counters": {...}, "messages", "datagrams", "elapsed_ns",
+    "messages_per_sec", "recorded_own_executed", "tape_messages", "per_packet" (when
+    `time_packets`: latency figures + "histogram"), "recorded" (journals: "fills" columns,
+    "round_trips_ns", "own_orders", "requests", "damaged", "instruments")}."""

@@ -351,6 +351,124 @@ def run_tick_to_trade_loopback(
     return record
 
 
+def backtest_config(data: str | os.PathLike[str]) -> Any:
+    """An engine configuration quoting every instrument of `data`'s stock directory (one
+    post-only bid and ask, "skew" model, one-cent ticks, limits wide enough that the model
+    decides): the market maker of `quotewire bench backtest`."""
+    from quotewire import itch
+    from quotewire.backtesting import strategy_config
+
+    directory = itch.read(data, types=["stock_directory"])["stock_directory"]
+    instruments = [
+        {
+            "id": int(loc),
+            "symbol": bytes(sym).decode("ascii", "replace").strip() or f"S{int(loc)}",
+            "half_spread_ticks": 1,
+            "size": 100,
+            "quote_max_position": 1_000_000,
+            "max_order_qty": 1_000_000,
+            "max_order_notional": "100000000",
+            "price_band_bps": 10_000,
+            "max_position": 100_000_000,
+        }
+        for loc, sym in zip(directory["stock_locate"], directory["stock"], strict=True)
+    ]
+    if not instruments:
+        raise ConfigError(f"{os.fspath(data)}: no stock directory message names an instrument")
+    capacity = max(4_096, 16 * len(instruments))
+    return strategy_config(
+        {
+            "instruments": instruments,
+            "firm": {
+                "max_gross_exposure": "1000000000000",
+                "max_net_exposure": "1000000000000",
+                "max_open_orders": 1_000_000,
+                "orders_per_sec": 1_000_000_000,
+                "burst": 1_000_000_000,
+                "max_drawdown": "0",
+            },
+            "oms_capacity": capacity,
+            "max_in_flight": capacity,
+        }
+    )
+
+
+def run_backtest(
+    data: str | os.PathLike[str] | None = None,
+    *,
+    messages: int = 1_000_000,
+    instruments: int = 1,
+    seed: int = 1,
+    config: str | os.PathLike[str] | None = None,
+    argv: Sequence[str] | None = None,
+) -> dict[str, object]:
+    """Backtest throughput: `data` (a capture or journal; default: a synthetic daily file
+    of `messages` messages over `instruments` instruments) replayed through the market
+    maker of `config` (default: `backtest_config`) against the simulated venue, with 10 us
+    order and ack latency. `count` and `per_sec` are ITCH messages and messages per wall
+    second of an untimed run; the percentiles are wall ns per datagram (venue + engine) of
+    a second, timed run of the same data."""
+    import tempfile
+
+    from quotewire.backtesting import Latency, backtest, load_strategy
+
+    for name, value in (("messages", messages), ("instruments", instruments)):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1, not {value}")
+    date = _utc_now()
+    with tempfile.TemporaryDirectory(prefix="quotewire-bench-bt-") as tmp:
+        path = data
+        if path is None:
+            path = os.path.join(tmp, "session.itch")
+            _core.generate_session(
+                path, messages=messages, instruments=instruments, seed=seed, format="daily"
+            )
+        cfg = load_strategy(config) if config is not None else backtest_config(path)
+        latency = Latency(order_us=10, ack_us=10)
+        plain = backtest(path, cfg, latency=latency, seed=seed, stand_in=False, sample_every_s=0)
+        timed = backtest(
+            path,
+            cfg,
+            latency=latency,
+            seed=seed,
+            stand_in=False,
+            sample_every_s=0,
+            time_packets=True,
+        )
+    s = plain.summary
+    per_packet = dict(timed.per_packet or {})
+    figures: dict[str, object] = {
+        "count": s["messages"],
+        "per_sec": s["messages_per_sec"],
+        "elapsed_ns": round(s["elapsed_s"] * 1e9),
+        "datagrams": s["datagrams"],
+        "orders": s["orders_new"] + s["orders_replace"] + s["orders_cancel"],
+        "fills": s["fills"],
+        "timed_per_sec": timed.summary["messages_per_sec"],
+    }
+    for k in (
+        "p50_ns",
+        "p90_ns",
+        "p99_ns",
+        "p999_ns",
+        "p9999_ns",
+        "max_ns",
+        "min_ns",
+        "mean_ns",
+        "histogram",
+    ):
+        if k in per_packet:
+            figures[k] = per_packet[k]
+    params = {
+        "data": os.fspath(data) if data is not None else None,
+        "messages": messages if data is None else None,
+        "instruments": instruments if data is None else None,
+        "seed": seed,
+        "config": os.fspath(config) if config is not None else None,
+    }
+    return _record("backtest", params, figures, date=date, argv=argv)
+
+
 def utc_now() -> str:
     """Now, UTC, ISO 8601 to the second."""
     return _utc_now()

@@ -521,6 +521,60 @@ def _cmd_bench_t2t(args: argparse.Namespace, argv: Sequence[str]) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _cmd_bench_backtest(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    record = bench.run_backtest(
+        args.data,
+        messages=args.messages,
+        instruments=args.instruments,
+        seed=args.seed,
+        config=args.config,
+        argv=argv,
+    )
+    return _emit_bench(record, args)
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from quotewire import backtesting
+
+    if args.latency_log is not None:
+        latency = backtesting.Latency.from_hdr_log(args.latency_log, md_us=args.md_us)
+    elif args.order_us is None and args.ack_us is None:
+        latency = None  # a journal's own round trips, else 10 us each way
+    else:
+        latency = backtesting.Latency(
+            order_us=10.0 if args.order_us is None else args.order_us,
+            ack_us=10.0 if args.ack_us is None else args.ack_us,
+            md_us=args.md_us,
+        )
+    if latency is None and args.md_us:
+        path, is_journal = backtesting.resolve_data(args.data)
+        latency = (
+            backtesting.Latency.of_journal(path, md_us=args.md_us)
+            if is_journal
+            else backtesting.Latency(md_us=args.md_us)
+        )
+    result = backtesting.backtest(
+        args.data,
+        args.config,
+        latency=latency,
+        seed=args.seed,
+        sample_every_s=args.sample_every,
+        stand_in=False if args.no_stand_in else None,
+    )
+    if args.out is not None:
+        result.write(args.out, report=not args.no_report)
+    if args.json:
+        _print_json(result.summary)
+    else:
+        print(backtesting.format_summary(result.summary))
+        if args.out is not None:
+            print(
+                f"results      {args.out}/ (orders, fills, pnl .parquet, summary.json"
+                f"{'' if args.no_report else ', report.html, report.png'})"
+            )
+    return 0
+
+
 def _add_bench_outputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON line instead")
     p.add_argument(
@@ -622,6 +676,48 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
     )
     _add_bench_outputs(p_ord)
     p_ord.set_defaults(func=lambda a: _cmd_bench_orders(a, argv))
+
+    p_bbt = bench_sub.add_parser(
+        "backtest",
+        help="backtest throughput: ITCH replayed through strategy, risk, OMS and the "
+        "simulated venue",
+        description=bench.run_backtest.__doc__,
+    )
+    p_bbt.add_argument("--data", help="capture or journal (default: a synthetic session)")
+    p_bbt.add_argument("--messages", type=_count, default=1_000_000, help="default: 1000000")
+    p_bbt.add_argument("--instruments", type=_count, default=1, help="default: 1")
+    p_bbt.add_argument("--config", help="engine TOML (default: quote every instrument)")
+    p_bbt.add_argument("--seed", type=_seed, default=1, help="seed, default: 1")
+    _add_bench_outputs(p_bbt)
+    p_bbt.set_defaults(func=lambda a: _cmd_bench_backtest(a, argv))
+
+    p_bt = sub.add_parser(
+        "backtest",
+        help="replay history through a strategy against the simulated venue",
+        description="Replay a journal, a capture (pcap or daily ITCH) or an exported "
+        "history directory through the strategies, risk and OMS of --config, exactly the "
+        "live code, against a simulated venue with exact L3 queue positions and a latency "
+        "model. Prints a summary; --out writes Parquet results and an HTML/PNG report.",
+    )
+    p_bt.add_argument("--data", required=True, help="journal dir, capture file or export dir")
+    p_bt.add_argument("--config", required=True, help="engine configuration (TOML)")
+    p_bt.add_argument("--out", help="directory for orders/fills/pnl Parquet and the report")
+    p_bt.add_argument("--order-us", type=float, help="engine -> venue delay (default 10)")
+    p_bt.add_argument("--ack-us", type=float, help="venue -> engine delay (default 10)")
+    p_bt.add_argument("--md-us", type=float, default=0.0, help="market data delay, default 0")
+    p_bt.add_argument("--latency-log", help="draw round trips from this HdrHistogram log instead")
+    p_bt.add_argument("--seed", type=_seed, default=1, help="latency draws seed, default: 1")
+    p_bt.add_argument(
+        "--sample-every", type=float, default=1.0, help="PnL sample interval, s (default 1)"
+    )
+    p_bt.add_argument(
+        "--no-stand-in",
+        action="store_true",
+        help="journals: keep the recorded own orders in the public book",
+    )
+    p_bt.add_argument("--no-report", action="store_true", help="with --out: Parquet only")
+    p_bt.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    p_bt.set_defaults(func=_cmd_backtest)
 
     # venue
     p_venue = sub.add_parser(

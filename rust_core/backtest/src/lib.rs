@@ -1,6 +1,12 @@
-//! A simulated venue for backtests: [`BacktestVenue`] implements
-//! [`quotewire_gateway::OrderGateway`] exactly like the live OUCH client, and is
-//! driven by the same ITCH 5.0 market data the engine replays.
+//! Backtests with the live code: [`run`] replays a [`Tape`] of MoldUDP64
+//! datagrams (from a journal with [`load_journal`], or a capture with
+//! [`Tape::load_capture`]) through the engine's own fast path
+//! (`quotewire_engine::trading::Trader`: sequencer, books, strategy, risk,
+//! OMS) in simulated time, against [`BacktestVenue`], a simulated venue that
+//! implements [`quotewire_gateway::OrderGateway`] exactly like the live OUCH
+//! client and is driven by the same ITCH 5.0 market data.
+//!
+//! The crate sits above `engine` (it drives a `Trader`) and below `py`.
 //!
 //! Owns: a per-instrument view of the public book (every displayed order with
 //! its arrival sequence, and the aggregate quantity of each price level), our
@@ -66,6 +72,15 @@
 //!   the back of the new level.
 //! * Cancel: Canceled for the open quantity, CancelRejected for an unknown id.
 //!
+//! # Replaying a recorded session
+//!
+//! A journal's feed contains the session's own orders. With
+//! [`RunConfig::own_refs`] (the venue ids from the journal's Accepted and
+//! Replaced reports, [`Recorded::own_refs`]) the venue keeps them out of the
+//! public book and lets the simulated orders stand in for them
+//! ([`BacktestVenue::stand_in_for`]): an aggressor that traded with a recorded
+//! order trades with the simulated orders at that price or better.
+//!
 //! # Allocation
 //!
 //! Not allocation-free yet: the public order map and level maps (`hashbrown`,
@@ -74,9 +89,13 @@
 //! path, but pre-sizing is future work.
 
 mod latency;
+mod runner;
+mod tape;
 mod venue;
 
 pub use latency::Latency;
+pub use runner::{run, FillRow, OrderRow, RunConfig, RunResult, Sample};
+pub use tape::{load_journal, Recorded, RecordedFill, Tape, TapePacket};
 pub use venue::{reject, BacktestConfig, BacktestVenue, InstrumentSpec};
 
 use quotewire_core::InstrumentId;
@@ -93,4 +112,10 @@ pub enum BacktestError {
     /// An instrument is listed twice.
     #[error("instrument {0:?} listed twice")]
     DuplicateInstrument(InstrumentId),
+    /// The strategy/risk/OMS configuration was refused by the engine.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The market data or journal could not be read.
+    #[error("data: {0}")]
+    Data(String),
 }

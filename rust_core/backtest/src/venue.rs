@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use quotewire_core::order::{CancelReason, ClOrdId, ExecReport, OrderRequest, TimeInForce};
 use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
 use quotewire_gateway::{GatewayError, GatewaySink, OrderGateway, SessionStatus};
@@ -137,6 +137,12 @@ pub struct BacktestVenue {
     last_arrival_ns: u64,
     last_delivery_ns: u64,
     announced: bool,
+    /// Venue ids of a recorded session's own orders (see [`BacktestVenue::stand_in_for`]).
+    own_refs: HashSet<u64>,
+    /// Those of them live in the data: ref -> (instrument, side, price).
+    own_live: HashMap<u64, (u16, Side, i64)>,
+    /// Shares of recorded own orders executed in the data.
+    own_executed: u64,
 }
 
 impl BacktestVenue {
@@ -174,6 +180,9 @@ impl BacktestVenue {
             last_arrival_ns: 0,
             last_delivery_ns: 0,
             announced: false,
+            own_refs: HashSet::new(),
+            own_live: HashMap::new(),
+            own_executed: 0,
         })
     }
 
@@ -207,6 +216,35 @@ impl BacktestVenue {
         self.inbound.len()
     }
 
+    /// When the venue next has something to do by itself: a request arriving
+    /// or a report due for delivery (the earlier), if any.
+    #[must_use]
+    pub fn next_event_ns(&self) -> Option<u64> {
+        let arrival = self.inbound.front().map(|r| r.arrival_ns);
+        let delivery = self.outbound.front().map(|r| r.0);
+        match (arrival, delivery) {
+            (Some(a), Some(d)) => Some(a.min(d)),
+            (a, d) => a.or(d),
+        }
+    }
+
+    /// Replaying a session we traded in: the data contains our own recorded
+    /// orders (venue ids `refs`, from the session's Accepted and Replaced
+    /// reports). They are kept out of the public book, since the simulated
+    /// orders stand in for them, and an execution of one of them (an
+    /// aggressor that reached our recorded order) fills the simulated orders
+    /// on that side priced better than it, or at its price with nothing
+    /// ahead, up to the shares executed.
+    pub fn stand_in_for(&mut self, refs: impl IntoIterator<Item = u64>) {
+        self.own_refs.extend(refs);
+    }
+
+    /// Shares of recorded own orders executed in the data (see [`Self::stand_in_for`]).
+    #[must_use]
+    pub const fn recorded_own_executed(&self) -> u64 {
+        self.own_executed
+    }
+
     /// Reports made by the venue and not yet delivered by a poll.
     #[must_use]
     pub fn reports_in_flight(&self) -> usize {
@@ -217,6 +255,9 @@ impl BacktestVenue {
     /// applies one public ITCH event to the venue's book and our queues.
     pub fn on_market(&mut self, ts_ns: u64, message: &Message) {
         self.advance(ts_ns);
+        if !self.own_refs.is_empty() && self.own_order_event(message) {
+            return;
+        }
         match message {
             Message::AddOrder(m) => {
                 self.add_public(m.stock_locate, m.order_ref, m.side, m.price, m.shares);
@@ -252,6 +293,56 @@ impl BacktestVenue {
             }
             _ => {}
         }
+    }
+
+    /// Applies `message` if it is about a recorded own order; returns whether it was.
+    fn own_order_event(&mut self, message: &Message) -> bool {
+        match message {
+            Message::AddOrder(m) if self.own_refs.contains(&m.order_ref) => {
+                let live = (m.stock_locate, m.side, i64::from(m.price));
+                self.own_live.insert(m.order_ref, live);
+            }
+            Message::AddOrderMpid(m) if self.own_refs.contains(&m.order_ref) => {
+                let live = (m.stock_locate, m.side, i64::from(m.price));
+                self.own_live.insert(m.order_ref, live);
+            }
+            Message::OrderExecuted(m) if self.own_live.contains_key(&m.order_ref) => {
+                self.own_execution(m.order_ref, u64::from(m.executed_shares), None);
+            }
+            Message::OrderExecutedWithPrice(m) if self.own_live.contains_key(&m.order_ref) => {
+                let px = Some(i64::from(m.execution_price));
+                self.own_execution(m.order_ref, u64::from(m.executed_shares), px);
+            }
+            Message::OrderCancel(m) if self.own_live.contains_key(&m.order_ref) => {}
+            Message::OrderDelete(m) => {
+                return self.own_live.remove(&m.order_ref).is_some();
+            }
+            Message::OrderReplace(m) => {
+                let Some((inst, side, _)) = self.own_live.remove(&m.original_order_ref) else {
+                    return false;
+                };
+                if self.own_refs.contains(&m.new_order_ref) {
+                    let live = (inst, side, i64::from(m.price));
+                    self.own_live.insert(m.new_order_ref, live);
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// A recorded own order traded in the data: the simulated orders standing in for it do.
+    fn own_execution(&mut self, order_ref: u64, shares: u64, px: Option<i64>) {
+        let Some(&(inst, side, price)) = self.own_live.get(&order_ref) else {
+            return;
+        };
+        self.own_executed += shares;
+        let px = px.unwrap_or(price);
+        self.fill_ours(shares, |o| {
+            o.instrument == inst
+                && o.side == side
+                && (better(side, o.price, px) || (o.price == px && o.ahead == 0))
+        });
     }
 
     /// Processes every request that has arrived by `ts_ns`; the clock never goes back.

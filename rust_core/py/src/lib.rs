@@ -10,6 +10,7 @@
 // reference is not an option there.
 #![allow(clippy::needless_pass_by_value)]
 
+mod backtest;
 mod engine;
 mod import;
 mod journal;
@@ -465,5 +466,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(journal::journal_notes, m)?)?;
     m.add_function(wrap_pyfunction!(journal::journal_write, m)?)?;
     m.add_function(wrap_pyfunction!(import::itch_write_daily, m)?)?;
+    m.add_function(wrap_pyfunction!(backtest::backtest, m)?)?;
     Ok(())
 }

@@ -370,6 +370,21 @@ pub struct EventTx {
 }
 
 impl EventTx {
+    /// A ring of `capacity` events whose consumer the caller drains itself
+    /// (a backtest, on its own thread: no writer thread, nothing dropped if
+    /// it drains at least every `capacity` events).
+    #[must_use]
+    pub fn local(capacity: usize) -> (Self, Consumer<Stamped>) {
+        let (ring, rx) = rtrb::RingBuffer::new(capacity.max(16));
+        (
+            Self {
+                ring,
+                dropped: Arc::new(AtomicU64::new(0)),
+            },
+            rx,
+        )
+    }
+
     /// Publishes one event; counts it as dropped if the writer is behind.
     #[inline]
     pub fn push(&mut self, ts_ns: u64, event: EngineEvent) {

@@ -295,6 +295,11 @@ pub struct Trader<G: OrderGateway> {
     rules: Rules,
     /// The journal's producer end, when journaling.
     journal: Option<JournalTx>,
+    /// Simulated time (backtests): internal timestamps are the entry points'
+    /// `now`, never a clock read.
+    simulated: bool,
+    /// The latest `now` an entry point was given.
+    sim_now: u64,
 }
 
 /// The control-plane ends of a trader's rings.
@@ -390,6 +395,8 @@ impl<G: OrderGateway> Trader<G> {
             feed_stale: false,
             rules: Rules::compile(&config.rules)?,
             journal: None,
+            simulated: false,
+            sim_now: 0,
         })
     }
 
@@ -443,12 +450,31 @@ impl<G: OrderGateway> Trader<G> {
         &self.clock
     }
 
+    /// Backtests: from now on every internal timestamp (requote time, report
+    /// receipt, latency samples) is the `now_ns`/`rx_ns` last passed to an
+    /// entry point instead of a clock read, so a run is a pure function of
+    /// its inputs (compute time counts as zero).
+    pub fn set_simulated_time(&mut self, on: bool) {
+        self.simulated = on;
+    }
+
+    /// The time now: the clock, or the simulated time.
+    #[inline(always)]
+    fn now(&self) -> u64 {
+        if self.simulated {
+            self.sim_now
+        } else {
+            self.clock.now_ns()
+        }
+    }
+
     /// One datagram of market data received on `line` at `rx_ns` (engine
     /// clock): sequenced, applied to the books, then every instrument it
     /// changed is re-quoted. Returns whether any order bytes were written.
     #[inline]
     pub fn on_datagram(&mut self, line: Line, rx_ns: u64, datagram: &[u8]) -> bool {
         self.counters.datagrams += 1;
+        self.sim_now = rx_ns;
         if let Some(j) = self.journal.as_mut() {
             j.try_packet(line.index() as u8, rx_ns, datagram);
         }
@@ -457,7 +483,7 @@ impl<G: OrderGateway> Trader<G> {
                 seq.on_packet(rx_ns, line, datagram, sink);
             })
             .1;
-        let t_books = self.clock.now_ns();
+        let t_books = self.now();
         record(&mut self.latencies.feed, t_books.saturating_sub(rx_ns));
         let pulled = self.handle_feed_events(n_events, t_books);
         self.requote_dirty(rx_ns) || pulled > 0
@@ -493,6 +519,7 @@ impl<G: OrderGateway> Trader<G> {
         &mut self,
         now_ns: u64,
     ) -> Option<quotewire_protocol::moldudp64::Request> {
+        self.sim_now = now_ns;
         let (request, n_events) = self.with_feed(now_ns, |seq, sink| seq.poll(now_ns, sink));
         self.handle_feed_events(n_events, now_ns);
         if !self.dirty.is_empty() {
@@ -505,6 +532,7 @@ impl<G: OrderGateway> Trader<G> {
     /// slots; session events into the kill switch and reconciliation.
     /// Returns the number of reports.
     pub fn poll_gateway(&mut self, now_ns: u64) -> usize {
+        self.sim_now = now_ns;
         let mut sink = ReportSink {
             oms: &mut self.oms,
             risk: &mut self.risk,
@@ -514,7 +542,8 @@ impl<G: OrderGateway> Trader<G> {
             latencies: &mut self.latencies,
             events: &mut self.events,
             counters: &mut self.counters,
-            clock: &self.clock,
+            clock: (!self.simulated).then_some(&self.clock),
+            sim_now: now_ns,
             journal: self.journal.as_mut(),
             sessions: [None; 4],
             n_sessions: 0,
@@ -536,6 +565,7 @@ impl<G: OrderGateway> Trader<G> {
 
     /// Applies every pending control request.
     pub fn poll_control(&mut self, now_ns: u64) -> usize {
+        self.sim_now = now_ns;
         let mut n = 0;
         while let Some(msg) = self.control.as_mut().and_then(|c| c.pop().ok()) {
             n += 1;
@@ -897,7 +927,7 @@ impl<G: OrderGateway> Trader<G> {
     /// order bytes were written, recording tick-to-trade from `origin_ns`.
     fn requote_dirty(&mut self, origin_ns: u64) -> bool {
         let mut sent = 0;
-        let t0 = self.clock.now_ns();
+        let t0 = self.now();
         while let Some(i) = self.dirty.pop() {
             let i = usize::from(i);
             self.instruments[i].dirty = false;
@@ -906,12 +936,12 @@ impl<G: OrderGateway> Trader<G> {
         if sent == 0 {
             return false;
         }
-        let encoded = self.clock.now_ns();
+        let encoded = self.now();
         record(&mut self.latencies.quote, encoded.saturating_sub(t0));
         if self.gateway.flush(encoded).is_err() {
             self.counters.send_errors += 1;
         }
-        let written = self.clock.now_ns();
+        let written = self.now();
         record(
             &mut self.latencies.tick_to_trade,
             written.saturating_sub(origin_ns),
@@ -1244,7 +1274,10 @@ struct ReportSink<'a> {
     latencies: &'a mut Latencies,
     events: &'a mut EventTx,
     counters: &'a mut TraderCounters,
-    clock: &'a Clock,
+    /// The clock; `None` in simulated time.
+    clock: Option<&'a Clock>,
+    /// The poll's `now` (simulated time).
+    sim_now: u64,
     journal: Option<&'a mut JournalTx>,
     sessions: [Option<SessionEvent>; 4],
     n_sessions: usize,
@@ -1252,6 +1285,11 @@ struct ReportSink<'a> {
 }
 
 impl ReportSink<'_> {
+    #[inline(always)]
+    fn now(&self) -> u64 {
+        self.clock.map_or(self.sim_now, Clock::now_ns)
+    }
+
     fn instrument(&mut self, id: InstrumentId) -> Option<(u16, &mut Instrument)> {
         match self.index[usize::from(id.0)] {
             0 => None,
@@ -1270,7 +1308,7 @@ impl ReportSink<'_> {
     /// The instrument index whose `side` slot owns `cl`; records the round
     /// trip if `cl` was the request in flight.
     fn round_trip(&mut self, id: InstrumentId, side: Side, cl: ClOrdId) -> Option<(u16, usize)> {
-        let now = self.clock.now_ns();
+        let now = self.now();
         let (i, inst) = self.instrument(id)?;
         let level = inst.slots[side.index()].iter().position(|s| s.owns(cl))?;
         let slot = &inst.slots[side.index()][level];
@@ -1291,7 +1329,7 @@ impl ReportSink<'_> {
 impl GatewaySink for ReportSink<'_> {
     fn report(&mut self, r: &ExecReport) {
         self.counters.reports += 1;
-        let ts = self.clock.now_ns();
+        let ts = self.now();
         if let Some(j) = self.journal.as_mut() {
             j.try_report(ts, r);
         }
