@@ -26,6 +26,10 @@ full schema with types is `SCHEMAS` and docs/history.md):
 * `orders`: our requests; `fills`: our executions (`E`) and broken trades (`B`), with the
   instrument and side of the request that created their client order id.
 
+Besides the tables, `out_dir/capture/feed.pcap` keeps the feed as received (the MoldUDP64
+packets with their receive times; the latest export's): `quotewire backtest --data
+out_dir` replays it.
+
 Conventions:
 
 * **Prices** are stored twice, both exact: `*_raw` int64 with four implied decimals (as
@@ -51,6 +55,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import struct
 import tempfile
 from collections.abc import Collection, Mapping
@@ -869,6 +874,11 @@ def export(
         pcap = str(Path(tmp) / "feed.pcap")
         packets, added = feed_pcap(src, pcap, symbols)
         feed = pcap if packets else None
+        if feed is not None:
+            # The feed as received (packets, receive times): what `quotewire backtest`
+            # replays from an exported history directory.
+            (base / "capture").mkdir(exist_ok=True)
+            shutil.copyfile(pcap, base / "capture" / "feed.pcap")
         msgs = itch.read(pcap) if feed else itch.from_raw({})
         names = _Symbols(msgs["stock_directory"], symbols)
         messages = sum(int(a.size) for a in msgs.values()) - added
