@@ -45,6 +45,15 @@ pub enum GatewayConfigError {
         /// The configured size.
         got: usize,
     },
+    /// A FIX identifier (CompID, Account, Symbol) is empty, longer than 32
+    /// bytes or not printable ASCII.
+    #[error("FIX {what} {value:?} must be 1 to 32 printable ASCII characters without spaces")]
+    InvalidFixValue {
+        /// Which setting.
+        what: &'static str,
+        /// The value refused.
+        value: String,
+    },
     /// A capacity is zero.
     #[error("{0} must be at least 1")]
     ZeroCapacity(&'static str),
@@ -57,14 +66,16 @@ pub enum GatewayConfigError {
         #[source]
         source: io::Error,
     },
-    /// The state file exists but is not a quotewire OUCH session state file
-    /// (wrong size, magic or version); it is left untouched.
+    /// The state file exists but is not a quotewire session state file of
+    /// the expected kind (wrong size, magic or version); it is left untouched.
     #[error(
-        "state file {path} is not an OUCH session state file ({reason}); refusing to overwrite it"
+        "state file {path} is not {kind} session state file ({reason}); refusing to overwrite it"
     )]
     StateFileForeign {
         /// The file.
         path: PathBuf,
+        /// The kind expected (`"an OUCH"`, `"a FIX"`).
+        kind: &'static str,
         /// What did not match.
         reason: &'static str,
     },

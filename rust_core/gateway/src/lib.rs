@@ -4,7 +4,10 @@
 //! reporting side ([`GatewaySink`], [`SessionEvent`], [`GatewayStats`]); the
 //! OUCH 5.0 client over SoupBinTCP 4.0 ([`OuchClient`]: non-blocking TCP,
 //! login, replay, heartbeats, timeouts, reconnects, sequence numbers
-//! persisted in a memory-mapped state file); the in-memory gateway
+//! persisted in a memory-mapped state file); the FIX 4.4 initiator
+//! ([`FixClient`], module [`fix`]: Logon/Logout, heartbeats and
+//! TestRequests, persisted MsgSeqNums, ResendRequest and SequenceReset
+//! handling both ways, orders, replaces and cancels); the in-memory gateway
 //! ([`MemoryGateway`]) that encodes the same bytes without sockets; and the
 //! one encoder of [`OrderRequest`](quotewire_core::order::OrderRequest)s and
 //! decoder of venue messages they share ([`OuchEncoder`], [`decode_message`]).
@@ -21,6 +24,7 @@ mod client;
 mod codec;
 mod error;
 mod event;
+pub mod fix;
 mod memory;
 mod state;
 mod stats;
@@ -32,6 +36,7 @@ pub use event::{
     announce_ready, DebugText, GatewaySink, LostReason, NullSink, OrderGateway, RecordingSink,
     SessionEvent, SessionStatus,
 };
+pub use fix::{FixClient, FixClientConfig, FixSessionState, FixStats};
 pub use memory::{MemoryGateway, MemoryGatewayConfig};
 pub use state::{SessionState, STATE_FILE_LEN};
 pub use stats::GatewayStats;

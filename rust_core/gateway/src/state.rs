@@ -70,20 +70,20 @@ pub(crate) struct StateStore {
     mix: u64,
 }
 
-fn rd8(b: &[u8], off: usize) -> [u8; 8] {
+pub(crate) fn rd8(b: &[u8], off: usize) -> [u8; 8] {
     b.get(off..off + 8)
         .and_then(|s| <[u8; 8]>::try_from(s).ok())
         .unwrap_or_default()
 }
 
-fn rd4(b: &[u8], off: usize) -> [u8; 4] {
+pub(crate) fn rd4(b: &[u8], off: usize) -> [u8; 4] {
     b.get(off..off + 4)
         .and_then(|s| <[u8; 4]>::try_from(s).ok())
         .unwrap_or_default()
 }
 
 #[inline(always)]
-fn store(map: &mut Option<MmapMut>, off: usize, bytes: &[u8]) {
+pub(crate) fn store(map: &mut Option<MmapMut>, off: usize, bytes: &[u8]) {
     if let Some(dst) = map.as_mut().and_then(|m| m.get_mut(off..off + bytes.len())) {
         dst.copy_from_slice(bytes);
     }
@@ -108,6 +108,7 @@ impl StateStore {
         };
         let foreign = |reason| GatewayConfigError::StateFileForeign {
             path: path.to_owned(),
+            kind: "an OUCH",
             reason,
         };
         let file = OpenOptions::new()

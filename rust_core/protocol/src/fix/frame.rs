@@ -316,6 +316,13 @@ impl StreamBuffer {
         self.buf.get_mut(self.end..).unwrap_or_default()
     }
 
+    /// Drops everything buffered (a new connection starts clean); the
+    /// framer's counters are kept.
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
     /// Records that `n` bytes were written at the front of [`StreamBuffer::spare`].
     pub fn commit(&mut self, n: usize) {
         self.end = (self.end + n).min(self.buf.len());
