@@ -222,8 +222,8 @@ fn book_move_replaces_and_unchanged_target_sends_nothing() {
     let after = *h.trader.counters();
     assert_eq!(
         after.requotes,
-        before.requotes + 4,
-        "each book change was evaluated"
+        before.requotes + 1,
+        "only the change at the touch is evaluated: deeper levels leave the quote's inputs as they were"
     );
     assert_eq!(
         (after.orders_new, after.orders_replace, after.orders_cancel),

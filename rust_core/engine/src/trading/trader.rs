@@ -207,10 +207,22 @@ struct Instrument {
     /// Bit `r` set while rule `r` holds for this instrument.
     rules_active: u64,
     mid: Option<Price>,
+    /// The top of book the last requote saw: a book change that leaves it
+    /// as it was (a deeper level) needs no requote.
+    quoted_top: Top,
     dirty: bool,
     fills: u64,
     bought: u64,
     sold: u64,
+}
+
+/// Best bid and ask price and quantity: what the quoting decision reads of the book.
+type Top = [(i64, u64); 2];
+
+fn top_of(bbo: &Bbo) -> Top {
+    let side =
+        |l: Option<quotewire_book::Level>| l.map_or((0, 0), |l| (l.price.raw(), l.qty.raw()));
+    [side(bbo.bid), side(bbo.ask)]
 }
 
 /// Most feed events kept per datagram before the overflow counter counts them.
@@ -237,11 +249,12 @@ impl FeedSink for MdSink<'_> {
             let slot = self.index[usize::from(id.0)];
             if slot != 0 {
                 let inst = &mut self.instruments[usize::from(slot - 1)];
+                let bbo = self.md.bbo(id);
                 if let Some(t) = self.md.take_trade() {
-                    let mid = self.md.bbo(id).mid();
-                    inst.strategy.on_trade(self.now_ns, t.price, t.qty, mid);
+                    inst.strategy
+                        .on_trade(self.now_ns, t.price, t.qty, bbo.mid());
                 }
-                if !inst.dirty {
+                if !inst.dirty && top_of(&bbo) != inst.quoted_top {
                     inst.dirty = true;
                     self.dirty.push(slot - 1);
                 }
@@ -353,6 +366,7 @@ impl<G: OrderGateway> Trader<G> {
                 slots: [[Slot::default(); MAX_LEVELS]; 2],
                 rules_active: 0,
                 mid: None,
+                quoted_top: [(0, 0); 2],
                 dirty: false,
                 fills: 0,
                 bought: 0,
@@ -955,6 +969,7 @@ impl<G: OrderGateway> Trader<G> {
         let bbo: Bbo = self.md.bbo(id);
         let mid = bbo.mid();
         self.instruments[i].mid = mid;
+        self.instruments[i].quoted_top = top_of(&bbo);
         if let Some(m) = mid {
             if let Some(reason) = self.risk.on_reference(id, m) {
                 self.fire_kill(now_ns, reason);
