@@ -518,6 +518,27 @@ def _cmd_bench_t2t(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return _emit_bench(record, args)
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from quotewire import doctor
+
+    cores = None
+    if args.isolated is not None:
+        try:
+            cores = doctor.parse_cpus(args.isolated)
+        except ValueError:
+            cores = set()
+        if not cores:
+            raise _UsageError(f"doctor: --isolated {args.isolated!r} names no CPU")
+    report = doctor.diagnose(
+        args.root, cores=cores, config=args.config, nics=args.nic, hugepages_1g=args.hugepages_1g
+    )
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(doctor.format_report(report))
+    return report.exit_code
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -878,6 +899,28 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
     )
     p_import.add_argument("--json", action="store_true", help="print the summary as JSON")
     p_import.set_defaults(func=_cmd_import)
+
+    # doctor
+    p_doctor = sub.add_parser(
+        "doctor",
+        help="check this host's low-latency tuning (pass/warn/fail per knob)",
+        description="Read /proc and /sys (kernel command line, isolated and nohz_full CPUs, "
+        "huge pages, THP, governors, C-states, sysctls, irqbalance, NIC IRQ affinities) and "
+        "grade each against the engine's cores: engine.core of --config, or --isolated, or "
+        "else the kernel's isolated CPUs. Exit status: 0 all pass, 3 warnings, 4 failures.",
+    )
+    doctor_cores = p_doctor.add_mutually_exclusive_group()
+    doctor_cores.add_argument("--config", metavar="ENGINE.toml", help="grade engine.core")
+    doctor_cores.add_argument("--isolated", metavar="CPUS", help="grade these cores (e.g. 2,3)")
+    p_doctor.add_argument(
+        "--nic", action="append", metavar="IFACE", help="inspect this NIC (repeat; default: all)"
+    )
+    p_doctor.add_argument(
+        "--hugepages-1g", type=int, metavar="N", help="fail with fewer 1 GiB pages (default: warn)"
+    )
+    p_doctor.add_argument("--root", default="/", help=argparse.SUPPRESS)
+    p_doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    p_doctor.set_defaults(func=_cmd_doctor)
     return parser
 
 
