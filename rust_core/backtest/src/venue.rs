@@ -1,6 +1,6 @@
 //! [`BacktestVenue`]: the simulated venue (see the crate docs for the rules).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use hashbrown::{HashMap, HashSet};
 use quotewire_core::order::{CancelReason, ClOrdId, ExecReport, OrderRequest, TimeInForce};
@@ -47,23 +47,26 @@ pub struct BacktestConfig {
     pub instruments: Vec<InstrumentSpec>,
 }
 
-/// One instrument's public book: aggregate shares per price level.
+/// One instrument's public book: aggregate shares per price level. Levels
+/// are hashed, not ordered: every market event updates one in O(1), while
+/// the ordered questions (best price, levels crossed) come only with our own
+/// requests, a hundred times rarer, and scan.
 #[derive(Clone, Debug, Default)]
 struct Book {
     tick: i64,
-    bids: BTreeMap<i64, u64>,
-    asks: BTreeMap<i64, u64>,
+    bids: HashMap<i64, u64>,
+    asks: HashMap<i64, u64>,
 }
 
 impl Book {
-    fn side(&self, side: Side) -> &BTreeMap<i64, u64> {
+    fn side(&self, side: Side) -> &HashMap<i64, u64> {
         match side {
             Side::Buy => &self.bids,
             Side::Sell => &self.asks,
         }
     }
 
-    fn side_mut(&mut self, side: Side) -> &mut BTreeMap<i64, u64> {
+    fn side_mut(&mut self, side: Side) -> &mut HashMap<i64, u64> {
         match side {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
@@ -72,8 +75,8 @@ impl Book {
 
     fn best(&self, side: Side) -> Option<i64> {
         match side {
-            Side::Buy => self.bids.keys().next_back().copied(),
-            Side::Sell => self.asks.keys().next().copied(),
+            Side::Buy => self.bids.keys().max().copied(),
+            Side::Sell => self.asks.keys().min().copied(),
         }
     }
 
@@ -627,12 +630,18 @@ impl BacktestVenue {
         };
         let mut left = qty;
         let mut fills = Vec::new();
-        let levels = book.side(side.opposite());
-        let crossed: Box<dyn Iterator<Item = (&i64, &u64)>> = match side {
-            Side::Buy => Box::new(levels.range(..=price)),
-            Side::Sell => Box::new(levels.range(price..).rev()),
-        };
-        for (&px, &avail) in crossed {
+        // Levels crossed, best first.
+        let mut crossed: Vec<(i64, u64)> = book
+            .side(side.opposite())
+            .iter()
+            .filter(|&(&px, _)| !better(side, px, price))
+            .map(|(&px, &q)| (px, q))
+            .collect();
+        crossed.sort_unstable_by_key(|&(px, _)| match side {
+            Side::Buy => px,
+            Side::Sell => -px,
+        });
+        for (px, avail) in crossed {
             if left == 0 {
                 break;
             }

@@ -221,9 +221,8 @@ fn book_move_replaces_and_unchanged_target_sends_nothing() {
     assert!(h.requests().is_empty());
     let after = *h.trader.counters();
     assert_eq!(
-        after.requotes,
-        before.requotes + 1,
-        "only the change at the touch is evaluated: deeper levels leave the quote's inputs as they were"
+        after.requotes, before.requotes,
+        "deeper levels and more size at the touch leave the quote's inputs as they were"
     );
     assert_eq!(
         (after.orders_new, after.orders_replace, after.orders_cancel),
@@ -889,4 +888,34 @@ fn shutdown_cancels_every_open_order_and_quotes_no_more() {
     h.poll();
     assert!(h.requests().is_empty());
     assert_eq!(h.trader.risk().killed(), None, "a clean stop is not a kill");
+}
+
+#[test]
+fn a_rule_on_the_touch_imbalance_reevaluates_on_a_size_change_at_the_touch() {
+    use quotewire_engine::trading::rules::{Metric, RuleConfig};
+    let mut cfg = config(1);
+    cfg.rules = vec![RuleConfig {
+        name: "heavy-bid".into(),
+        instrument: None,
+        metric: Metric::Imbalance,
+        above: true,
+        threshold: 0.5,
+        widen_ticks: 1,
+        size_pct: 100,
+        pull: false,
+        reduce_only: false,
+    }];
+    let mut h = Harness::new(cfg);
+    let _ = two_sided(&mut h, 1);
+    let _ = h.requests();
+    h.poll();
+    let before = h.trader.counters().requotes;
+    // More size at the best bid: the imbalance the rule reads changes.
+    let at_touch = h.feed.order_ref();
+    let _ = h.deliver(&[add(1, at_touch, BUY, 900, px(100, 0))]);
+    assert_eq!(h.trader.counters().requotes, before + 1);
+    // A deeper level still changes nothing the rule or the model reads.
+    let deep = h.feed.order_ref();
+    let _ = h.deliver(&[add(1, deep, BUY, 500, px(99, 90))]);
+    assert_eq!(h.trader.counters().requotes, before + 1);
 }

@@ -167,6 +167,15 @@ impl Rules {
         self.rules.is_empty()
     }
 
+    /// Whether a rule that applies to instrument `id` reads the sizes at the
+    /// touch (the imbalance metric); otherwise only touch prices move a quote.
+    #[must_use]
+    pub fn reads_touch_sizes(&self, id: u16) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.metric == Metric::Imbalance && r.instrument.is_none_or(|x| x == id))
+    }
+
     /// The name of rule `i`.
     #[must_use]
     pub fn name(&self, i: usize) -> &str {

@@ -210,18 +210,25 @@ struct Instrument {
     /// The top of book the last requote saw: a book change that leaves it
     /// as it was (a deeper level) needs no requote.
     quoted_top: Top,
+    /// Whether the touch sizes are part of `quoted_top`: only when a rule
+    /// reads them (imbalance); the quoting models read prices.
+    watch_sizes: bool,
     dirty: bool,
     fills: u64,
     bought: u64,
     sold: u64,
 }
 
-/// Best bid and ask price and quantity: what the quoting decision reads of the book.
+/// Best bid and ask price and (when `sizes`) quantity: what the quoting
+/// decision reads of the book.
 type Top = [(i64, u64); 2];
 
-fn top_of(bbo: &Bbo) -> Top {
-    let side =
-        |l: Option<quotewire_book::Level>| l.map_or((0, 0), |l| (l.price.raw(), l.qty.raw()));
+fn top_of(bbo: &Bbo, sizes: bool) -> Top {
+    let side = |l: Option<quotewire_book::Level>| {
+        l.map_or((0, 0), |l| {
+            (l.price.raw(), if sizes { l.qty.raw() } else { 1 })
+        })
+    };
     [side(bbo.bid), side(bbo.ask)]
 }
 
@@ -254,7 +261,7 @@ impl FeedSink for MdSink<'_> {
                     inst.strategy
                         .on_trade(self.now_ns, t.price, t.qty, bbo.mid());
                 }
-                if !inst.dirty && top_of(&bbo) != inst.quoted_top {
+                if !inst.dirty && top_of(&bbo, inst.watch_sizes) != inst.quoted_top {
                     inst.dirty = true;
                     self.dirty.push(slot - 1);
                 }
@@ -355,6 +362,7 @@ impl<G: OrderGateway> Trader<G> {
         })
         .map_err(|e| bad(&e))?;
         let mut index = vec![0u16; MAX_LOCATES];
+        let rules = Rules::compile(&config.rules)?;
         let mut instruments = Vec::with_capacity(config.instruments.len());
         for (i, c) in config.instruments.iter().enumerate() {
             risk.set_instrument_limits(c.instrument(), c.limits())
@@ -367,6 +375,7 @@ impl<G: OrderGateway> Trader<G> {
                 rules_active: 0,
                 mid: None,
                 quoted_top: [(0, 0); 2],
+                watch_sizes: rules.reads_touch_sizes(c.id),
                 dirty: false,
                 fills: 0,
                 bought: 0,
@@ -407,7 +416,7 @@ impl<G: OrderGateway> Trader<G> {
             rearm_after_reconnect: config.engine.rearm_after_reconnect,
             stopping: false,
             feed_stale: false,
-            rules: Rules::compile(&config.rules)?,
+            rules,
             journal: None,
             simulated: false,
             sim_now: 0,
@@ -467,7 +476,9 @@ impl<G: OrderGateway> Trader<G> {
     /// Backtests: from now on every internal timestamp (requote time, report
     /// receipt, latency samples) is the `now_ns`/`rx_ns` last passed to an
     /// entry point instead of a clock read, so a run is a pure function of
-    /// its inputs (compute time counts as zero).
+    /// its inputs (compute time counts as zero). The feed stage histogram,
+    /// which would only collect those zeros, is not recorded; the order
+    /// round trips are, in simulated time.
     pub fn set_simulated_time(&mut self, on: bool) {
         self.simulated = on;
     }
@@ -498,7 +509,9 @@ impl<G: OrderGateway> Trader<G> {
             })
             .1;
         let t_books = self.now();
-        record(&mut self.latencies.feed, t_books.saturating_sub(rx_ns));
+        if !self.simulated {
+            record(&mut self.latencies.feed, t_books.saturating_sub(rx_ns));
+        }
         let pulled = self.handle_feed_events(n_events, t_books);
         self.requote_dirty(rx_ns) || pulled > 0
     }
@@ -969,7 +982,7 @@ impl<G: OrderGateway> Trader<G> {
         let bbo: Bbo = self.md.bbo(id);
         let mid = bbo.mid();
         self.instruments[i].mid = mid;
-        self.instruments[i].quoted_top = top_of(&bbo);
+        self.instruments[i].quoted_top = top_of(&bbo, self.instruments[i].watch_sizes);
         if let Some(m) = mid {
             if let Some(reason) = self.risk.on_reference(id, m) {
                 self.fire_kill(now_ns, reason);
