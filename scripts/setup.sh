@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build and tests need (more arrive with later features).
-APT_PACKAGES=(pkg-config ansible ansible-lint debootstrap systemd libdpdk-dev)
+APT_PACKAGES=(pkg-config ansible ansible-lint debootstrap systemd libdpdk-dev iproute2 chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -32,7 +32,8 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp || scripts/setup.sh -nt $stamp ]]
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q "maturin>=1.7,<2" "numpy>=1.26" \
         "pytest>=8" "hypothesis>=6" "ruff>=0.6" "mypy>=1.11" "hdrhistogram>=0.10" "quickfix-py" \
-        "pyarrow>=15" "duckdb>=1.0" "databento-dbn" "pandas>=2.1" "matplotlib>=3.8"
+        "pyarrow>=15" "duckdb>=1.0" "databento-dbn" "pandas>=2.1" "matplotlib>=3.8" \
+        "prometheus_client>=0.20"
     touch "$stamp"
 fi
 

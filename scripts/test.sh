@@ -18,6 +18,13 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
     cargo test --workspace --locked
 fi
+step "DPDK transport (feature dpdk; a stub with a warning when libdpdk-dev is missing)"
+cargo clippy -p quotewire-transport --features dpdk --all-targets --locked -- -D warnings
+if command -v cargo-nextest >/dev/null 2>&1; then
+    cargo nextest run -p quotewire-transport --features dpdk --locked --no-fail-fast
+else
+    cargo test -p quotewire-transport --features dpdk --locked  # one DPDK test per test binary
+fi
 if [[ -x scripts/fuzz.sh && ${FUZZ_SECONDS} -gt 0 ]]; then
     step "fuzz (${FUZZ_SECONDS}s per target)"
     for target in $(ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$//'); do

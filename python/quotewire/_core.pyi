@@ -149,6 +149,9 @@ class Engine:
         total_pnl, gross_exposure, net_exposure (raw units)."""
     def events(self) -> list[dict[str, Any]]:
         """Events since the last call, oldest first."""
+    def events_dropped(self) -> tuple[int, int]:
+        """Events lost so far: (event ring full on the fast path, backlog full because
+        nobody drained it)."""
     def stop(self) -> dict[str, Any]:
         """Cancel everything, stop; the final snapshot plus counters, risk_rejects,
         latency (per stage: count, percentiles, histogram) and the last events."""
@@ -315,3 +318,18 @@ def backtest(
     "messages_per_sec", "recorded_own_executed", "tape_messages", "per_packet" (when
     `time_packets`: latency figures + "histogram"), "recorded" (journals: "fills" columns,
     "round_trips_ns", "own_orders", "requests", "damaged", "instruments")}."""
+
+def bench_transport(
+    backend: str,
+    count: int,
+    *,
+    warmup: int = 10_000,
+    payload: int = 64,
+    window: int = 1,
+) -> dict[str, object]:
+    """Send `warmup` + `count` datagrams of `payload` bytes through `backend` and back
+    ("udp": a kernel UDP socket on 127.0.0.1 sending to itself; "dpdk": a DPDK net_ring
+    port looped back, needs a core built with the dpdk feature), `window` in flight, each
+    timed from send to receive (GIL released). Keys: backend, path, count, lost, elapsed_ns,
+    per_sec, min_ns, mean_ns, p50_ns..p9999_ns, max_ns, histogram. Raises ConfigError for
+    an unknown backend or a core built without DPDK."""

@@ -660,3 +660,56 @@ def append_report(
             fh.write(_REPORT_HEADER)
         fh.write("\n".join(lines))
     return out
+
+
+TRANSPORT_BACKENDS: Final = ("udp", "dpdk")
+"""Backends `run_transport` measures; "both" runs them in this order."""
+
+
+def run_transport(
+    backend: str,
+    count: int,
+    *,
+    warmup: int = 10_000,
+    payload: int = 64,
+    window: int = 1,
+    argv: Sequence[str] | None = None,
+) -> list[dict[str, object]]:
+    """Time datagrams through the packet transports, one record per backend.
+
+    `backend` is "udp" (a kernel UDP socket on 127.0.0.1 sending to itself), "dpdk" (a
+    DPDK net_ring port whose TX ring is its RX ring: the DPDK software path, no wire) or
+    "both" (udp then dpdk, in this run). Each of the `warmup` + `count` datagrams of
+    `payload` bytes is timed from the start of its send to its receipt; `window` datagrams
+    are in flight at once (1: ping-pong). Each record has the core's figures (count, lost,
+    elapsed_ns, per_sec, latency percentiles, histogram, path) plus `bench` ("transport-udp"
+    or "transport-dpdk"),
+    `backend`, `params`, `machine`, `git_rev`, `version`, `date` and `command`.
+    """
+    if backend == "both":
+        backends: tuple[str, ...] = TRANSPORT_BACKENDS
+    elif backend in TRANSPORT_BACKENDS:
+        backends = (backend,)
+    else:
+        raise ConfigError(f"backend {backend!r} is not one of udp, dpdk, both")
+    for name, value, low, high in (
+        ("count", count, 1, 2**40),
+        ("warmup", warmup, 0, 2**40),
+        ("payload", payload, 8, 1472),
+        ("window", window, 1, 4096),
+    ):
+        if not low <= value <= high:
+            raise ConfigError(f"{name}: {value} is not in {low}..{high}")
+    records = []
+    for name in backends:
+        date = _utc_now()
+        figures = _core.bench_transport(name, count, warmup=warmup, payload=payload, window=window)
+        params = {
+            "backend": name,
+            "count": count,
+            "warmup": warmup,
+            "payload": payload,
+            "window": window,
+        }
+        records.append(_record(f"transport-{name}", params, figures, date=date, argv=argv))
+    return records

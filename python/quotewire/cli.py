@@ -20,6 +20,7 @@
                      [--config ENGINE.toml | --symbols ID=SYM,...] [--json]
     quotewire import csv|parquet|dbn FILE --out CAPTURE.itch [--tick 0.01]
                      [--symbol-map SRC=SYM,...] [--json]
+    quotewire status [--addr HOST:PORT] [--json]
 
 Errors print one line on stderr and exit non-zero (2 for bad usage, 1 otherwise); set
 QUOTEWIRE_DEBUG=1 to get the traceback instead.
@@ -491,6 +492,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from quotewire import metrics
+
+    try:
+        metrics.split_addr(args.addr)
+    except QuotewireError as e:
+        raise _UsageError(f"status: --addr: {e}") from None
+    s = metrics.status(args.addr, timeout=args.timeout)
+    if args.json:
+        _print_json(s.to_dict())
+    else:
+        print(metrics.format_status(s))
+    return s.exit_code
+
+
 def _cmd_bench_orders(args: argparse.Namespace, argv: Sequence[str]) -> int:
     record = bench.run_orders(
         args.actions,
@@ -712,6 +728,28 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
     _add_bench_outputs(p_bbt)
     p_bbt.set_defaults(func=lambda a: _cmd_bench_backtest(a, argv))
 
+    p_btr = bench_sub.add_parser(
+        "transport",
+        help="datagrams/s and per-datagram latency through the UDP and DPDK transports",
+        description=bench.run_transport.__doc__,
+    )
+    p_btr.add_argument("--backend", choices=("udp", "dpdk", "both"), default="udp")
+    p_btr.add_argument("--count", type=_count, default=100_000, help="default: 100000")
+    p_btr.add_argument("--warmup", type=int, default=10_000, help="untimed, default: 10000")
+    p_btr.add_argument("--payload", type=_count, default=64, help="bytes, 8..1472, default: 64")
+    p_btr.add_argument("--window", type=_count, default=1, help="in flight, default: 1")
+    p_btr.add_argument("--json", action="store_true", help="print one JSON line per backend")
+    p_btr.set_defaults(
+        hdr_out=None,
+        report=None,
+        func=lambda a: max(
+            _emit_bench(record, a)
+            for record in bench.run_transport(
+                a.backend, a.count, warmup=a.warmup, payload=a.payload, window=a.window, argv=argv
+            )
+        ),
+    )
+
     p_bt = sub.add_parser(
         "backtest",
         help="replay history through a strategy against the simulated venue",
@@ -825,6 +863,24 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
     )
     p_run.add_argument("--json", action="store_true", help="print JSON lines instead")
     p_run.set_defaults(func=_cmd_run)
+
+    # status
+    p_status = sub.add_parser(
+        "status",
+        help="health and a summary of a running engine (its metrics endpoint)",
+        description="Read /health and /metrics of the engine serving metrics at --addr "
+        "(engine.metrics_addr) and print session, feed and kill-switch state, positions, "
+        "PnL, open orders, fills, orders and rejects. Exit status: 0 healthy, 1 unhealthy, "
+        "2 unreachable.",
+    )
+    p_status.add_argument(
+        "--addr", default="127.0.0.1:9464", metavar="HOST:PORT", help="default: 127.0.0.1:9464"
+    )
+    p_status.add_argument(
+        "--timeout", type=_seconds, default=3.0, metavar="SECONDS", help="default: 3"
+    )
+    p_status.add_argument("--json", action="store_true", help="print JSON")
+    p_status.set_defaults(func=_cmd_status)
 
     # demo
     p_demo = sub.add_parser(

@@ -22,6 +22,7 @@ names the field path, the value and what is allowed, before anything starts.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -33,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
 
-from quotewire import _core
+from quotewire import _core, metrics
 from quotewire.errors import ConfigError, QuotewireError
 from quotewire.venue import (
     PriceLike,
@@ -286,7 +287,16 @@ class EngineThreads:
     and re-arms after a reconnected, reconciled order session when
     `rearm_after_reconnect`. With `journal_dir`, every inbound packet, order request, venue
     report and control change is recorded there (segments of `journal_segment_mb`) by a
-    side thread (`quotewire journal inspect`, `quotewire export`)."""
+    side thread (`quotewire journal inspect`, `quotewire export`). `recover` rebuilds the
+    state of an earlier run from that journal on start (orders, positions, PnL, kill switch,
+    reduce-only; docs/recovery.md) and asks the venue to replay the whole order session;
+    None (the default) recovers when `journal_dir` already holds segments.
+
+    Observability (docs/operations.md): with `metrics_addr` ("IP:port"; port 0 picks a
+    free one) a side thread serves Prometheus metrics on `/metrics` and a health check on
+    `/health` (`quotewire status`). Log lines (`log_level` and up) go to stderr or
+    `log_file`; with `log_max_mb` the file is rotated by size, keeping `log_keep` older
+    files (`FILE.1` newest)."""
 
     core: int | None = None
     strict_isolation: bool = False
@@ -298,10 +308,23 @@ class EngineThreads:
     idle_sleep_us: int = 0
     journal_dir: str | None = None
     journal_segment_mb: int = 64
+    recover: bool | None = None
+    metrics_addr: str | None = None
+    log_max_mb: float | None = None
+    log_keep: int = 5
 
     def problems(self, path: str) -> list[str]:
         """Every refused field, with its path."""
         out: list[str] = []
+        if self.metrics_addr is not None:
+            out += _address(
+                f"{path}.metrics_addr", self.metrics_addr, ipv4_only=False, port_zero=True
+            )
+        if self.log_max_mb is not None:
+            out += _float_in(f"{path}.log_max_mb", self.log_max_mb, 0.001, 1_048_576)
+            if self.log_file is None:
+                out.append(f"{path}.log_max_mb: rotation needs {path}.log_file")
+        out += _int_in(f"{path}.log_keep", self.log_keep, 1, 1_000)
         if self.core is not None:
             out += _int_in(f"{path}.core", self.core, 0, (os.cpu_count() or 1) - 1)
         if self.log_level not in LOG_LEVELS:
@@ -313,6 +336,10 @@ class EngineThreads:
             out.append(f"{path}.journal_dir: {self.journal_dir!r} is not a path string")
         for name in ("strict_isolation", "kill_on_stale", "rearm_after_reconnect"):
             out += _is_bool(f"{path}.{name}", getattr(self, name))
+        if self.recover is not None:
+            out += _is_bool(f"{path}.recover", self.recover)
+            if self.recover and self.journal_dir is None:
+                out.append(f"{path}.recover: true needs {path}.journal_dir")
         return out
 
 
@@ -431,7 +458,7 @@ class EngineConfig:
 
     def to_core(self) -> dict[str, object]:
         """The core's JSON shape (raw integer prices)."""
-        engine = asdict(self.engine)
+        engine = {k: v for k, v in asdict(self.engine).items() if k not in _CONTROL_PLANE_ONLY}
         ids = {i.symbol: i.id for i in self.instruments}
         return {
             "instruments": [i._to_core() for i in self.instruments],
@@ -543,6 +570,9 @@ class EngineConfig:
         return out
 
 
+_CONTROL_PLANE_ONLY: Final = frozenset({"metrics_addr", "log_max_mb", "log_keep"})
+"""`EngineThreads` fields served by Python side threads, not sent to the core."""
+
 _PARAM_NAMES: Final = (
     "tick",
     "half_spread_ticks",
@@ -578,7 +608,16 @@ class Engine:
     summary.
     """
 
-    __slots__ = ("_config", "_handle", "_params", "_started", "_summary")
+    __slots__ = (
+        "_config",
+        "_handle",
+        "_log",
+        "_params",
+        "_server",
+        "_started",
+        "_summary",
+        "_tap",
+    )
 
     def __init__(self, config: EngineConfig) -> None:
         self._config = config.validate()
@@ -586,15 +625,79 @@ class Engine:
         self._summary: dict[str, Any] | None = None
         self._handle: _core.Engine | None = None
         self._started = 0.0
+        self._tap = metrics.EventTap()
+        self._server: metrics.MetricsServer | None = None
+        self._log: metrics.LogRelay | None = None
 
     def start(self) -> Self:
-        """Start the fast path (once)."""
+        """Start the fast path (once), and the metrics server and log rotation when
+        configured (a port that cannot be bound is refused before anything runs)."""
         if self._summary is not None:
             raise QuotewireError("this engine was stopped; build a new Engine to trade again")
         if self._handle is None:
-            self._handle = _core.Engine(self._config.to_json())
+            threads = self._config.engine
+            core = self._config.to_core()
+            log = None
+            if threads.log_file is not None and threads.log_max_mb is not None:
+                max_bytes = int(threads.log_max_mb * (1 << 20))
+                try:
+                    log = metrics.LogRelay(threads.log_file, max_bytes, threads.log_keep)
+                except OSError as e:
+                    raise ConfigError(f"engine.log_file = {threads.log_file!r}: {e}") from None
+                core["engine"]["log_file"] = log.writer_path  # type: ignore[index]
+            server = None
+            try:
+                if threads.metrics_addr is not None:
+                    server = metrics.MetricsServer(threads.metrics_addr)
+                self._handle = _core.Engine(json.dumps(core))
+            except BaseException:
+                if server is not None:
+                    server.close()
+                raise
+            finally:
+                if log is not None:
+                    log.writer_opened()  # the core holds its own end now (or failed)
             self._started = time.monotonic()
+            self._log = log
+            if server is not None:
+                server.serve(self._observe)
+                self._server = server
         return self
+
+    @property
+    def metrics_address(self) -> str | None:
+        """Where `/metrics` and `/health` are served (`host:port`), None when off."""
+        return None if self._server is None else self._server.address
+
+    def _pull(self) -> None:
+        """Read the core's new events into the tap (caller holds the tap's lock)."""
+        self._tap.add(_with_sources(self._live.events(), self._config))
+
+    def _observe(self) -> metrics.Observation:
+        """One scrape: the new events, a snapshot, the drop counters."""
+        handle = self._handle
+        running = handle is not None and handle.running()
+        snap: dict[str, Any] | None = None
+        dropped = {"ring": 0, "backlog": 0}
+        error = None
+        try:
+            with self._tap.lock:
+                self._pull()
+            snap = self.snapshot()
+            ring, backlog = self._live.events_dropped()
+            dropped = {"ring": ring, "backlog": backlog}
+        except QuotewireError as e:
+            error = str(e)
+        with self._tap.lock:
+            return metrics.Observation(
+                running=running,
+                uptime_s=time.monotonic() - self._started,
+                snapshot=snap,
+                tally=copy.deepcopy(self._tap.tally),
+                dropped={**dropped, "tap": self._tap.dropped},
+                waiting=self._tap.waiting,
+                error=error,
+            )
 
     @property
     def _live(self) -> _core.Engine:
@@ -692,7 +795,9 @@ class Engine:
     def events(self) -> list[dict[str, Any]]:
         """Events since the last call (fills, rejects, kill switch, parameter changes,
         feed and session state), oldest first."""
-        return _with_sources(self._live.events(), self._config)
+        with self._tap.lock:
+            self._pull()
+            return self._tap.take()
 
     @property
     def summary(self) -> dict[str, Any] | None:
@@ -704,8 +809,14 @@ class Engine:
         if self._summary is None:
             if self._handle is None:
                 raise QuotewireError("the engine was never started")
+            if self._server is not None:
+                self._server.close()
             summary = _with_symbols(self._handle.stop(), self._config)
-            summary["events"] = _with_sources(summary.get("events", []), self._config)
+            with self._tap.lock:
+                waiting = self._tap.take()
+            summary["events"] = waiting + _with_sources(summary.get("events", []), self._config)
+            if self._log is not None and not self._log.join():
+                raise QuotewireError(f"the log relay to {self._log.path} did not finish")
             summary["seconds"] = round(time.monotonic() - self._started, 3)
             self._summary = summary
         return self._summary

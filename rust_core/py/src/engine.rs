@@ -352,8 +352,10 @@ impl Engine {
     }
 
     /// New risk limits for one instrument (JSON of raw values).
+    // `&self`: a metrics scrape may hold a shared borrow (in `snapshot`) meanwhile;
+    // the control ring's single producer is guarded by `inner`'s mutex.
     fn set_instrument_limits(
-        &mut self,
+        &self,
         py: Python<'_>,
         instrument: u16,
         limits_json: &str,
@@ -404,6 +406,12 @@ impl Engine {
             list.append(event_dict(py, e)?)?;
         }
         Ok(list)
+    }
+
+    /// Events lost so far: (event ring full on the fast path, backlog full
+    /// because nobody drained it). Read-only; for metrics scrapes.
+    fn events_dropped(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
+        self.with_live(py, |live| Ok(live.events_dropped()))
     }
 
     /// Stops the engine (cancelling every open order) and returns the final summary.

@@ -14,6 +14,7 @@ mod backtest;
 mod engine;
 mod import;
 mod journal;
+mod transport;
 mod venue;
 
 use std::path::{Path, PathBuf};
@@ -467,5 +468,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(journal::journal_write, m)?)?;
     m.add_function(wrap_pyfunction!(import::itch_write_daily, m)?)?;
     m.add_function(wrap_pyfunction!(backtest::backtest, m)?)?;
+    m.add_function(wrap_pyfunction!(transport::bench_transport, m)?)?;
     Ok(())
 }

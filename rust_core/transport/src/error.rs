@@ -34,6 +34,36 @@ pub enum TransportError {
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(&'static str),
+    /// The DPDK backend was asked for, but this build has none.
+    #[error("built without DPDK: {0}")]
+    DpdkUnavailable(&'static str),
+    /// DPDK's EAL was already initialised in this process (it cannot be twice).
+    #[error("the DPDK EAL is already initialised in this process (it can be only once)")]
+    EalAlreadyInitialized,
+    /// Hugepages were asked for but none are reserved or free.
+    #[error(
+        "no hugepages: {0}; reserve some (echo 1024 > /proc/sys/vm/nr_hugepages) \
+         or run the EAL with --no-huge"
+    )]
+    NoHugepages(String),
+    /// The named DPDK device (vdev or PCI address) has no ethdev port.
+    #[error("no DPDK device {name:?} ({ports} ports available); probe it with --vdev/-a or check its driver binding")]
+    NoDevice {
+        /// The device name asked for.
+        name: String,
+        /// Ports DPDK does have.
+        ports: u16,
+    },
+    /// A DPDK call failed.
+    #[error("DPDK {op} failed: {message} (errno {code})")]
+    Dpdk {
+        /// What was being done.
+        op: &'static str,
+        /// The positive errno value.
+        code: i32,
+        /// DPDK's message for it.
+        message: String,
+    },
 }
 
 impl From<pcap_file::PcapError> for TransportError {

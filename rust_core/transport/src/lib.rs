@@ -3,12 +3,16 @@
 //! Owns: moving whole datagrams between the network (or a capture file) and
 //! caller-owned buffers. Backends: [`UdpTransport`] (busy-polled non-blocking
 //! UDP, unicast or IPv4 multicast), [`PcapReplay`] (pcap/pcapng replay) and
-//! [`PcapWriter`] (recording datagrams to a classic pcap file). A DPDK
-//! kernel-bypass backend will implement the same trait.
+//! [`PcapWriter`] (recording datagrams to a classic pcap file), and with the
+//! `dpdk` feature `dpdk::DpdkTransport` (kernel-bypass burst I/O on a DPDK
+//! port). [`mod@bench`] times any backend's send-to-receive loop.
 //! Must never: interpret payloads (that is `protocol` and `feed`), allocate,
 //! lock or block inside `recv`/`send` after construction, or panic on any
 //! input bytes.
 
+pub mod bench;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 mod error;
 mod net;
 mod pcap;

@@ -132,39 +132,45 @@ pub(crate) fn ipv4_checksum(header: &[u8]) -> u16 {
     !fold(ones_sum(0, header))
 }
 
-/// Writes Ethernet + IPv4 + UDP headers and `payload` into `out` (cleared first).
-/// The caller has checked `payload.len()` fits a datagram.
-pub(crate) fn build_frame(
-    out: &mut Vec<u8>,
+/// The Ethernet address an IPv4 multicast group maps to (RFC 1112: 01:00:5e
+/// and the group's low 23 bits).
+pub(crate) const fn multicast_mac(group: std::net::Ipv4Addr) -> [u8; 6] {
+    let d = group.octets();
+    [0x01, 0x00, 0x5E, d[1] & 0x7F, d[2], d[3]]
+}
+
+/// Writes an Ethernet + IPv4 + UDP frame carrying `payload` at the start of
+/// `out`, with valid IPv4 and UDP checksums, and returns its length; `None`
+/// when `out` is too small or `payload` exceeds a UDP datagram. No allocation.
+pub(crate) fn write_udp_frame(
+    out: &mut [u8],
+    macs: ([u8; 6], [u8; 6]),
     src: SocketAddrV4,
     dst: SocketAddrV4,
     ip_id: u16,
     payload: &[u8],
-) {
-    out.clear();
-    // Destination MAC: the IPv4 multicast mapping for groups, a local one otherwise.
-    let d = dst.ip().octets();
-    let dst_mac = if dst.ip().is_multicast() {
-        [0x01, 0x00, 0x5E, d[1] & 0x7F, d[2], d[3]]
-    } else {
-        [0x02, 0x00, d[0], d[1], d[2], d[3]]
-    };
-    let s = src.ip().octets();
-    out.extend_from_slice(&dst_mac);
-    out.extend_from_slice(&[0x02, 0x00, s[0], s[1], s[2], s[3]]);
-    out.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+) -> Option<usize> {
+    let len = FRAME_OVERHEAD + payload.len();
+    if payload.len() > usize::from(u16::MAX) - IPV4_LEN - UDP_LEN || out.len() < len {
+        return None;
+    }
+    let (src_mac, dst_mac) = macs;
+    let (s, d) = (src.ip().octets(), dst.ip().octets());
+    out[..6].copy_from_slice(&dst_mac);
+    out[6..12].copy_from_slice(&src_mac);
+    out[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
 
     let udp_len = (UDP_LEN + payload.len()) as u16;
     let total = (IPV4_LEN + UDP_LEN + payload.len()) as u16;
-    let ip_at = out.len();
-    out.extend_from_slice(&[0x45, 0x00]);
-    out.extend_from_slice(&total.to_be_bytes());
-    out.extend_from_slice(&ip_id.to_be_bytes());
-    out.extend_from_slice(&[0x40, 0x00, 64, IPPROTO_UDP, 0, 0]); // DF, TTL 64, checksum 0
-    out.extend_from_slice(&s);
-    out.extend_from_slice(&d);
-    let csum = ipv4_checksum(&out[ip_at..ip_at + IPV4_LEN]);
-    out[ip_at + 10..ip_at + 12].copy_from_slice(&csum.to_be_bytes());
+    let ip = &mut out[ETH_LEN..ETH_LEN + IPV4_LEN];
+    ip[..2].copy_from_slice(&[0x45, 0x00]);
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[4..6].copy_from_slice(&ip_id.to_be_bytes());
+    ip[6..12].copy_from_slice(&[0x40, 0x00, 64, IPPROTO_UDP, 0, 0]); // DF, TTL 64, checksum 0
+    ip[12..16].copy_from_slice(&s);
+    ip[16..20].copy_from_slice(&d);
+    let csum = ipv4_checksum(ip);
+    ip[10..12].copy_from_slice(&csum.to_be_bytes());
 
     // UDP checksum over the pseudo-header, header and payload.
     let mut acc = ones_sum(0, &s);
@@ -176,11 +182,36 @@ pub(crate) fn build_frame(
     if ucsum == 0 {
         ucsum = 0xFFFF; // zero means "no checksum" in IPv4 UDP
     }
-    out.extend_from_slice(&src.port().to_be_bytes());
-    out.extend_from_slice(&dst.port().to_be_bytes());
-    out.extend_from_slice(&udp_len.to_be_bytes());
-    out.extend_from_slice(&ucsum.to_be_bytes());
-    out.extend_from_slice(payload);
+    let udp = &mut out[ETH_LEN + IPV4_LEN..len];
+    udp[..2].copy_from_slice(&src.port().to_be_bytes());
+    udp[2..4].copy_from_slice(&dst.port().to_be_bytes());
+    udp[4..6].copy_from_slice(&udp_len.to_be_bytes());
+    udp[6..8].copy_from_slice(&ucsum.to_be_bytes());
+    udp[UDP_LEN..].copy_from_slice(payload);
+    Some(len)
+}
+
+/// Writes Ethernet + IPv4 + UDP headers and `payload` into `out` (replacing
+/// its contents), with synthetic locally administered MACs (02:00 and the
+/// IPv4 address) or the multicast mapping for groups. The caller has checked
+/// `payload.len()` fits a datagram.
+pub(crate) fn build_frame(
+    out: &mut Vec<u8>,
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    ip_id: u16,
+    payload: &[u8],
+) {
+    let (s, d) = (src.ip().octets(), dst.ip().octets());
+    let dst_mac = if dst.ip().is_multicast() {
+        multicast_mac(*dst.ip())
+    } else {
+        [0x02, 0x00, d[0], d[1], d[2], d[3]]
+    };
+    let src_mac = [0x02, 0x00, s[0], s[1], s[2], s[3]];
+    out.resize(FRAME_OVERHEAD + payload.len(), 0);
+    let len = write_udp_frame(out, (src_mac, dst_mac), src, dst, ip_id, payload);
+    out.truncate(len.unwrap_or(0));
 }
 
 #[cfg(test)]

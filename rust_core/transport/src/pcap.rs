@@ -39,7 +39,9 @@ impl PcapFilter {
         }
     }
 
-    fn accepts(&self, dst: SocketAddrV4) -> bool {
+    /// True when a datagram sent to `dst` passes the filter.
+    #[must_use]
+    pub fn accepts(&self, dst: SocketAddrV4) -> bool {
         self.dst_port.is_none_or(|p| p == dst.port())
             && self.dst_addr.is_none_or(|a| a == *dst.ip())
     }

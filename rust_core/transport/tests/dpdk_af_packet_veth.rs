@@ -1,0 +1,190 @@
+//! DPDK `net_af_packet` on one end of a veth pair whose other end sits in a
+//! network namespace: MoldUDP64 datagrams multicast by a kernel UDP socket in
+//! the namespace arrive through DPDK byte for byte, and a re-request built
+//! and sent through DPDK arrives at a kernel UDP socket there.
+//!
+//! Needs root and iproute2 (`ip`); without them it says why and returns.
+//! One test per file: the EAL can be initialised once per process.
+// Compiled when the `dpdk` feature found libdpdk (`qw_dpdk`, set by build.rs).
+#![cfg(all(feature = "dpdk", qw_dpdk))]
+
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use quotewire_protocol::moldudp64::{Request, Session, MAX_PAYLOAD, REQUEST_LEN};
+use quotewire_synth::{packetize, Generator, SynthConfig};
+use quotewire_transport::dpdk::{DpdkConfig, DpdkTransport, Eal, EalConfig};
+use quotewire_transport::{PcapFilter, Transport, UdpConfig, UdpTransport};
+
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 77, 0, 1);
+const FEED_PORT: u16 = 26_477;
+const RETRANSMIT_PORT: u16 = 26_478;
+const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+const PEER_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x02];
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The veth pair and namespace, removed on drop.
+struct Veth {
+    host: String,
+    ns: String,
+}
+
+impl Veth {
+    fn create() -> Result<Self, String> {
+        let id = std::process::id() % 100_000;
+        let me = Self {
+            host: format!("qwd{id}a"),
+            ns: format!("qwdns{id}"),
+        };
+        let peer = format!("qwd{id}b");
+        let mac = PEER_MAC.map(|b| format!("{b:02x}")).join(":");
+        ip(&["netns", "add", &me.ns])?;
+        ip(&[
+            "link", "add", &me.host, "type", "veth", "peer", "name", &peer, "address", &mac,
+        ])?;
+        ip(&["link", "set", &peer, "netns", &me.ns])?;
+        ip(&["-n", &me.ns, "addr", "add", "10.77.0.2/24", "dev", &peer])?;
+        ip(&["-n", &me.ns, "link", "set", &peer, "up"])?;
+        ip(&["-n", &me.ns, "link", "set", "lo", "up"])?;
+        ip(&["-n", &me.ns, "route", "add", "224.0.0.0/4", "dev", &peer])?;
+        ip(&["link", "set", &me.host, "up"])?;
+        Ok(me)
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", &self.host]);
+        let _ = ip(&["netns", "del", &self.ns]);
+    }
+}
+
+/// Moves the calling thread (only) into network namespace `ns`.
+fn enter_netns(ns: &str) {
+    let f = File::open(format!("/run/netns/{ns}")).unwrap();
+    // SAFETY: f is an open namespace file; setns changes only this thread's
+    // network namespace (CLONE_NEWNET), which is what the sender thread wants.
+    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn af_packet_on_veth_receives_a_namespaced_feed_and_sends_a_re_request() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root for veth and network namespaces");
+        return;
+    }
+    let veth = match Veth::create() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("skipped: cannot build the veth pair: {e}");
+            return;
+        }
+    };
+    let session = Session::from_str_padded("QWVETH");
+    let config = SynthConfig {
+        messages: 5_000,
+        instruments: 8,
+        max_live_orders: 2_000,
+        seed: 11,
+        ..SynthConfig::default()
+    };
+    let packets = packetize(Generator::new(config).unwrap(), session, 1, MAX_PAYLOAD).unwrap();
+    let want: Vec<Vec<u8>> = packets.iter().map(<[u8]>::to_vec).collect();
+
+    let vdev = format!("net_af_packet0,iface={}", veth.host);
+    let eal = Eal::init(&EalConfig::virtual_only().with_vdev(vdev)).unwrap();
+    let mut dpdk_config = DpdkConfig::new("net_af_packet0");
+    dpdk_config.filter = PcapFilter {
+        dst_port: Some(FEED_PORT),
+        dst_addr: Some(GROUP),
+    };
+    dpdk_config.join = vec![GROUP];
+    dpdk_config.local = SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 1), 40_000);
+    dpdk_config.destination = Some(SocketAddrV4::new(PEER_IP, RETRANSMIT_PORT));
+    dpdk_config.destination_mac = Some(PEER_MAC);
+    let mut t = DpdkTransport::open(eal, &dpdk_config).unwrap();
+
+    // The venue side: a thread in the namespace multicasts the feed and then
+    // waits for the re-request on its retransmission port.
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let ns = veth.ns.clone();
+    let sent = want.clone();
+    let venue = std::thread::spawn(move || {
+        enter_netns(&ns);
+        let bind = SocketAddrV4::new(PEER_IP, RETRANSMIT_PORT);
+        let mut server = UdpTransport::open(
+            &UdpConfig::unicast(bind)
+                .with_destination(SocketAddr::V4(SocketAddrV4::new(GROUP, FEED_PORT))),
+        )
+        .unwrap();
+        ready_tx.send(()).unwrap();
+        go_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        for (i, datagram) in sent.iter().enumerate() {
+            server.send(datagram).unwrap();
+            if i % 16 == 15 {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        let mut buf = [0u8; 2048];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(rx) = server.recv(&mut buf).unwrap() {
+                return Some(buf[..rx.len].to_vec());
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        None
+    });
+    ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    go_tx.send(()).unwrap();
+
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < want.len() && Instant::now() < deadline {
+        t.recv_burst(&mut [], 32, |p, _| got.push(p.to_vec()))
+            .unwrap();
+    }
+    assert_eq!(got.len(), want.len(), "stats: {:?}", t.stats());
+    assert!(
+        got == want,
+        "datagrams received through DPDK differ from those sent"
+    );
+
+    let request = Request {
+        session,
+        sequence: 42,
+        count: 7,
+    };
+    let mut bytes = [0u8; REQUEST_LEN];
+    request.encode(&mut bytes).unwrap();
+    t.send(&bytes).unwrap();
+    let received = venue
+        .join()
+        .unwrap()
+        .expect("the re-request did not arrive");
+    assert_eq!(Request::decode(&received).unwrap(), request);
+    drop(t);
+    drop(veth);
+}
