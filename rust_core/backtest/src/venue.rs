@@ -48,14 +48,17 @@ pub struct BacktestConfig {
 }
 
 /// One instrument's public book: aggregate shares per price level. Levels
-/// are hashed, not ordered: every market event updates one in O(1), while
-/// the ordered questions (best price, levels crossed) come only with our own
-/// requests, a hundred times rarer, and scan.
+/// are hashed, not ordered: every market event updates one in O(1). The best
+/// price of each side is kept as levels come and go (a scan only when the
+/// best level empties); the levels an order crosses are collected only for
+/// our own marketable orders.
 #[derive(Clone, Debug, Default)]
 struct Book {
     tick: i64,
     bids: HashMap<i64, u64>,
     asks: HashMap<i64, u64>,
+    best_bid: Option<i64>,
+    best_ask: Option<i64>,
 }
 
 impl Book {
@@ -66,17 +69,43 @@ impl Book {
         }
     }
 
-    fn side_mut(&mut self, side: Side) -> &mut HashMap<i64, u64> {
-        match side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
+    /// Adds `qty` shares at `price` on `side`.
+    fn add(&mut self, side: Side, price: i64, qty: u64) {
+        let (levels, best) = match side {
+            Side::Buy => (&mut self.bids, &mut self.best_bid),
+            Side::Sell => (&mut self.asks, &mut self.best_ask),
+        };
+        *levels.entry(price).or_insert(0) += qty;
+        if best.is_none_or(|b| better(side, price, b)) {
+            *best = Some(price);
         }
     }
 
-    fn best(&self, side: Side) -> Option<i64> {
+    /// Takes up to `qty` shares off the level at `price` on `side`.
+    fn remove(&mut self, side: Side, price: i64, qty: u64) {
+        let (levels, best) = match side {
+            Side::Buy => (&mut self.bids, &mut self.best_bid),
+            Side::Sell => (&mut self.asks, &mut self.best_ask),
+        };
+        let Some(level) = levels.get_mut(&price) else {
+            return;
+        };
+        *level = level.saturating_sub(qty);
+        if *level == 0 {
+            levels.remove(&price);
+            if *best == Some(price) {
+                *best = match side {
+                    Side::Buy => levels.keys().max().copied(),
+                    Side::Sell => levels.keys().min().copied(),
+                };
+            }
+        }
+    }
+
+    const fn best(&self, side: Side) -> Option<i64> {
         match side {
-            Side::Buy => self.bids.keys().max().copied(),
-            Side::Sell => self.asks.keys().min().copied(),
+            Side::Buy => self.best_bid,
+            Side::Sell => self.best_ask,
         }
     }
 
@@ -350,11 +379,10 @@ impl BacktestVenue {
 
     /// Processes every request that has arrived by `ts_ns`; the clock never goes back.
     pub fn advance(&mut self, ts_ns: u64) {
-        while let Some(front) = self.inbound.front().copied() {
-            if front.arrival_ns > ts_ns {
+        while self.inbound.front().is_some_and(|f| f.arrival_ns <= ts_ns) {
+            let Some(front) = self.inbound.pop_front() else {
                 break;
-            }
-            self.inbound.pop_front();
+            };
             self.now_ns = self.now_ns.max(front.arrival_ns);
             self.arrive(front.req, front.ack_ns);
         }
@@ -371,7 +399,7 @@ impl BacktestVenue {
             return;
         }
         self.seq += 1;
-        *book.side_mut(side).entry(price).or_insert(0) += qty;
+        book.add(side, price, qty);
         self.orders.insert(
             order_ref,
             PubOrder {
@@ -401,13 +429,7 @@ impl BacktestVenue {
             self.orders.remove(&order_ref);
         }
         if let Some(book) = self.books.get_mut(&was.instrument) {
-            let levels = book.side_mut(was.side);
-            if let Some(level) = levels.get_mut(&was.price) {
-                *level = level.saturating_sub(removed);
-                if *level == 0 {
-                    levels.remove(&was.price);
-                }
-            }
+            book.remove(was.side, was.price, removed);
         }
         for o in &mut self.ours {
             if o.instrument == was.instrument
@@ -628,6 +650,12 @@ impl BacktestVenue {
         let Some(book) = self.books.get(&inst) else {
             return qty;
         };
+        if book
+            .best(side.opposite())
+            .is_none_or(|opp| better(side, opp, price))
+        {
+            return qty; // crosses nothing
+        }
         let mut left = qty;
         let mut fills = Vec::new();
         // Levels crossed, best first.
