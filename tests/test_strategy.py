@@ -92,9 +92,15 @@ def test_changing_the_spread_moves_the_live_quotes_at_the_venue_at_once() -> Non
         # The other instruments are untouched.
         # (a fill may take a side away for a moment: wait for both sides)
         assert wait_for(lambda: (venue_width(venue, 2) or 99) <= 3, 3)
-        events = engine.events()
-        change = [e for e in events if e["event"] == "params_changed"]
-        assert change and change[0]["source"] == "user" and change[0]["symbol"] == "AAPL"
+        # Events reach Python through the writer thread: collect until the change is there.
+        change: list[dict[str, Any]] = []
+
+        def changed() -> bool:
+            change.extend(e for e in engine.events() if e["event"] == "params_changed")
+            return bool(change)
+
+        assert wait_for(changed, 5)
+        assert change[0]["source"] == "user" and change[0]["symbol"] == "AAPL"
         # And back: the skew moves the quotes too once inventory builds (skew is tested in Rust
         # against the formula); here only the spread change reaches the venue.
         assert engine.set_params("AAPL", half_spread_ticks=1)
