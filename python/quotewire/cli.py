@@ -1021,6 +1021,29 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as e:  # includes pyo3's PanicException: a bug, still one line
         if debug:
             raise
+    # certify
+    p_cert = sub.add_parser(
+        "certify",
+        help="certify this host's latency against the venue simulator (report + verdict)",
+        description="Run the standard load of --config (see examples/cert.toml) against the "
+        "venue simulator on loopback for its duration, record every stage's HDR histogram and "
+        "latency over time, and write a report directory (report.html, PNG charts, "
+        "HdrHistogram logs, machine description, the command) with a pass/fail verdict per "
+        "SLO. Exit status: 0 every SLO passed, 1 otherwise.",
+    )
+    p_cert.add_argument("--config", required=True, metavar="CERT.toml", help="load and SLOs")
+    p_cert.add_argument(
+        "--out", metavar="DIR", help="report directory (default: latency_reports/cert-DATE)"
+    )
+    p_cert.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    def _cmd_certify(a: argparse.Namespace) -> int:
+        from quotewire import certify
+
+        return certify.command(a, argv)
+
+    p_cert.set_defaults(func=_cmd_certify)
+
         print(
             f"quotewire: internal error: {type(e).__name__}: {_one_line(e)} "
             "(set QUOTEWIRE_DEBUG=1 for the traceback)",
