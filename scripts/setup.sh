@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build and tests need (more arrive with later features).
-APT_PACKAGES=(pkg-config ansible ansible-lint debootstrap systemd libdpdk-dev iproute2 chromium)
+APT_PACKAGES=(pkg-config ansible ansible-lint debootstrap systemd libdpdk-dev iproute2 chromium nats-server)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -333,3 +333,90 @@ def bench_transport(
     timed from send to receive (GIL released). Keys: backend, path, count, lost, elapsed_ns,
     per_sec, min_ns, mean_ns, p50_ns..p9999_ns, max_ns, histogram. Raises ConfigError for
     an unknown backend or a core built without DPDK."""
+
+class Bus:
+    """A connection to the firm bus (NATS JetStream; the `quotewire-bus` crate): a side
+    thread running the NATS client, fed and read through lock-free rings. Money is raw
+    (four implied decimals; notional = raw price x shares)."""
+
+    def __init__(
+        self,
+        url: str,
+        instance: str,
+        *,
+        prefix: str = "qw",
+        stream: str = "QW_DROPCOPY",
+        state_stream: str = "QW_STATE",
+        bucket: str = "QW_RISK",
+        replicas: int = 1,
+        watch_peers: bool = False,
+        connect_timeout_s: float = 3.0,
+        ack_timeout_s: float = 2.0,
+        outbound_capacity: int = 65_536,
+        inbound_capacity: int = 4_096,
+    ) -> None:
+        """Connect, creating the streams and bucket when missing; QuotewireError when the
+        server is unreachable, ConfigError for a bad name or size."""
+    @property
+    def instance(self) -> str:
+        """This instance's name."""
+    @property
+    def session(self) -> int:
+        """This connection's session number (its start, ns since the Unix epoch)."""
+    def publish_fills(self, events: list[dict[str, Any]]) -> int:
+        """Queue every "fill" of an `Engine.events()` batch for the drop copy (numbered
+        1, 2, ... per session); returns how many were queued."""
+    def publish_position(
+        self,
+        instrument: int,
+        position: int,
+        open_buy: int,
+        open_sell: int,
+        mark: int,
+        realised: int,
+        unrealised: int,
+        ts_ns: int | None = None,
+    ) -> bool:
+        """Queue one instrument's position; False when the ring is full."""
+    def publish_exposure(
+        self,
+        gross: int,
+        net: int,
+        worst_gross: int,
+        worst_net: int,
+        open_orders: int,
+        budget_revision: int,
+        killed: bool,
+        ts_ns: int | None = None,
+    ) -> bool:
+        """Queue the instance's exposure and the budget revision it applied."""
+    def heartbeat(self) -> bool:
+        """Queue a heartbeat (core NATS)."""
+    def poll(self, max: int = 1_024) -> list[dict[str, Any]]:
+        """Inbound messages, oldest first: {"kind": "kill", "active", "revision"},
+        {"kind": "budget", "revision", "max_gross_exposure", "max_net_exposure",
+        "max_open_orders"} or {"kind": "peer", "instance", "ts_ns", "gross", "net",
+        "worst_gross", "worst_net", "open_orders", "budget_revision", "killed"}."""
+    def counters(self) -> dict[str, Any]:
+        """published, duplicates, dropped, failed, queued, inbound, inbound_dropped,
+        reconnects, disconnects (ints) and connected (bool)."""
+    def put_budget(
+        self,
+        instance: str,
+        max_gross_exposure: int,
+        max_net_exposure: int,
+        max_open_orders: int,
+        expected_revision: int | None = None,
+    ) -> int | None:
+        """Write a budget (None: unconditionally; 0: only when absent; r: only when the
+        last revision is r). The new revision, or None on a compare-and-set conflict."""
+    def budget(self, instance: str) -> tuple[int, dict[str, int]] | None:
+        """(revision, limits) of `instance`'s budget, None when never written."""
+    def firm_kill(self, active: bool = True, reason: str = "") -> int:
+        """Engage (or clear) the firm-wide kill switch; the KV revision."""
+    def flush(self, timeout_s: float = 5.0) -> None:
+        """Wait until every queued message is stored (QuotewireError on timeout)."""
+    def read_stream(self, stream: str, filter: str = "") -> list[tuple[str, int, bytes]]:
+        """Every message of `stream` matching `filter`: (subject, sequence, payload)."""
+    def close(self) -> dict[str, Any]:
+        """Flush (up to 3 s), stop the thread; the final counters (empty when closed)."""

@@ -713,3 +713,158 @@ def run_transport(
         }
         records.append(_record(f"transport-{name}", params, figures, date=date, argv=argv))
     return records
+
+
+SCALE_SYMBOLS: Final = ("AAPL", "MSFT", "SPY")
+"""The demo's instruments, dealt out to the instances of `run_scale`."""
+
+
+def _shards(n: int) -> list[list[str]]:
+    """`SCALE_SYMBOLS` dealt into `n` contiguous shards (1: all; 3: one each)."""
+    size, extra = divmod(len(SCALE_SYMBOLS), n)
+    out, at = [], 0
+    for i in range(n):
+        take = size + (i < extra)
+        out.append(list(SCALE_SYMBOLS[at : at + take]))
+        at += take
+    return out
+
+
+def run_scale(
+    instances: Sequence[int],
+    *,
+    seconds: float = 5.0,
+    flow_rate: float = 400.0,
+    seed: int = 7,
+    idle_sleep_us: int = 0,
+    argv: Sequence[str] | None = None,
+) -> list[dict[str, object]]:
+    """Horizontal scaling, measured: for each N of `instances` (1..3), the demo's venue and
+    market with N engine instances sharing its three instruments (N=1: one instance quotes
+    all three; N=3: one each), all on the firm bus (a fresh `nats-server -js`, the budget
+    allocator and each instance's side thread, as in production), for `seconds`.
+
+    One record per N: `count` and `per_sec` are the orders (new, replace, cancel) of all
+    instances and their rate; `md_messages_per_sec` the ITCH messages every instance
+    decoded, summed (each instance reads the whole feed); `p50_ns`..`max_ns` the worst
+    instance's tick-to-trade percentiles; `per_instance` each one's symbols, orders/s,
+    messages/s, fills and tick-to-trade and round-trip percentiles; plus `bus`, the bus
+    counters summed, and `rearmed_after_feed_gap` (kill switches fired by a start-up feed
+    gap recovery that timed out, re-armed once after a warm-up second). The engines
+    busy-poll unless `idle_sleep_us` > 0: on a machine with
+    fewer free cores than instances + 1 (the venue), they share cores."""
+    import time
+
+    from quotewire import scale
+    from quotewire.engine import Engine, EngineThreads, FirmLimits
+    from quotewire.venue import Venue
+
+    counts = list(instances)
+    if not counts or any(not 1 <= n <= len(SCALE_SYMBOLS) for n in counts):
+        raise ConfigError(f"instances: {counts} are not each in 1..{len(SCALE_SYMBOLS)}")
+    if not 0.5 <= seconds <= 3_600:
+        raise ConfigError(f"seconds: {seconds} is not in 0.5..3600")
+    if not 0 <= idle_sleep_us <= 100_000:
+        raise ConfigError(f"idle_sleep_us: {idle_sleep_us} is not in 0..100000")
+    records: list[dict[str, object]] = []
+    for n in counts:
+        date = _utc_now()
+        shards = _shards(n)
+        names = [f"mm{i + 1}" for i in range(n)]
+        threads = EngineThreads(log_level="error", idle_sleep_us=idle_sleep_us)
+        venue_config, engine_config = scale.sharded_scenario(
+            shards, seed=seed, flow_rate=flow_rate, threads=threads
+        )
+        firm = FirmLimits(
+            max_gross_exposure="5000000",
+            max_net_exposure="2000000",
+            max_open_orders=300,
+            orders_per_sec=2_000,
+            burst=200,
+            max_drawdown="50000",
+        )
+        summaries: list[dict[str, Any]] = []
+        bus_totals: dict[str, int] = {}
+        rearmed = 0
+        with scale.NatsServer() as nats, Venue(venue_config) as venue:
+            config = scale.ScaleConfig(url=nats.url, instances=names, firm=firm)
+            allocator = scale.Allocator(config).start()
+            engines: list[Engine] = []
+            members: list[scale.Instance] = []
+            try:
+                for i, name in enumerate(names):
+                    cfg = scale.shard_config(engine_config(venue, i), shards[i], config, name)
+                    engines.append(Engine(cfg).start())
+                    members.append(scale.Instance(engines[-1], config, name).start())
+                started = time.monotonic()
+                # An instance joins the feed mid-session and recovers the gap from the
+                # retransmission server; on a loaded machine that can time out and fire
+                # its kill switch ("feed_gap"): re-arm it once after a warm-up second.
+                time.sleep(min(1.0, seconds / 2))
+                for engine in engines:
+                    if engine.snapshot().get("killed") == "feed_gap" and engine.rearm():
+                        rearmed += 1
+                time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+            finally:
+                for engine, member in zip(engines, members, strict=False):
+                    summary = engine.stop()
+                    summaries.append(summary)
+                    for k, v in member.close(summary).items():
+                        if isinstance(v, int) and not isinstance(v, bool):
+                            bus_totals[k] = bus_totals.get(k, 0) + v
+                for engine in engines[len(members) :]:
+                    engine.stop()
+                allocator.stop()
+        per_instance = []
+        orders_total = 0
+        messages_total = 0
+        for name, shard, s in zip(names, shards, summaries, strict=True):
+            c = s["counters"]
+            orders = c["orders_new"] + c["orders_replace"] + c["orders_cancel"]
+            orders_total += orders
+            messages_total += c["messages"]
+            t2t = s["latency"]["tick_to_trade"]
+            rt = s["latency"]["round_trip"]
+            per_instance.append(
+                {
+                    "instance": name,
+                    "symbols": shard,
+                    "orders": orders,
+                    "orders_per_sec": orders / seconds,
+                    "messages": c["messages"],
+                    "md_messages_per_sec": c["messages"] / seconds,
+                    "fills": c["fills"],
+                    "feed_gaps": c["feed_gaps"],
+                    "killed": s.get("killed"),
+                    "risk_rejects": sum(s["risk_rejects"].values()),
+                    "tick_to_trade": {
+                        k: t2t[k] for k in ("count", "p50_ns", "p99_ns", "p999_ns", "max_ns")
+                    },
+                    "round_trip": {k: rt[k] for k in ("count", "p50_ns", "p99_ns", "p999_ns")},
+                }
+            )
+        worst = {
+            key: max(int(p["tick_to_trade"][key]) for p in per_instance)
+            for key in ("p50_ns", "p99_ns", "p999_ns", "max_ns")
+        }
+        figures: dict[str, object] = {
+            "count": orders_total,
+            "elapsed_ns": int(seconds * 1e9),
+            "per_sec": orders_total / seconds,
+            "orders_per_sec": orders_total / seconds,
+            "md_messages_per_sec": messages_total / seconds,
+            "fills": sum(int(p["fills"]) for p in per_instance),
+            **worst,
+            "per_instance": per_instance,
+            "bus": bus_totals,
+            "rearmed_after_feed_gap": rearmed,
+        }
+        params = {
+            "instances": n,
+            "seconds": seconds,
+            "flow_rate": flow_rate,
+            "seed": seed,
+            "idle_sleep_us": idle_sleep_us,
+        }
+        records.append(_record("scale", params, figures, date=date, argv=argv))
+    return records

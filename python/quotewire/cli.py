@@ -492,6 +492,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_kill(args: argparse.Namespace) -> int:
+    from quotewire import scale
+
+    revision = scale.kill_firm(args.bus, clear=args.clear, reason=args.reason)
+    state = "cleared" if args.clear else "engaged"
+    print(f"firm-wide kill {state} on {args.bus} (revision {revision})")
+    return 0
+
+
+def _instance_counts(text: str) -> list[int]:
+    try:
+        counts = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(not 1 <= n <= 3 for n in counts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of 1..3")
+    return counts
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from quotewire import metrics
 
@@ -750,6 +769,38 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
         ),
     )
 
+    p_bsc = bench_sub.add_parser(
+        "scale",
+        help="orders/s and market-data messages/s for 1, 2 and 3 instances on the firm bus",
+        description=bench.run_scale.__doc__,
+    )
+    p_bsc.add_argument(
+        "--instances",
+        type=_instance_counts,
+        default=[1, 2, 3],
+        help="instance counts, comma-separated, each 1..3 (default: 1,2,3)",
+    )
+    p_bsc.add_argument("--seconds", type=_seconds, default=5.0, help="per count, default: 5")
+    p_bsc.add_argument("--flow-rate", type=float, default=400.0, help="default: 400")
+    p_bsc.add_argument("--idle-sleep-us", type=int, default=0, help="default: 0 (busy poll)")
+    p_bsc.add_argument("--seed", type=_seed, default=7, help="default: 7")
+    p_bsc.add_argument("--json", action="store_true", help="print one JSON line per count")
+    p_bsc.set_defaults(
+        hdr_out=None,
+        report=None,
+        func=lambda a: max(
+            _emit_bench(record, a)
+            for record in bench.run_scale(
+                a.instances,
+                seconds=a.seconds,
+                flow_rate=a.flow_rate,
+                seed=a.seed,
+                idle_sleep_us=a.idle_sleep_us,
+                argv=argv,
+            )
+        ),
+    )
+
     p_bt = sub.add_parser(
         "backtest",
         help="replay history through a strategy against the simulated venue",
@@ -864,6 +915,20 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
     p_run.add_argument("--json", action="store_true", help="print JSON lines instead")
     p_run.set_defaults(func=_cmd_run)
 
+    # kill (firm-wide, over the bus)
+    p_kill = sub.add_parser(
+        "kill",
+        help="engage the firm-wide kill switch of every instance on the NATS bus",
+        description="Publish the firm-wide kill on the bus at --bus (core NATS, now) and "
+        "store it in the JetStream bucket (for instances that connect later): every "
+        "instance's control plane fires its engine's kill switch. --clear clears it (each "
+        "instance re-arms what the firm kill engaged).",
+    )
+    p_kill.add_argument("--bus", required=True, metavar="URL", help="nats://host:port")
+    p_kill.add_argument("--clear", action="store_true", help="clear the firm kill")
+    p_kill.add_argument("--reason", default="operator", help="recorded with the kill")
+    p_kill.set_defaults(func=_cmd_kill)
+
     # status
     p_status = sub.add_parser(
         "status",
@@ -956,6 +1021,29 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
     p_import.add_argument("--json", action="store_true", help="print the summary as JSON")
     p_import.set_defaults(func=_cmd_import)
 
+    # certify
+    p_cert = sub.add_parser(
+        "certify",
+        help="certify this host's latency against the venue simulator (report + verdict)",
+        description="Run the standard load of --config (see examples/cert.toml) against the "
+        "venue simulator on loopback for its duration, record every stage's HDR histogram and "
+        "latency over time, and write a report directory (report.html, PNG charts, "
+        "HdrHistogram logs, machine description, the command) with a pass/fail verdict per "
+        "SLO. Exit status: 0 every SLO passed, 1 otherwise.",
+    )
+    p_cert.add_argument("--config", required=True, metavar="CERT.toml", help="load and SLOs")
+    p_cert.add_argument(
+        "--out", metavar="DIR", help="report directory (default: latency_reports/cert-DATE)"
+    )
+    p_cert.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    def _cmd_certify(a: argparse.Namespace) -> int:
+        from quotewire import certify
+
+        return certify.command(a, argv)
+
+    p_cert.set_defaults(func=_cmd_certify)
+
     # doctor
     p_doctor = sub.add_parser(
         "doctor",
@@ -1021,29 +1109,6 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as e:  # includes pyo3's PanicException: a bug, still one line
         if debug:
             raise
-    # certify
-    p_cert = sub.add_parser(
-        "certify",
-        help="certify this host's latency against the venue simulator (report + verdict)",
-        description="Run the standard load of --config (see examples/cert.toml) against the "
-        "venue simulator on loopback for its duration, record every stage's HDR histogram and "
-        "latency over time, and write a report directory (report.html, PNG charts, "
-        "HdrHistogram logs, machine description, the command) with a pass/fail verdict per "
-        "SLO. Exit status: 0 every SLO passed, 1 otherwise.",
-    )
-    p_cert.add_argument("--config", required=True, metavar="CERT.toml", help="load and SLOs")
-    p_cert.add_argument(
-        "--out", metavar="DIR", help="report directory (default: latency_reports/cert-DATE)"
-    )
-    p_cert.add_argument("--json", action="store_true", help="print the result as JSON")
-
-    def _cmd_certify(a: argparse.Namespace) -> int:
-        from quotewire import certify
-
-        return certify.command(a, argv)
-
-    p_cert.set_defaults(func=_cmd_certify)
-
         print(
             f"quotewire: internal error: {type(e).__name__}: {_one_line(e)} "
             "(set QUOTEWIRE_DEBUG=1 for the traceback)",

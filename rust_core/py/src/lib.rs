@@ -11,6 +11,7 @@
 #![allow(clippy::needless_pass_by_value)]
 
 mod backtest;
+mod bus;
 mod engine;
 mod import;
 mod journal;
@@ -449,6 +450,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DataError", py.get_type::<DataError>())?;
     m.add_class::<venue::Venue>()?;
     m.add_class::<engine::Engine>()?;
+    m.add_class::<bus::Bus>()?;
     m.add_function(wrap_pyfunction!(engine::bench_tick_to_trade, m)?)?;
     m.add_function(wrap_pyfunction!(engine::bench_orders, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
