@@ -154,7 +154,8 @@ class Engine:
         nobody drained it)."""
     def stop(self) -> dict[str, Any]:
         """Cancel everything, stop; the final snapshot plus counters, risk_rejects,
-        latency (per stage: count, percentiles, histogram) and the last events."""
+        latency (per stage: count, percentiles, histogram), the last events and, when
+        the start recovered from the journal, "recovery" (docs/recovery.md)."""
 
 class Venue:
     """A running venue simulator (matching, OUCH, FIX, ITCH) on a background thread."""

@@ -22,6 +22,11 @@
 //! venue's next expected UserRefNum. Replayed messages are reported exactly
 //! like live ones; the OMS deduplicates (match numbers, order state).
 //!
+//! After [`OuchClient::replay_from_start`] (a restarted engine recovering
+//! from its journal) the login asks for sequence 1, and the answers to every
+//! earlier connection's Account Query are replayed too: only one numbered at
+//! or after the state file's old next sequence number ends the replay.
+//!
 //! One corner: if an earlier connection died after its Account Query reached
 //! the venue but before the answer arrived, that old answer is replayed and
 //! ends the replay early. Its `next_cl` is still above every id the venue had
@@ -184,6 +189,9 @@ struct Session {
     state_reset_unreported: bool,
     next_cl: Option<ClOrdId>,
     reports: usize,
+    /// An Account Query answer numbered below this is an earlier
+    /// connection's, replayed ([`OuchClient::replay_from_start`]).
+    replay_until: u64,
 }
 
 /// The OUCH 5.0 client over SoupBinTCP 4.0; see the module docs.
@@ -289,6 +297,7 @@ impl OuchClient {
                 state_reset_unreported: torn,
                 next_cl: None,
                 reports: 0,
+                replay_until: 0,
             },
         })
     }
@@ -304,6 +313,23 @@ impl OuchClient {
     #[must_use]
     pub const fn state(&self) -> SessionState {
         self.s.store.get()
+    }
+
+    /// Makes the next login ask for the whole session (sequence 1) whatever
+    /// the state file says, and persists that: a restarted engine whose
+    /// journal may have lost reports the state file already counts as
+    /// received (the OMS drops what it has already applied). The replay
+    /// then holds the Account Query answers of every earlier connection; only
+    /// one numbered at or after the sequence number the state file held
+    /// (where the previous process stopped reading) ends the replay, so the
+    /// session is not reported ready halfway through it. Without a state
+    /// file that number is 1 and the first answer ends it (see the module docs).
+    pub fn replay_from_start(&mut self) {
+        let stored = self.s.store.get().next_seq;
+        self.s.replay_until = self.s.replay_until.max(stored);
+        if stored != 1 {
+            self.s.store.set_next_seq(1);
+        }
     }
 
     /// The venue's next expected UserRefNum from the last Account Query
@@ -678,6 +704,7 @@ impl Session {
         } else if stored.session != a.session {
             // A new venue session: the stored numbers meant another one.
             self.store.reset(a.session);
+            self.replay_until = 0;
             self.stats.state_resets += 1;
             if a.sequence_number > 1 {
                 return Err(Close::Lost(LostReason::SessionChanged));
@@ -702,7 +729,8 @@ impl Session {
 
     #[inline]
     fn on_sequenced(&mut self, m: &[u8], sink: &mut impl GatewaySink) {
-        let next = self.store.get().next_seq.saturating_add(1);
+        let seq = self.store.get().next_seq;
+        let next = seq.saturating_add(1);
         self.store.set_next_seq(next);
         self.stats.sequenced_in += 1;
         match decode_message(m) {
@@ -711,7 +739,9 @@ impl Session {
                 self.reports += 1;
                 sink.report(&r);
             }
-            Ok(Decoded::AccountQuery { next_cl }) if self.phase == Phase::Replaying => {
+            Ok(Decoded::AccountQuery { next_cl })
+                if self.phase == Phase::Replaying && seq >= self.replay_until =>
+            {
                 self.phase = Phase::Ready;
                 self.next_cl = Some(next_cl);
                 sink.session(SessionEvent::Ready { next_cl });
@@ -988,6 +1018,32 @@ mod tests {
         c.close_conn(7, why, &mut rec);
         // Reconnects at once, without backoff.
         assert_eq!(c.s.next_connect_ns, 7);
+    }
+
+    #[test]
+    fn a_replay_from_the_start_ends_at_this_connections_account_query_answer() {
+        let mut c = logging_in();
+        c.s.store.set_session(*b"SESSION001");
+        // The previous process read up to message 3 (two orders' answers and an
+        // earlier connection's Account Query answer).
+        c.s.store.set_next_seq(4);
+        c.replay_from_start();
+        assert_eq!(c.state().next_seq, 1);
+        let mut rec = Rec::default();
+        let mut bytes = accepted(b"SESSION001", 1);
+        bytes.extend(query_response(1)); // 1: the first connection's answer
+        bytes.extend(canceled(1)); // 2
+        bytes.extend(canceled(2)); // 3
+        feed(&mut c, &bytes, &mut rec).unwrap();
+        assert_eq!(c.status(), SessionStatus::Replaying);
+        assert_eq!(rec.reports.len(), 2);
+        let mut bytes = canceled(3); // 4: after the previous process died
+        bytes.extend(query_response(4)); // 5: ours
+        feed(&mut c, &bytes, &mut rec).unwrap();
+        assert_eq!(c.status(), SessionStatus::Ready);
+        assert_eq!(rec.reports.len(), 3);
+        assert_eq!(c.next_cl(), Some(ClOrdId(4)));
+        assert_eq!(c.stats().other_messages, 1);
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! requests and execution reports ([`codec`]), the [`JournalWriter`]
 //! (memory-mapped, pre-sized segments rotated by size, torn-tail recovery on
 //! reopen), the fast-path producer [`JournalTx`] and its writer thread
-//! ([`spawn`]), and the [`JournalReader`] that walks a journal reporting damage
-//! instead of failing on it ([`inspect`]).
+//! ([`spawn`]), the [`JournalReader`] that walks a journal reporting damage
+//! instead of failing on it ([`inspect`]), and the [`IntentLog`]: the last
+//! order requests, stored at once in a memory-mapped file so that a killed
+//! process's requests survive what its ring still held.
 //!
 //! Must never: block, allocate or make a system call in [`JournalTx`]'s
 //! `try_*` calls (a full ring is counted and raises an alarm), depend on
@@ -22,6 +24,7 @@
 pub mod codec;
 mod error;
 pub mod format;
+mod intent;
 mod reader;
 mod ring;
 mod scan;
@@ -33,6 +36,7 @@ pub use codec::{
 };
 pub use error::JournalError;
 pub use format::{RecordKind, SegmentHeader, LINE_A, LINE_B, LINE_RETRANSMIT};
+pub use intent::{Intent, IntentLog, DEFAULT_INTENT_SLOTS, INTENT_FILE_NAME};
 pub use reader::{inspect, Corruption, JournalReader, ReadEvent, Record, Summary, TornTail};
 pub use ring::{
     spawn, spawn_writer, JournalHandle, JournalStats, JournalTx, RecordSink, RingConfig,

@@ -14,6 +14,7 @@ use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::codec::{encode_report, encode_request};
 use crate::format::{record_size, RecordKind};
+use crate::intent::IntentLog;
 use crate::{JournalError, JournalWriter};
 
 /// Bytes of one ring slot.
@@ -172,6 +173,8 @@ impl Shared {
 pub struct JournalTx {
     ring: Producer<Slot>,
     shared: Arc<Shared>,
+    /// Every request is also stored here at once (see [`IntentLog`]).
+    intents: Option<IntentLog>,
 }
 
 impl JournalTx {
@@ -218,10 +221,21 @@ impl JournalTx {
         self.push(RecordKind::InboundPacket, line, ts_ns, bytes)
     }
 
-    /// Records an order request sent to the venue.
+    /// Records an order request sent to the venue (and stores it in the
+    /// intent log at once, if one is attached).
     #[inline]
     pub fn try_request(&mut self, ts_ns: u64, req: &OrderRequest) -> bool {
+        if let Some(log) = self.intents.as_mut() {
+            log.record(ts_ns, req);
+        }
         self.push(RecordKind::OrderRequest, 0, ts_ns, &encode_request(req))
+    }
+
+    /// From now on every request is also stored in `log` before
+    /// [`Self::try_request`] returns: a request survives a killed process
+    /// even when the ring's copy does not.
+    pub fn set_intent_log(&mut self, log: IntentLog) {
+        self.intents = Some(log);
     }
 
     /// Records an execution report received from the venue.
@@ -324,6 +338,7 @@ pub fn spawn<S: RecordSink>(
         JournalTx {
             ring: producer,
             shared: Arc::clone(&shared),
+            intents: None,
         },
         JournalHandle {
             thread: Some(thread),

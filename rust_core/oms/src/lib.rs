@@ -6,8 +6,9 @@
 //! per-order state machine driven by venue [`ExecReport`]s (including every
 //! race a venue can produce and SoupBinTCP replay duplicates), the in-flight
 //! request limit, positions per instrument, worst-case working quantity and
-//! our best working price per side (for self-cross prevention), and
-//! reconciliation after a reconnect.
+//! our best working price per side (for self-cross prevention),
+//! reconciliation after a reconnect, and re-applying the requests a journal
+//! recorded, under their own ids, after a restart ([`Oms::restore`]).
 //! Must never: know a wire protocol or a socket (the gateway maps OUCH/FIX onto
 //! [`ExecReport`] and sends the [`OrderRequest`](quotewire_core::order::OrderRequest)s
 //! we return), decide what to quote (strategy) or whether a request is safe
@@ -254,6 +255,10 @@ pub enum OmsReject {
     /// `ClOrdId`s reached `u32::MAX`.
     #[error("order ids exhausted")]
     IdsExhausted,
+    /// [`Oms::restore`]: a new order or replacement whose id is not above every id
+    /// already used (a journal replayed twice, or out of order).
+    #[error("order id already used")]
+    IdUsed,
 }
 
 /// The kind of an [`ExecReport`], for reports that were not applied.

@@ -5,7 +5,8 @@ use std::fmt;
 
 use quotewire_core::mem::HugeSlice;
 use quotewire_core::order::{
-    CancelOrder, CancelReason, ClOrdId, ExecReport, NewOrder, ReplaceOrder, TimeInForce,
+    CancelOrder, CancelReason, ClOrdId, ExecReport, NewOrder, OrderRequest, ReplaceOrder,
+    TimeInForce,
 };
 use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
 
@@ -291,11 +292,14 @@ impl Oms {
         post_only: bool,
         now_ns: u64,
     ) -> Result<NewOrder, OmsReject> {
-        let r = self.try_place(instrument, side, price, qty, tif, post_only);
+        let r = self.try_place(instrument, side, price, qty, tif, post_only, None);
         self.note_request(r.is_ok(), now_ns);
         r
     }
 
+    /// `restored`: the id a journaled request already used (no in-flight limit:
+    /// the request was sent).
+    #[allow(clippy::too_many_arguments)]
     fn try_place(
         &mut self,
         instrument: InstrumentId,
@@ -304,16 +308,22 @@ impl Oms {
         qty: Qty,
         tif: TimeInForce,
         post_only: bool,
+        restored: Option<ClOrdId>,
     ) -> Result<NewOrder, OmsReject> {
         let leaves = check_qty(qty)?;
         if usize::from(instrument.0) >= self.books.len() {
             return Err(OmsReject::UnknownInstrument);
         }
-        self.check_in_flight()?;
+        if restored.is_none() {
+            self.check_in_flight()?;
+        }
         if self.free_head == NIL {
             return Err(OmsReject::Full);
         }
-        let cl = self.alloc_cl()?;
+        let cl = match restored {
+            Some(cl) => self.use_cl(cl)?,
+            None => self.alloc_cl()?,
+        };
         let slot = self.free_head;
         self.free_head = self.slab[slot as usize].next;
         let mut flags = F_OPEN | F_NEW_PENDING;
@@ -361,16 +371,20 @@ impl Oms {
         qty: Qty,
         now_ns: u64,
     ) -> Result<ReplaceOrder, OmsReject> {
-        let r = self.try_replace(cl, price, qty);
+        let r = self.try_replace(cl, price, qty, None);
         self.note_request(r.is_ok(), now_ns);
         r
     }
 
+    /// `restored`: the replacement id a journaled replace already used (no
+    /// in-flight limit, and allowed before the acceptance: a replace sent
+    /// after an acceptance the journal lost).
     fn try_replace(
         &mut self,
         cl: ClOrdId,
         price: Price,
         qty: Qty,
+        restored: Option<ClOrdId>,
     ) -> Result<ReplaceOrder, OmsReject> {
         let hit = self.lookup_cl(cl.0).ok_or(OmsReject::UnknownOrder)?;
         if hit.pending {
@@ -378,15 +392,20 @@ impl Oms {
         }
         let slot = hit.slot;
         let o = self.slab[slot];
-        if o.has(F_NEW_PENDING) {
+        if o.has(F_NEW_PENDING) && restored.is_none() {
             return Err(OmsReject::NotAcked);
         }
         if o.has(F_REPLACE_PENDING | F_CANCEL_PENDING) {
             return Err(OmsReject::AlreadyPending);
         }
         let pending_qty = check_qty(qty)?;
-        self.check_in_flight()?;
-        let new_cl = self.alloc_cl()?;
+        let new_cl = match restored {
+            Some(id) => self.use_cl(id)?,
+            None => {
+                self.check_in_flight()?;
+                self.alloc_cl()?
+            }
+        };
         let before = self.before(slot);
         let m = &mut self.slab[slot];
         m.pending_cl = new_cl;
@@ -414,6 +433,46 @@ impl Oms {
     /// request names the replacement id (see the crate docs).
     pub fn cancel(&mut self, cl: ClOrdId, now_ns: u64) -> Result<CancelOrder, OmsReject> {
         let r = self.try_cancel(cl);
+        self.note_request(r.is_ok(), now_ns);
+        r
+    }
+
+    /// Re-applies a request that was sent in an earlier life of the process
+    /// (read back from the journal on restart), exactly as [`Self::place`],
+    /// [`Self::replace`] or [`Self::cancel`] applied it then, keeping its ids:
+    /// the order is pending until the venue's (replayed) answer arrives.
+    /// Differences from the live calls: the in-flight limit is not enforced
+    /// (the request did go out), a replace is accepted before the order's
+    /// acceptance (a journal that lost the acceptance), and the next
+    /// `ClOrdId` is raised above every id restored. A new order or
+    /// replacement id not above every id used is refused with
+    /// [`OmsReject::IdUsed`]; nothing changes on a refusal.
+    pub fn restore(&mut self, request: &OrderRequest, now_ns: u64) -> Result<(), OmsReject> {
+        let r = match *request {
+            OrderRequest::New(o) => self
+                .try_place(
+                    o.instrument,
+                    o.side,
+                    o.price,
+                    o.qty,
+                    o.tif,
+                    o.post_only,
+                    Some(o.cl),
+                )
+                .map(|_| ()),
+            OrderRequest::Replace(o) => self
+                .try_replace(o.orig, o.price, o.qty, Some(o.cl))
+                .map(|_| ()),
+            OrderRequest::Cancel(o) => {
+                let hit = self.lookup_cl(o.cl.0).ok_or(OmsReject::UnknownOrder)?;
+                if self.slab[hit.slot].has(F_CANCEL_PENDING) {
+                    Err(OmsReject::AlreadyPending)
+                } else {
+                    self.mark_cancel(hit.slot);
+                    Ok(())
+                }
+            }
+        };
         self.note_request(r.is_ok(), now_ns);
         r
     }
@@ -533,6 +592,15 @@ impl Oms {
         let cl = self.next_cl;
         self.next_cl += 1;
         Ok(cl)
+    }
+
+    /// Takes `cl` as the next id (restore): refused unless it is not below the next one.
+    fn use_cl(&mut self, cl: ClOrdId) -> Result<u32, OmsReject> {
+        if cl.0 < self.next_cl || cl.0 == 0 {
+            return Err(OmsReject::IdUsed);
+        }
+        self.next_cl = cl.0.saturating_add(1);
+        Ok(cl.0)
     }
 
     /// Raises the next `ClOrdId` to `next` (never lowers it): after a restart

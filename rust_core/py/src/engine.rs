@@ -449,6 +449,7 @@ impl Engine {
             ("send_errors", c.send_errors),
             ("duplicate_reports", c.duplicate_reports),
             ("unknown_reports", c.unknown_reports),
+            ("replayed_reports", c.replayed_reports),
             ("feed_events_overflow", c.feed_events_overflow),
             ("kills", c.kills),
             ("controls", c.controls),
@@ -492,6 +493,28 @@ impl Engine {
             out.set_item("journal", d)?;
         }
         out.set_item("counters", counters)?;
+        if let Some(r) = trader.recovered() {
+            let d = PyDict::new(py);
+            for (k, v) in [
+                ("segments", r.segments as u64),
+                ("records", r.records),
+                ("damaged", r.damaged),
+                ("requests", r.requests),
+                ("refused", r.refused),
+                ("reports", r.reports),
+                ("fills", r.fills),
+                ("duplicates", r.duplicates),
+                ("reconciles", r.reconciles),
+                ("intents", r.intents),
+                ("open_orders", r.open_orders as u64),
+                ("next_cl", u64::from(r.next_cl.0)),
+            ] {
+                d.set_item(k, v)?;
+            }
+            d.set_item("killed", r.killed.map(|k| k.as_str()))?;
+            d.set_item("reduce_only", r.reduce_only)?;
+            out.set_item("recovery", d)?;
+        }
         let rejects = PyDict::new(py);
         let counts = trader.risk().reject_counts();
         for r in Reject::ALL {

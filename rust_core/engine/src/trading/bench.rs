@@ -124,6 +124,7 @@ pub fn bench_trader_config(instruments: u16, capacity: usize) -> TraderConfig {
             retransmit: None,
             stale_after_ms: 0,
             recovery_timeout_ms: 1_000,
+            reorder_slots: 256,
         },
         ouch: OuchSection {
             addr: any,

@@ -241,10 +241,19 @@ pub struct FeedSection {
     /// Give a gap up after this long, milliseconds.
     #[serde(default = "default_recovery_ms")]
     pub recovery_timeout_ms: u64,
+    /// Live datagrams buffered while a gap is recovered (2 KiB each). A
+    /// restarted engine rebuilds its books from the retransmission of the
+    /// whole session while the live feed keeps coming: too few slots and the
+    /// gap is given up (a feed-gap kill).
+    #[serde(default = "default_reorder_slots")]
+    pub reorder_slots: usize,
 }
 
 const fn default_recovery_ms() -> u64 {
     1_000
+}
+const fn default_reorder_slots() -> usize {
+    4_096
 }
 
 /// The OUCH order session.
@@ -318,6 +327,10 @@ pub struct EngineSection {
     /// Journal segment size, MiB.
     #[serde(default = "default_segment_mb")]
     pub journal_segment_mb: u64,
+    /// Rebuild state from the journal on start (`docs/recovery.md`); none:
+    /// when `journal_dir` holds segments.
+    #[serde(default)]
+    pub recover: Option<bool>,
 }
 
 const fn default_segment_mb() -> u64 {
@@ -344,6 +357,7 @@ impl Default for EngineSection {
             idle_sleep_us: 0,
             journal_dir: None,
             journal_segment_mb: default_segment_mb(),
+            recover: None,
         }
     }
 }
@@ -404,6 +418,12 @@ impl TraderConfig {
                 self.oms.capacity
             ));
         }
+        if self.feed.reorder_slots == 0 || self.feed.reorder_slots > 1 << 20 {
+            return bad(format!(
+                "feed.reorder_slots = {}: 1 to 1048576",
+                self.feed.reorder_slots
+            ));
+        }
         if self.oms.max_in_flight == 0 {
             return bad("oms.max_in_flight = 0: at least 1".into());
         }
@@ -417,6 +437,9 @@ impl TraderConfig {
             }
         }
         Rules::compile(&self.rules)?;
+        if self.engine.recover == Some(true) && self.engine.journal_dir.is_none() {
+            return bad("engine.recover = true needs engine.journal_dir".into());
+        }
         if super::telemetry::LogLevel::parse(&self.engine.log_level).is_none() {
             return bad(format!(
                 "engine.log_level = {:?}: one of debug, info, warn, error",

@@ -9,11 +9,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use quotewire_core::clock::Clock;
+use quotewire_core::order::ClOrdId;
 use quotewire_core::InstrumentId;
 use quotewire_feed::Line;
 use quotewire_gateway::{OuchClient, OuchClientConfig};
 use quotewire_journal::format::unix_now_ns;
-use quotewire_journal::{spawn_writer, JournalConfig, JournalHandle, JournalStats, RingConfig};
+use quotewire_journal::{
+    list_segments, spawn_writer, IntentLog, JournalConfig, JournalHandle, JournalStats, RingConfig,
+    DEFAULT_INTENT_SLOTS, INTENT_FILE_NAME,
+};
 use quotewire_transport::{Transport, UdpConfig, UdpTransport, MAX_UDP_PAYLOAD};
 
 use super::config::TraderConfig;
@@ -106,6 +110,20 @@ pub struct LiveEngine {
     journal_stats: Option<JournalStats>,
 }
 
+/// Whether to recover from the journal at `dir`: as configured, or (none)
+/// when it holds segments.
+fn should_recover(recover: Option<bool>, dir: &str) -> Result<bool, EngineError> {
+    if recover == Some(false) {
+        return Ok(false);
+    }
+    let segments = match list_segments(dir) {
+        Ok(s) => s,
+        Err(_) if recover.is_none() => return Ok(false),
+        Err(e) => return Err(EngineError::InvalidArgument(format!("journal {dir}: {e}"))),
+    };
+    Ok(!segments.is_empty())
+}
+
 /// Builds the OUCH client configuration from the engine's.
 fn ouch_config(config: &TraderConfig) -> OuchClientConfig {
     let o = &config.ouch;
@@ -154,10 +172,37 @@ impl LiveEngine {
             .map_err(|e| EngineError::InvalidArgument(format!("ouch: {e}")))?;
         let mut trader = Trader::new(config, gateway, clock, events)?;
         let ends = trader.control_ends();
+        // Unix time at engine-clock zero, so records carry wall-clock time.
+        let epoch = unix_now_ns().saturating_sub(clock.now_ns());
+        let intents = match &config.engine.journal_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| EngineError::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let path = std::path::Path::new(dir).join(INTENT_FILE_NAME);
+                Some(
+                    IntentLog::open(&path, DEFAULT_INTENT_SLOTS, epoch).map_err(|e| {
+                        EngineError::InvalidArgument(format!("intent log {dir}: {e}"))
+                    })?,
+                )
+            }
+            None => None,
+        };
+        if let (Some(dir), Some((_, found))) = (&config.engine.journal_dir, &intents) {
+            if should_recover(config.engine.recover, dir)? {
+                trader.recover(std::path::Path::new(dir), found)?;
+                // The journal may lack reports the state file counts as
+                // received: ask the venue for the whole session again.
+                trader.gateway_mut().replay_from_start();
+            }
+        }
+        // Ids never repeat: above every id the state file says was sent (after
+        // the recovery, which restores journaled requests under their own ids).
+        let highest = trader.gateway().state().highest_cl;
+        trader.raise_next_cl(ClOrdId(highest.saturating_add(1)));
         let journal = match &config.engine.journal_dir {
             Some(dir) => {
-                // Unix time at engine-clock zero, so records carry wall-clock time.
-                let epoch = unix_now_ns().saturating_sub(clock.now_ns());
                 let (tx, handle, _recovered) = spawn_writer(
                     dir,
                     JournalConfig {
@@ -170,7 +215,12 @@ impl LiveEngine {
                     },
                 )
                 .map_err(|e| EngineError::InvalidArgument(format!("journal {dir}: {e}")))?;
+                let mut tx = tx;
+                if let Some((log, _)) = intents {
+                    tx.set_intent_log(log);
+                }
                 trader.set_journal(tx);
+                trader.journal_recovery(clock.now_ns());
                 // The instrument map, so a journal names its symbols even when the
                 // feed's stock directory went out before the engine joined.
                 let map: Vec<String> = config

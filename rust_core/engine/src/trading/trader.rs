@@ -24,7 +24,12 @@ use super::rules::{Metrics, Rules};
 use super::telemetry::{record, EngineEvent, EventTx, Latencies, OrderAction};
 use crate::market_data::{Applied, MarketData, MAX_LOCATES};
 use crate::EngineError;
-use quotewire_journal::JournalTx;
+use quotewire_journal::{Intent, JournalTx};
+use std::path::Path;
+
+use super::recovery::{
+    intent_tail, parse_note, survives_restart, walk_journal, NoteFact, Recovered, Replayed,
+};
 
 /// A request from the control plane (Python), applied between two events.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -175,6 +180,9 @@ pub struct TraderCounters {
     pub snapshot_dropped: u64,
     /// Trades the venue broke (alerts: positions need an operator's correction).
     pub broken_trades: u64,
+    /// Reports about orders already closed that the venue replayed after a
+    /// recovery (the login asks for the whole session): expected, changed nothing.
+    pub replayed_reports: u64,
 }
 
 /// Our order on one side of one instrument, as the quoting loop tracks it.
@@ -320,6 +328,13 @@ pub struct Trader<G: OrderGateway> {
     simulated: bool,
     /// The latest `now` an entry point was given.
     sim_now: u64,
+    /// What [`Self::recover`] rebuilt, if it ran.
+    recovered: Option<Recovered>,
+    /// Requests taken from the intent log by [`Self::recover`], to journal again.
+    restored_intents: Vec<OrderRequest>,
+    /// Until the first session is ready after a recovery: reports naming an
+    /// id below this are the venue's replay of orders already closed.
+    replayed_below: u32,
 }
 
 /// The control-plane ends of a trader's rings.
@@ -387,6 +402,7 @@ impl<G: OrderGateway> Trader<G> {
             start: StartPolicy::FromOne,
             stale_after_ns: config.feed.stale_after_ms.saturating_mul(1_000_000),
             recovery_timeout_ns: config.feed.recovery_timeout_ms.saturating_mul(1_000_000),
+            reorder_slots: config.feed.reorder_slots,
             ..SequencerConfig::default()
         })?;
         let md = MarketData::new(BookConfig {
@@ -420,7 +436,158 @@ impl<G: OrderGateway> Trader<G> {
             journal: None,
             simulated: false,
             sim_now: 0,
+            recovered: None,
+            restored_intents: Vec::new(),
+            replayed_below: 0,
         })
+    }
+
+    /// Rebuilds the state of an earlier life of this engine from its journal
+    /// at `dir` and the requests of `intents` (the intent log, oldest first)
+    /// the journal lost; call once, before [`Self::set_journal`] and before
+    /// the first poll. Requests are re-applied to the OMS as sent, reports
+    /// through the live path (OMS, positions, PnL, fill counts), `ready`
+    /// notes re-run the reconciliation, and kill-switch and reduce-only notes
+    /// restore those (a kill only for a reason that
+    /// [`survives_restart`]). Strategy
+    /// parameters, limits and rules set at run time are not restored: the
+    /// configuration's apply. Until the session is ready, reports about
+    /// closed orders are counted as replayed; once it is, every order still
+    /// open is cancelled (the quoting slots start empty). See `docs/recovery.md`.
+    pub fn recover(&mut self, dir: &Path, intents: &[Intent]) -> Result<Recovered, EngineError> {
+        if self.journal.is_some() || self.recovered.is_some() {
+            return Err(EngineError::InvalidArgument(
+                "recover runs once, before the journal is attached".into(),
+            ));
+        }
+        let mut rec = Recovered::default();
+        let mut killed = None;
+        let mut reduce_only = self.risk.reduce_only();
+        let walk = walk_journal(dir, |at, item| match item {
+            Replayed::Request(req) => {
+                rec.requests += 1;
+                if self.oms.restore(&req, at).is_err() {
+                    rec.refused += 1;
+                }
+            }
+            Replayed::Report(r) => {
+                rec.reports += 1;
+                match self.apply_recovered_report(at, &r) {
+                    OmsApplied::Fill(_) => rec.fills += 1,
+                    OmsApplied::Duplicate { .. } => rec.duplicates += 1,
+                    _ => {}
+                }
+            }
+            Replayed::Note(text) => match parse_note(text) {
+                Some(NoteFact::Ready { next_cl }) => {
+                    rec.reconciles += 1;
+                    self.oms.set_next_cl_id(next_cl);
+                    self.oms.reconcile(at, &mut |_| {});
+                }
+                Some(NoteFact::Kill(reason)) => killed = killed.or(Some(reason)),
+                Some(NoteFact::Rearm) => killed = None,
+                Some(NoteFact::ReduceOnly(on)) => reduce_only = on,
+                None => {}
+            },
+        })?;
+        for i in intent_tail(intents, walk.last_request) {
+            rec.intents += 1;
+            if self.oms.restore(&i.request, i.unix_ns).is_ok() {
+                self.restored_intents.push(i.request);
+            } else {
+                rec.refused += 1;
+            }
+        }
+        rec.segments = walk.segments;
+        rec.records = walk.records;
+        rec.damaged = walk.corrupt + walk.torn_tails;
+        rec.killed = killed.filter(|r| survives_restart(*r));
+        if let Some(reason) = rec.killed {
+            self.risk.kill(reason);
+            let _ = self.risk.take_kill_event();
+        }
+        self.risk.set_reduce_only(reduce_only);
+        rec.reduce_only = reduce_only;
+        rec.open_orders = self.oms.live_orders();
+        rec.next_cl = self.oms.next_cl_id();
+        self.replayed_below = rec.next_cl.0;
+        self.recovered = Some(rec);
+        Ok(rec)
+    }
+
+    /// One journaled report through the live report path, without journaling
+    /// it again or reacting to session events (none are journaled as reports).
+    fn apply_recovered_report(&mut self, at: u64, r: &ExecReport) -> OmsApplied {
+        let mut sink = ReportSink {
+            oms: &mut self.oms,
+            risk: &mut self.risk,
+            instruments: &mut self.instruments,
+            index: &self.index,
+            dirty: &mut self.dirty,
+            latencies: &mut self.latencies,
+            events: None,
+            counters: &mut self.counters,
+            clock: None,
+            sim_now: at,
+            journal: None,
+            sessions: [None; 4],
+            n_sessions: 0,
+            kill: None,
+            // What the earlier life could not place it counted then; replays it
+            // journaled are not news.
+            replayed_below: u32::MAX,
+            applied: None,
+        };
+        sink.report(r);
+        // A kill the report set off (drawdown) was journaled as a note when it
+        // first fired: it is restored from there, not from `sink.kill`.
+        sink.applied.unwrap_or(OmsApplied::Unknown {
+            cl: r.cl(),
+            kind: quotewire_oms::ReportKind::of(r),
+        })
+    }
+
+    /// Journals what [`Self::recover`] did (a note) and the requests it took
+    /// from the intent log (so the journal holds them from now on); call
+    /// right after [`Self::set_journal`].
+    pub fn journal_recovery(&mut self, now_ns: u64) {
+        let Some(rec) = self.recovered else { return };
+        self.note(
+            now_ns,
+            format_args!(
+                "recovered segments={} records={} requests={} reports={} fills={} \
+                 intents={} refused={} damaged={} open={} next_cl={} killed={} reduce_only={}",
+                rec.segments,
+                rec.records,
+                rec.requests,
+                rec.reports,
+                rec.fills,
+                rec.intents,
+                rec.refused,
+                rec.damaged,
+                rec.open_orders,
+                rec.next_cl.0,
+                rec.killed.map_or("none", KillReason::as_str),
+                rec.reduce_only
+            ),
+        );
+        for req in std::mem::take(&mut self.restored_intents) {
+            if let Some(j) = self.journal.as_mut() {
+                j.try_request(now_ns, &req);
+            }
+        }
+    }
+
+    /// What [`Self::recover`] rebuilt, if it ran.
+    #[must_use]
+    pub const fn recovered(&self) -> Option<&Recovered> {
+        self.recovered.as_ref()
+    }
+
+    /// Raises the next client order id to at least `next` (never lowers it):
+    /// the gateway's persisted highest id + 1 after a restart.
+    pub fn raise_next_cl(&mut self, next: ClOrdId) {
+        self.oms.set_next_cl_id(next);
     }
 
     /// Records every inbound packet, order request, venue report and control
@@ -567,7 +734,7 @@ impl<G: OrderGateway> Trader<G> {
             index: &self.index,
             dirty: &mut self.dirty,
             latencies: &mut self.latencies,
-            events: &mut self.events,
+            events: Some(&mut self.events),
             counters: &mut self.counters,
             clock: (!self.simulated).then_some(&self.clock),
             sim_now: now_ns,
@@ -575,6 +742,8 @@ impl<G: OrderGateway> Trader<G> {
             sessions: [None; 4],
             n_sessions: 0,
             kill: None,
+            replayed_below: self.replayed_below,
+            applied: None,
         };
         let n = self.gateway.poll(now_ns, &mut sink);
         let (sessions, n_sessions, kill) = (sink.sessions, sink.n_sessions, sink.kill);
@@ -807,6 +976,8 @@ impl<G: OrderGateway> Trader<G> {
     fn on_session(&mut self, now_ns: u64, e: SessionEvent) {
         match e {
             SessionEvent::Ready { next_cl } => {
+                // Recovery re-runs the reconciliation at this point of the journal.
+                self.note(now_ns, format_args!("ready next_cl={}", next_cl.0));
                 self.oms.set_next_cl_id(next_cl);
                 let mut expired = 0u32;
                 let instruments = &mut self.instruments;
@@ -851,6 +1022,16 @@ impl<G: OrderGateway> Trader<G> {
                         self.rearm(now_ns);
                     }
                 }
+                if std::mem::take(&mut self.replayed_below) != 0 {
+                    // After a recovery the quoting slots start empty: orders
+                    // still open are ones we cannot account for. Pull them first.
+                    let open = self.oms.live_orders();
+                    let cancels = self.cancel_everything(now_ns);
+                    self.note(
+                        now_ns,
+                        format_args!("recovery cancel open={open} cancels={cancels}"),
+                    );
+                }
                 self.mark_all_dirty();
             }
             SessionEvent::Lost { .. } | SessionEvent::EndOfSession if self.session_ready => {
@@ -886,6 +1067,7 @@ impl<G: OrderGateway> Trader<G> {
 
     fn rearm(&mut self, now_ns: u64) -> bool {
         if self.risk.rearm().is_ok() {
+            self.note(now_ns, format_args!("rearm"));
             self.events.push(now_ns, EngineEvent::Rearmed);
             self.mark_all_dirty();
             true
@@ -1300,7 +1482,8 @@ struct ReportSink<'a> {
     index: &'a [u16],
     dirty: &'a mut Vec<u16>,
     latencies: &'a mut Latencies,
-    events: &'a mut EventTx,
+    /// Where events go; `None` while recovering (history is not news).
+    events: Option<&'a mut EventTx>,
     counters: &'a mut TraderCounters,
     /// The clock; `None` in simulated time.
     clock: Option<&'a Clock>,
@@ -1310,12 +1493,22 @@ struct ReportSink<'a> {
     sessions: [Option<SessionEvent>; 4],
     n_sessions: usize,
     kill: Option<KillReason>,
+    /// Unknown reports naming an id below this are a post-recovery replay.
+    replayed_below: u32,
+    /// What the OMS did with the last report.
+    applied: Option<OmsApplied>,
 }
 
 impl ReportSink<'_> {
     #[inline(always)]
     fn now(&self) -> u64 {
         self.clock.map_or(self.sim_now, Clock::now_ns)
+    }
+
+    fn emit(&mut self, ts: u64, e: EngineEvent) {
+        if let Some(events) = self.events.as_mut() {
+            events.push(ts, e);
+        }
     }
 
     fn instrument(&mut self, id: InstrumentId) -> Option<(u16, &mut Instrument)> {
@@ -1361,14 +1554,16 @@ impl GatewaySink for ReportSink<'_> {
         if let Some(j) = self.journal.as_mut() {
             j.try_report(ts, r);
         }
-        match self.oms.on_report(r) {
+        let applied = self.oms.on_report(r);
+        self.applied = Some(applied);
+        match applied {
             OmsApplied::Fill(f) => {
                 self.counters.fills += 1;
                 if let Some(reason) = self.risk.on_fill(f.instrument, f.side, f.price, f.qty) {
                     self.kill = Some(reason);
                 }
                 let position = self.oms.position(f.instrument);
-                self.events.push(
+                self.emit(
                     ts,
                     EngineEvent::Fill {
                         cl: f.cl,
@@ -1459,7 +1654,7 @@ impl GatewaySink for ReportSink<'_> {
                 reason,
             } => {
                 self.counters.venue_rejects += 1;
-                self.events.push(
+                self.emit(
                     ts,
                     EngineEvent::VenueReject {
                         cl,
@@ -1482,7 +1677,7 @@ impl GatewaySink for ReportSink<'_> {
                 cancel_lost: _,
             } => {
                 self.counters.venue_rejects += 1;
-                self.events.push(
+                self.emit(
                     ts,
                     EngineEvent::VenueReject {
                         cl: rejected,
@@ -1519,10 +1714,13 @@ impl GatewaySink for ReportSink<'_> {
                 }
             }
             OmsApplied::Duplicate { .. } => self.counters.duplicate_reports += 1,
+            OmsApplied::Unknown { cl, .. } if cl.0 < self.replayed_below => {
+                self.counters.replayed_reports += 1;
+            }
             OmsApplied::Unknown { .. } => {
                 self.counters.unknown_reports += 1;
                 if let ExecReport::Executed { cl, qty, .. } = *r {
-                    self.events.push(ts, EngineEvent::UnknownFill { cl, qty });
+                    self.emit(ts, EngineEvent::UnknownFill { cl, qty });
                 }
             }
             OmsApplied::BrokenTrade { .. } => {
