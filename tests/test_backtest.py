@@ -200,17 +200,7 @@ def test_bench_backtest_prints_one_json_line_with_the_standard_fields(run_cli: R
     )
     assert code == 0, stderr
     record = last_json_line(stdout)
-    for key in (
-        "bench",
-        "count",
-        "per_sec",
-        "p50_ns",
-        "p99_ns",
-        "p999_ns",
-        "max_ns",
-        "machine",
-        "git_rev",
-    ):
+    for key in bench.REQUIRED_KEYS:
         assert key in record, key
     assert record["bench"] == "backtest"
     assert record["count"] == 30_000

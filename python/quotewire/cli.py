@@ -497,6 +497,23 @@ def _cmd_kill(args: argparse.Namespace) -> int:
 
     revision = scale.kill_firm(args.bus, clear=args.clear, reason=args.reason)
     state = "cleared" if args.clear else "engaged"
+def _cmd_standby(args: argparse.Namespace) -> int:
+    from quotewire import standby
+    from quotewire.engine import EngineConfig
+
+    config = EngineConfig.load(args.config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    guard = min(0.1, args.ttl / 4)
+    sb = standby.StandbyConfig(args.bus, args.group, ttl_s=args.ttl, guard_s=guard)
+    return standby.run(config, sb, stop)
+
+
     print(f"firm-wide kill {state} on {args.bus} (revision {revision})")
     return 0
 
@@ -920,6 +937,22 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
         "kill",
         help="engage the firm-wide kill switch of every instance on the NATS bus",
         description="Publish the firm-wide kill on the bus at --bus (core NATS, now) and "
+    # standby (hot standby, fenced by a lease on the bus)
+    p_sb = sub.add_parser(
+        "standby",
+        help="run the engine as one of a hot-standby pair, fenced by a lease on the bus",
+        description="Follow the lease of --group on the NATS bus; the first instance to "
+        "take it trades, the other takes over (recovering from the shared journal and OUCH "
+        "state) when the lease is not renewed for --ttl. An instance that loses the lease "
+        "stands down (kill switch, exit status 3). See docs/standby.md.",
+    )
+    p_sb.add_argument("--config", required=True, metavar="CONFIG", help="engine TOML file")
+    p_sb.add_argument("--bus", required=True, metavar="URL", help="nats://host:port")
+    p_sb.add_argument("--group", required=True, help="the pair's name (1-10 characters)")
+    p_sb.add_argument("--role", choices=["auto"], default="auto", help="default: auto")
+    p_sb.add_argument("--ttl", type=_seconds, default=0.4, help="lease TTL, default: 0.4 s")
+    p_sb.set_defaults(func=_cmd_standby)
+
         "store it in the JetStream bucket (for instances that connect later): every "
         "instance's control plane fires its engine's kill switch. --clear clears it (each "
         "instance re-arms what the firm kill engaged).",

@@ -1,0 +1,220 @@
+"""Hot standby: two `quotewire standby` processes on one configuration, journal and OUCH
+state file, fenced by a lease on the NATS bus (docs/standby.md). The primary is killed
+(SIGKILL), the standby takes over; the new primary is paused (SIGSTOP), a third instance
+takes over; the paused one is resumed and must stand down. The venue runs in this process
+and its ledger is the truth."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import wait_for
+
+pytest.importorskip("quotewire._core")
+
+from quotewire import _core, demo, scale
+from quotewire.engine import EngineThreads
+from quotewire.standby import EXIT_FENCED, Lease, StandbyConfig
+from quotewire.venue import Venue
+
+QUOTEWIRE = Path(sys.executable).with_name("quotewire")
+OUR_FIRM = 1
+TTL_S = 0.4
+# Bounds on every wait (2 cores shared with the venue and the NATS server).
+TAKEOVER_TIMEOUT = 10.0
+START_TIMEOUT = 15.0
+
+
+class Instance:
+    """One `quotewire standby` child and the status lines it printed."""
+
+    def __init__(self, config: Path, url: str, log: Path) -> None:
+        self.lines: list[dict[str, Any]] = []
+        self._err = log.open("a", encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [
+                str(QUOTEWIRE),
+                "standby",
+                "--config",
+                str(config),
+                "--bus",
+                url,
+                "--group",
+                "pair",
+                "--ttl",
+                str(TTL_S),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                self.lines.append(json.loads(line))
+
+    def said(self, event: str) -> list[dict[str, Any]]:
+        return [m for m in self.lines if m["event"] == event]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self._reader.join(timeout=5)
+        self._err.close()
+
+
+def _open_orders(venue: Venue) -> int:
+    return int(venue.firm_state(OUR_FIRM)["open_orders"])
+
+
+def test_standby_takes_over_after_sigkill_and_sigstop_and_old_primary_stands_down(
+    tmp_path: Path,
+) -> None:
+    if not QUOTEWIRE.exists():
+        pytest.skip(f"{QUOTEWIRE} is not installed")
+    if shutil.which("nats-server") is None:
+        pytest.skip("nats-server is not installed")
+    threads = EngineThreads(
+        log_level="warn", idle_sleep_us=20, journal_dir=str(tmp_path / "journal")
+    )
+    symbols = [s for s, *_ in demo.DEMO_INSTRUMENTS]
+    # A multicast feed: a paused instance keeps its socket, the next one must bind too.
+    venue_config, engine_config = scale.sharded_scenario([symbols], threads=threads)
+    # The venue ends a silent session after 400 ms (a paused instance's), then cancels.
+    venue_config = replace(venue_config, ouch=replace(venue_config.ouch, client_timeout_ms=400))
+    log = tmp_path / "standby.log"
+    instances: list[Instance] = []
+    with scale.NatsServer() as nats, Venue(venue_config) as venue:
+        config = engine_config(venue, 0)
+        config = replace(
+            config,
+            ouch=replace(config.ouch, heartbeat_ms=50, state_file=str(tmp_path / "ouch.state")),
+            feed=replace(config.feed, recovery_timeout_ms=10_000),
+        )
+        path = config.save(tmp_path / "engine.toml")
+        samples: list[tuple[int, int]] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.is_set():
+                samples.append((time.time_ns(), _open_orders(venue)))
+                time.sleep(0.002)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            a = Instance(path, nats.url, log)
+            instances.append(a)
+            assert wait_for(lambda: bool(a.said("trading")), START_TIMEOUT, 0.02), log.read_text()
+            b = Instance(path, nats.url, log)
+            instances.append(b)
+            assert wait_for(lambda: bool(b.said("standby")), START_TIMEOUT, 0.02), log.read_text()
+            assert wait_for(lambda: _open_orders(venue) > 0, START_TIMEOUT, 0.01)
+            time.sleep(0.5)
+
+            # (1) SIGKILL: b takes over, recovering from a's journal.
+            killed_at = time.time_ns()
+            a.proc.send_signal(signal.SIGKILL)
+            assert wait_for(lambda: bool(b.said("trading")), TAKEOVER_TIMEOUT, 0.005)
+            assert wait_for(
+                lambda: any(t > b.said("trading")[0]["ts_ns"] and n > 0 for t, n in samples),
+                TAKEOVER_TIMEOUT,
+                0.005,
+            )
+            quoting_at = next(t for t, n in samples if t > b.said("trading")[0]["ts_ns"] and n)
+            takeover_kill = (quoting_at - killed_at) / 1e9
+            # a's quotes were gone (cancel on disconnect) before b's first quote.
+            assert any(n == 0 for t, n in samples if killed_at < t < quoting_at)
+            assert b.said("leader")[0]["epoch"] == a.said("leader")[0]["epoch"] + 1
+
+            c = Instance(path, nats.url, log)
+            instances.append(c)
+            assert wait_for(lambda: bool(c.said("standby")), START_TIMEOUT, 0.02), log.read_text()
+            time.sleep(0.5)
+
+            # (2) SIGSTOP: c takes over once the lease expires and the venue ended b's
+            # silent session (cancelling its quotes).
+            stopped_at = time.time_ns()
+            b.proc.send_signal(signal.SIGSTOP)
+            assert wait_for(lambda: bool(c.said("trading")), TAKEOVER_TIMEOUT, 0.005)
+            assert wait_for(
+                lambda: any(t > c.said("trading")[0]["ts_ns"] and n > 0 for t, n in samples),
+                TAKEOVER_TIMEOUT,
+                0.005,
+            )
+            quoting_at = next(t for t, n in samples if t > c.said("trading")[0]["ts_ns"] and n)
+            takeover_stop = (quoting_at - stopped_at) / 1e9
+            assert any(n == 0 for t, n in samples if stopped_at < t < quoting_at)
+            assert c.said("leader")[0]["epoch"] == b.said("leader")[0]["epoch"] + 1
+
+            # b wakes up: it finds its lease expired and exits without trading again.
+            b.proc.send_signal(signal.SIGCONT)
+            b.proc.wait(timeout=TAKEOVER_TIMEOUT)
+            assert b.proc.returncode == EXIT_FENCED
+            assert [m["reason"] for m in b.said("fenced")] == ["expired"]
+            assert len(b.said("trading")) == 1
+            # c still holds the session and quotes.
+            time.sleep(0.5)
+            assert c.proc.poll() is None and _open_orders(venue) > 0
+
+            c.proc.send_signal(signal.SIGTERM)
+            c.proc.wait(timeout=30)
+            assert c.proc.returncode == 0, log.read_text()
+            assert wait_for(lambda: _open_orders(venue) == 0, 5.0, 0.02)
+        finally:
+            sampling.set()
+            sampler.join(timeout=5)
+            for inst in instances:
+                inst.close()
+        state = venue.firm_state(OUR_FIRM)
+
+    # The last primary's positions, rebuilt through two takeovers, equal the venue's.
+    final = c.said("stopped")[0]
+    ids = {i.symbol: i.id for i in config.instruments}
+    ours = {ids[s]: p for s, p in final["positions"].items() if p}
+    theirs = {int(k): int(v) for k, v in state["positions"].items() if v}
+    assert ours == theirs
+    assert final["fills"] == state["executions"]
+    print(f"takeover after SIGKILL {takeover_kill:.3f} s, after SIGSTOP {takeover_stop:.3f} s")
+
+
+def test_lease_take_is_exclusive_and_a_superseded_holder_cannot_renew() -> None:
+    if shutil.which("nats-server") is None:
+        pytest.skip("nats-server is not installed")
+    with scale.NatsServer() as nats:
+        config = StandbyConfig(nats.url, "unit", ttl_s=0.4, guard_s=0.1, name="test")
+        one = Lease(_core.Bus(nats.url, "one"), config)
+        two = Lease(_core.Bus(nats.url, "two"), config)
+        assert one.read() is None
+        assert one.take(None)
+        assert not two.take(None)  # created already: compare-and-set refuses
+        seen = two.read()
+        assert seen is not None and seen.epoch == 1 and seen.holder == one.token
+        assert one.renew()
+        assert not two.take(seen)  # a stale revision: refused
+        seen = two.read()
+        assert seen is not None and two.take(seen)
+        assert two.held is not None and two.held.epoch == 2
+        assert not one.renew()  # the fence: the old holder finds a newer write
+        assert one.held is None
+        one._bus.close()
+        two._bus.close()
