@@ -54,24 +54,23 @@
 //! not yet have seen the old connection end). End of Session ends the client
 //! for good.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 
 use quotewire_core::order::{ClOrdId, OrderRequest};
 use quotewire_core::InstrumentId;
 use quotewire_protocol::soupbintcp::{self, LoginAccepted, LoginRequest, Packet, StreamFramer};
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::Socket;
 
 use crate::codec::{decode_message, printable, Decoded, OuchEncoder, MAX_REQUEST_PACKET_LEN};
+use crate::conn::{Backoff, Conn, OutBuf, Progress};
 use crate::event::{DebugText, GatewaySink, LostReason, OrderGateway, SessionEvent, SessionStatus};
 use crate::state::{SessionState, StateStore};
 use crate::{GatewayConfigError, GatewayError, GatewayStats};
 
 /// Reads per poll, so that a flood of input cannot starve the caller's loop.
 const MAX_READS_PER_POLL: usize = 16;
-/// The backoff grows up to this multiple of the configured one.
-const MAX_BACKOFF_FACTOR: u64 = 32;
 /// Smallest accepted send buffer.
 pub const MIN_SEND_BUFFER: usize = 256;
 /// Smallest accepted receive buffer.
@@ -155,13 +154,6 @@ enum Close {
     Ended,
 }
 
-#[derive(Debug)]
-enum Conn {
-    Closed,
-    Connecting(Socket),
-    Open(TcpStream),
-}
-
 /// Everything but the socket and the framer (so that a packet borrowed from
 /// the framer can be handled while this is mutated).
 #[derive(Debug)]
@@ -171,12 +163,9 @@ struct Session {
     heartbeat_ns: u64,
     timeout_ns: u64,
     reconnect: bool,
-    backoff_ns: u64,
-    backoff_cur_ns: u64,
+    backoff: Backoff,
     encoder: OuchEncoder,
-    out: Box<[u8]>,
-    out_head: usize,
-    out_tail: usize,
+    out: OutBuf,
     store: StateStore,
     stats: GatewayStats,
     phase: Phase,
@@ -279,12 +268,9 @@ impl OuchClient {
                 heartbeat_ns: c.heartbeat_interval_ns,
                 timeout_ns: c.server_timeout_ns,
                 reconnect: c.reconnect,
-                backoff_ns: c.reconnect_backoff_ns,
-                backoff_cur_ns: c.reconnect_backoff_ns,
+                backoff: Backoff::new(c.reconnect_backoff_ns),
                 encoder,
-                out: vec![0; c.send_buffer].into_boxed_slice(),
-                out_head: 0,
-                out_tail: 0,
+                out: OutBuf::new(c.send_buffer),
                 store,
                 stats,
                 phase: Phase::Idle,
@@ -342,7 +328,7 @@ impl OuchClient {
     /// Bytes encoded but not yet written to the socket.
     #[must_use]
     pub const fn pending_bytes(&self) -> usize {
-        self.s.out_tail - self.s.out_head
+        self.s.out.pending_len()
     }
 
     /// The encoder (symbol table and Firm appendage) this client uses.
@@ -362,14 +348,9 @@ impl OuchClient {
     /// reported as [`LostReason::Local`] on the next poll and the client
     /// reconnects if configured to. For tests and operator tooling.
     pub fn disconnect(&mut self) {
-        if matches!(self.conn, Conn::Closed) {
-            return;
+        if self.conn.abort() {
+            self.s.pending_lost = Some(LostReason::Local);
         }
-        if let Conn::Open(stream) = &self.conn {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
-        self.conn = Conn::Closed;
-        self.s.pending_lost = Some(LostReason::Local);
     }
 
     /// Logs out (Logout Request, written best effort), closes the connection,
@@ -387,8 +368,7 @@ impl OuchClient {
         }
         self.conn = Conn::Closed;
         self.s.phase = Phase::Ended;
-        self.s.out_head = 0;
-        self.s.out_tail = 0;
+        self.s.out.discard();
         self.s.store.sync()
     }
 
@@ -399,50 +379,27 @@ impl OuchClient {
         self.s.attempts += 1;
         self.s.since_ns = now_ns;
         self.s.phase = Phase::Connecting;
-        let addr = SockAddr::from(self.s.addr);
-        let created = Socket::new(
-            Domain::for_address(self.s.addr),
-            Type::STREAM,
-            Some(Protocol::TCP),
-        )
-        .and_then(|s| s.set_nonblocking(true).map(|()| s));
-        let Ok(socket) = created else {
-            return self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink);
-        };
-        // Latency over packet count; failing to set it is not fatal.
-        let _ = socket.set_tcp_nodelay(true);
-        match socket.connect(&addr) {
-            Ok(()) => self.on_connected(socket, now_ns, sink),
-            Err(e)
-                if e.raw_os_error() == Some(libc::EINPROGRESS)
-                    || e.kind() == io::ErrorKind::WouldBlock =>
-            {
-                self.conn = Conn::Connecting(socket);
+        match self.conn.start_connect(self.s.addr) {
+            Progress::Connected(socket) => self.on_connected(socket, now_ns, sink),
+            Progress::Pending => {}
+            Progress::Failed => {
+                self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink);
             }
-            Err(_) => self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink),
         }
     }
 
     fn check_connect(&mut self, now_ns: u64, sink: &mut impl GatewaySink) {
-        let Conn::Connecting(socket) = &self.conn else {
-            return;
-        };
-        let failed = !matches!(socket.take_error(), Ok(None));
-        if failed {
-            return self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink);
-        }
-        match socket.peer_addr() {
-            Ok(_) => {
-                if let Conn::Connecting(socket) = std::mem::replace(&mut self.conn, Conn::Closed) {
-                    self.on_connected(socket, now_ns, sink);
-                }
+        match self.conn.check_connect() {
+            Some(Progress::Connected(socket)) => self.on_connected(socket, now_ns, sink),
+            Some(Progress::Pending)
+                if now_ns.saturating_sub(self.s.since_ns) >= self.s.timeout_ns =>
+            {
+                self.close_conn(now_ns, Close::Lost(LostReason::ConnectTimeout), sink);
             }
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                if now_ns.saturating_sub(self.s.since_ns) >= self.s.timeout_ns {
-                    self.close_conn(now_ns, Close::Lost(LostReason::ConnectTimeout), sink);
-                }
+            Some(Progress::Failed) => {
+                self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink);
             }
-            Err(_) => self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink),
+            Some(Progress::Pending) | None => {}
         }
     }
 
@@ -450,8 +407,7 @@ impl OuchClient {
         let stream = TcpStream::from(socket);
         self.s.stats.connects += 1;
         self.framer.reset();
-        self.s.out_head = 0;
-        self.s.out_tail = 0;
+        self.s.out.discard();
         self.s.phase = Phase::LoggingIn;
         self.s.since_ns = now_ns;
         self.s.last_rx_ns = now_ns;
@@ -474,9 +430,7 @@ impl OuchClient {
         self.conn = Conn::Closed;
         self.framer.reset();
         let s = &mut self.s;
-        s.stats.discarded_bytes += (s.out_tail - s.out_head) as u64;
-        s.out_head = 0;
-        s.out_tail = 0;
+        s.stats.discarded_bytes += s.out.discard() as u64;
         s.next_cl = None;
         match why {
             Close::Lost(reason) => {
@@ -487,12 +441,7 @@ impl OuchClient {
                 } else if reason == LostReason::SessionChanged {
                     now_ns
                 } else {
-                    let at = now_ns.saturating_add(s.backoff_cur_ns);
-                    s.backoff_cur_ns = s
-                        .backoff_cur_ns
-                        .saturating_mul(2)
-                        .min(s.backoff_ns.saturating_mul(MAX_BACKOFF_FACTOR));
-                    at
+                    s.backoff.next_at(now_ns)
                 };
                 sink.session(SessionEvent::Lost { reason });
             }
@@ -502,12 +451,7 @@ impl OuchClient {
                 // venue has not yet noticed the previous connection's end.
                 // Retry with backoff; a first login is refused for good.
                 s.next_connect_ns = if s.reconnect && s.stats.logins > 0 {
-                    let at = now_ns.saturating_add(s.backoff_cur_ns);
-                    s.backoff_cur_ns = s
-                        .backoff_cur_ns
-                        .saturating_mul(2)
-                        .min(s.backoff_ns.saturating_mul(MAX_BACKOFF_FACTOR));
-                    at
+                    s.backoff.next_at(now_ns)
                 } else {
                     u64::MAX
                 };
@@ -557,8 +501,7 @@ impl OuchClient {
                 if now_ns.saturating_sub(s.last_rx_ns) >= s.timeout_ns {
                     return Err(Close::Lost(LostReason::ServerTimeout));
                 }
-                if s.out_head == s.out_tail && now_ns.saturating_sub(s.last_tx_ns) >= s.heartbeat_ns
-                {
+                if s.out.is_empty() && now_ns.saturating_sub(s.last_tx_ns) >= s.heartbeat_ns {
                     s.queue(&Packet::ClientHeartbeat);
                     s.stats.heartbeats_out += 1;
                 }
@@ -604,13 +547,12 @@ impl Session {
     /// Appends one packet to the send buffer; false if it does not fit.
     fn queue(&mut self, p: &Packet<'_>) -> bool {
         let n = p.encoded_len();
-        if !self.make_room(n) {
+        if !self.out.make_room(n) {
             return false;
         }
-        let dst = self.out.get_mut(self.out_tail..).unwrap_or_default();
-        match p.encode(dst) {
+        match p.encode(self.out.spare(usize::MAX)) {
             Ok(n) => {
-                self.out_tail += n;
+                self.out.commit(n);
                 self.stats.packets_out += 1;
                 true
             }
@@ -618,48 +560,14 @@ impl Session {
         }
     }
 
-    /// Ensures `n` free bytes after `out_tail`, moving pending bytes to the
-    /// front if needed (a copy, never an allocation).
-    #[inline]
-    fn make_room(&mut self, n: usize) -> bool {
-        if self.out.len() - self.out_tail >= n {
-            return true;
-        }
-        if self.out_head > 0 {
-            self.out.copy_within(self.out_head..self.out_tail, 0);
-            self.out_tail -= self.out_head;
-            self.out_head = 0;
-        }
-        self.out.len() - self.out_tail >= n
-    }
-
     /// One write of everything pending; the rest stays buffered.
-    fn write_out(&mut self, mut stream: &TcpStream, now_ns: u64) -> Result<(), io::ErrorKind> {
-        let pending = self
-            .out
-            .get(self.out_head..self.out_tail)
-            .unwrap_or_default();
-        if pending.is_empty() {
-            return Ok(());
+    fn write_out(&mut self, stream: &TcpStream, now_ns: u64) -> Result<(), io::ErrorKind> {
+        let n = self.out.write_to(stream)?;
+        if n > 0 {
+            self.stats.bytes_out += n as u64;
+            self.last_tx_ns = now_ns;
         }
-        loop {
-            return match stream.write(pending) {
-                Ok(0) => Err(io::ErrorKind::WriteZero),
-                Ok(n) => {
-                    self.out_head += n;
-                    if self.out_head == self.out_tail {
-                        self.out_head = 0;
-                        self.out_tail = 0;
-                    }
-                    self.stats.bytes_out += n as u64;
-                    self.last_tx_ns = now_ns;
-                    Ok(())
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Err(e.kind()),
-            };
-        }
+        Ok(())
     }
 
     fn on_packet(
@@ -716,7 +624,7 @@ impl Session {
             self.store.set_next_seq(next_seq);
         }
         self.stats.logins += 1;
-        self.backoff_cur_ns = self.backoff_ns;
+        self.backoff.reset();
         self.phase = Phase::Replaying;
         self.since_ns = now_ns;
         sink.session(SessionEvent::LoggedIn { next_seq });
@@ -759,12 +667,11 @@ impl OrderGateway for OuchClient {
         if s.phase != Phase::Ready {
             return Err(GatewayError::NotReady);
         }
-        if !s.make_room(MAX_REQUEST_PACKET_LEN) {
+        if !s.out.make_room(MAX_REQUEST_PACKET_LEN) {
             return Err(GatewayError::BufferFull);
         }
-        let dst = s.out.get_mut(s.out_tail..).unwrap_or_default();
-        let n = s.encoder.encode(req, dst)?;
-        s.out_tail += n;
+        let n = s.encoder.encode(req, s.out.spare(usize::MAX))?;
+        s.out.commit(n);
         s.stats.requests += 1;
         s.stats.packets_out += 1;
         s.store.note_cl(req.cl().0);
@@ -772,7 +679,7 @@ impl OrderGateway for OuchClient {
     }
 
     fn flush(&mut self, now_ns: u64) -> Result<(), GatewayError> {
-        if self.s.out_head == self.s.out_tail {
+        if self.s.out.is_empty() {
             return Ok(());
         }
         let Conn::Open(stream) = &self.conn else {
@@ -971,7 +878,7 @@ mod tests {
         assert_eq!(c.state().next_seq, 3);
         assert_eq!(&c.state().session, b"SESSION001");
         // The Account Query went into the send buffer right after login.
-        let pending = &c.s.out[c.s.out_head..c.s.out_tail];
+        let pending = c.s.out.pending();
         assert_eq!(pending, packet(&Packet::UnsequencedData(b"Q")).as_slice());
         // Now orders are accepted, and the id is remembered.
         c.send(0, &order(6)).unwrap();
@@ -1129,7 +1036,7 @@ mod tests {
     fn lost_connections_back_off_exponentially_up_to_a_cap() {
         let mut c = OuchClient::new(config()).unwrap();
         let mut rec = Rec::default();
-        let base = c.s.backoff_ns;
+        let base = config().reconnect_backoff_ns;
         let mut waits = Vec::new();
         for _ in 0..8 {
             c.close_conn(0, Close::Lost(LostReason::ConnectFailed), &mut rec);

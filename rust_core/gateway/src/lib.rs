@@ -22,10 +22,12 @@
 
 mod client;
 mod codec;
+mod conn;
 mod error;
 mod event;
 pub mod fix;
 mod memory;
+mod session_file;
 mod state;
 mod stats;
 

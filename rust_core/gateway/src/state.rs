@@ -13,18 +13,19 @@
 //! sequence 1 and replays the whole session, which the OMS deduplicates, so a
 //! reset can never lose a report.
 
-use std::fs::OpenOptions;
 use std::path::Path;
 
-use memmap2::{MmapMut, MmapOptions};
-
+use crate::session_file::{FileFormat, SessionFile};
 use crate::GatewayConfigError;
 
 /// Size of the state file.
 pub const STATE_FILE_LEN: usize = 64;
-const MAGIC: [u8; 8] = *b"QWOUCHST";
-const VERSION: u32 = 1;
-const OFF_VERSION: usize = 8;
+const FORMAT: FileFormat = FileFormat {
+    kind: "an OUCH",
+    magic: *b"QWOUCHST",
+    version: 1,
+    len: STATE_FILE_LEN,
+};
 const OFF_SESSION: usize = 12;
 const OFF_NEXT_SEQ: usize = 24;
 const OFF_HIGHEST_CL: usize = 32;
@@ -65,35 +66,16 @@ fn check_word(mix: u64, next_seq: u64, highest_cl: u32) -> u64 {
 /// The state, with an optional mapping of the file it is persisted in.
 #[derive(Debug)]
 pub(crate) struct StateStore {
-    map: Option<MmapMut>,
+    file: SessionFile,
     state: SessionState,
     mix: u64,
-}
-
-pub(crate) fn rd8(b: &[u8], off: usize) -> [u8; 8] {
-    b.get(off..off + 8)
-        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-        .unwrap_or_default()
-}
-
-pub(crate) fn rd4(b: &[u8], off: usize) -> [u8; 4] {
-    b.get(off..off + 4)
-        .and_then(|s| <[u8; 4]>::try_from(s).ok())
-        .unwrap_or_default()
-}
-
-#[inline(always)]
-pub(crate) fn store(map: &mut Option<MmapMut>, off: usize, bytes: &[u8]) {
-    if let Some(dst) = map.as_mut().and_then(|m| m.get_mut(off..off + bytes.len())) {
-        dst.copy_from_slice(bytes);
-    }
 }
 
 impl StateStore {
     /// In memory only (no state file).
     pub(crate) fn memory() -> Self {
         Self {
-            map: None,
+            file: SessionFile::memory(FORMAT),
             state: SessionState::FRESH,
             mix: session_mix(&SessionState::FRESH.session),
         }
@@ -102,38 +84,9 @@ impl StateStore {
     /// Opens (creating if absent or empty) and maps the state file. Returns
     /// whether a torn or corrupted state had to be reset.
     pub(crate) fn open(path: &Path) -> Result<(Self, bool), GatewayConfigError> {
-        let io_err = |source| GatewayConfigError::StateFileIo {
-            path: path.to_owned(),
-            source,
-        };
-        let foreign = |reason| GatewayConfigError::StateFileForeign {
-            path: path.to_owned(),
-            kind: "an OUCH",
-            reason,
-        };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io_err)?;
-        let len = file.metadata().map_err(io_err)?.len();
-        let fresh = len == 0;
-        if fresh {
-            file.set_len(STATE_FILE_LEN as u64).map_err(io_err)?;
-        } else if len != STATE_FILE_LEN as u64 {
-            return Err(foreign("wrong size"));
-        }
-        // SAFETY: the mapping is private to this process's view of a file the
-        // client owns; the crate documents that one client at a time may use
-        // a state file. Another process truncating it would fault on access,
-        // which no safe code can prevent for a shared mapping; we only ever
-        // read and write the 64 bytes the file was just checked to hold.
-        let map =
-            unsafe { MmapOptions::new().len(STATE_FILE_LEN).map_mut(&file) }.map_err(io_err)?;
+        let (file, fresh) = SessionFile::open(path, FORMAT)?;
         let mut s = Self {
-            map: Some(map),
+            file,
             state: SessionState::FRESH,
             mix: session_mix(&SessionState::FRESH.session),
         };
@@ -141,20 +94,13 @@ impl StateStore {
             s.write_all();
             return Ok((s, false));
         }
-        let bytes: &[u8] = s.map.as_deref().unwrap_or_default();
-        if rd8(bytes, 0) != MAGIC {
-            return Err(foreign("bad magic"));
-        }
-        if u32::from_le_bytes(rd4(bytes, OFF_VERSION)) != VERSION {
-            return Err(foreign("unsupported version"));
-        }
         let mut session = [b' '; 10];
-        if let Some(src) = bytes.get(OFF_SESSION..OFF_SESSION + 10) {
+        if let Some(src) = s.file.bytes().get(OFF_SESSION..OFF_SESSION + 10) {
             session.copy_from_slice(src);
         }
-        let next_seq = u64::from_le_bytes(rd8(bytes, OFF_NEXT_SEQ));
-        let highest_cl = u32::from_le_bytes(rd4(bytes, OFF_HIGHEST_CL));
-        let check = u64::from_le_bytes(rd8(bytes, OFF_CHECK));
+        let next_seq = s.file.u64_at(OFF_NEXT_SEQ);
+        let highest_cl = s.file.u32_at(OFF_HIGHEST_CL);
+        let check = s.file.u64_at(OFF_CHECK);
         let mix = session_mix(&session);
         let valid = session.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
             && next_seq >= 1
@@ -175,18 +121,18 @@ impl StateStore {
 
     fn write_all(&mut self) {
         let st = self.state;
-        store(&mut self.map, 0, &MAGIC);
-        store(&mut self.map, OFF_VERSION, &VERSION.to_le_bytes());
-        store(&mut self.map, OFF_SESSION, &st.session);
-        store(&mut self.map, OFF_NEXT_SEQ, &st.next_seq.to_le_bytes());
-        store(&mut self.map, OFF_HIGHEST_CL, &st.highest_cl.to_le_bytes());
+        self.file.store_header();
+        self.file.store(OFF_SESSION, &st.session);
+        self.file.store(OFF_NEXT_SEQ, &st.next_seq.to_le_bytes());
+        self.file
+            .store(OFF_HIGHEST_CL, &st.highest_cl.to_le_bytes());
         self.store_check();
     }
 
     #[inline(always)]
     fn store_check(&mut self) {
         let c = check_word(self.mix, self.state.next_seq, self.state.highest_cl);
-        store(&mut self.map, OFF_CHECK, &c.to_le_bytes());
+        self.file.store(OFF_CHECK, &c.to_le_bytes());
     }
 
     /// The current state.
@@ -199,7 +145,7 @@ impl StateStore {
     #[inline]
     pub(crate) fn set_next_seq(&mut self, next_seq: u64) {
         self.state.next_seq = next_seq;
-        store(&mut self.map, OFF_NEXT_SEQ, &next_seq.to_le_bytes());
+        self.file.store(OFF_NEXT_SEQ, &next_seq.to_le_bytes());
         self.store_check();
     }
 
@@ -208,7 +154,7 @@ impl StateStore {
     pub(crate) fn note_cl(&mut self, cl: u32) {
         if cl > self.state.highest_cl {
             self.state.highest_cl = cl;
-            store(&mut self.map, OFF_HIGHEST_CL, &cl.to_le_bytes());
+            self.file.store(OFF_HIGHEST_CL, &cl.to_le_bytes());
             self.store_check();
         }
     }
@@ -232,10 +178,7 @@ impl StateStore {
 
     /// Flushes the mapping to the file (msync); a no-op without a file.
     pub(crate) fn sync(&self) -> std::io::Result<()> {
-        match &self.map {
-            Some(m) => m.flush(),
-            None => Ok(()),
-        }
+        self.file.sync()
     }
 }
 

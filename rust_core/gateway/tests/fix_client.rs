@@ -8,11 +8,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use quotewire_core::order::{
-    CancelOrder, CancelReason, ClOrdId, ExecReport, NewOrder, OrderRequest, ReplaceOrder,
-    TimeInForce,
-};
-use quotewire_core::{InstrumentId, Price, Qty, Side};
+use quotewire_core::order::{CancelReason, ClOrdId, ExecReport, TimeInForce};
+use quotewire_core::{Price, Qty, Side};
 use quotewire_gateway::{
     FixClient, FixClientConfig, LostReason, OrderGateway, SessionEvent, SessionStatus,
 };
@@ -21,14 +18,12 @@ use quotewire_protocol::fix::{
     MessageBuilder, OrdStatus, OrdType, ResendRequest, SequenceReset, TestRequest,
 };
 use quotewire_venue::fix_gateway::{FixGatewayConfig, FixSessionConfig};
-use quotewire_venue::matching::{FirmId, InstrumentConfig, PriceBand, VenueConfig};
+use quotewire_venue::matching::FirmId;
 use quotewire_venue::server::{RunningVenue, ServerConfig};
 
-const AAPL: InstrumentId = InstrumentId(1);
-const PX: i64 = 1_000_000; // 100.0000
-const TICK: i64 = 100;
-const WAIT: Duration = Duration::from_secs(10);
-const MS: u64 = 1_000_000;
+mod common;
+
+use common::*;
 
 // ---------------------------------------------------------------------------
 // Venue.
@@ -44,20 +39,7 @@ fn venue() -> RunningVenue {
     fix.sessions = vec![session("ALICE", 1), session("BOB", 2)];
     fix.heartbeat_secs = 1;
     let config = ServerConfig {
-        matching: VenueConfig {
-            max_orders: 1024,
-            max_band_levels: 4096,
-            instruments: vec![InstrumentConfig {
-                id: AAPL,
-                tick: Price(TICK),
-                band: PriceBand::Range {
-                    min: Price(900_000),
-                    max: Price(1_100_000),
-                },
-                max_order_qty: Qty(1_000_000),
-            }],
-            ..VenueConfig::default()
-        },
+        matching: matching(),
         symbols: vec![(AAPL, "AAPL".to_owned())],
         ouch: None,
         fix: Some(fix),
@@ -65,6 +47,10 @@ fn venue() -> RunningVenue {
         extra: Vec::new(),
     };
     RunningVenue::start(config).expect("venue starts")
+}
+
+fn addr(v: &RunningVenue) -> SocketAddr {
+    v.endpoints().fix.expect("FIX enabled")
 }
 
 fn config(addr: SocketAddr, sender: &str, state: Option<&Path>) -> FixClientConfig {
@@ -81,86 +67,25 @@ fn config(addr: SocketAddr, sender: &str, state: Option<&Path>) -> FixClientConf
 // ---------------------------------------------------------------------------
 // Client side.
 
-type Rec = quotewire_gateway::RecordingSink;
+type Driver = common::Driver<FixClient>;
 
-/// A client, what it reported, and a monotonic clock.
-struct Driver {
-    client: FixClient,
-    rec: Rec,
-    start: Instant,
-}
+impl TestClient for FixClient {
+    type Config = FixClientConfig;
 
-impl Driver {
-    fn new(config: FixClientConfig) -> Self {
-        Self {
-            client: FixClient::new(config).expect("valid config"),
-            rec: Rec::default(),
-            start: Instant::now(),
-        }
+    fn build(config: FixClientConfig) -> Self {
+        Self::new(config).expect("valid config")
     }
 
-    fn now(&self) -> u64 {
-        1 + u64::try_from(self.start.elapsed().as_nanos()).unwrap()
-    }
-
-    fn tick(&mut self) {
-        let now = self.now();
-        self.client.flush(now).ok();
-        self.client.poll(now, &mut self.rec);
-        std::thread::sleep(Duration::from_micros(200));
-    }
-
-    fn until(&mut self, what: &str, mut cond: impl FnMut(&Self) -> bool) {
-        let deadline = Instant::now() + WAIT;
-        while !cond(self) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; events {:?}, reports {:?}, stats {:?}",
-                self.rec.events,
-                self.rec.reports,
-                self.client.fix_stats()
-            );
-            self.tick();
-        }
-    }
-
-    fn ready(&mut self) {
-        self.until("Ready", |d| d.client.status() == SessionStatus::Ready);
-    }
-
-    fn send(&mut self, req: &OrderRequest) {
-        let now = self.now();
-        self.client.send(now, req).expect("send");
-        self.client.flush(now).expect("flush");
-    }
-
-    fn reports(&mut self, n: usize) {
-        self.until(&format!("{n} reports"), |d| d.rec.reports.len() >= n);
+    fn diag(&self) -> String {
+        format!("stats {:?}", self.fix_stats())
     }
 }
 
-fn order(cl: u32, side: Side, price: i64, qty: u64, tif: TimeInForce) -> OrderRequest {
-    OrderRequest::New(NewOrder {
-        cl: ClOrdId(cl),
-        instrument: AAPL,
-        side,
-        price: Price(price),
-        qty: Qty(qty),
-        tif,
-        post_only: false,
-    })
-}
-
-fn buy(cl: u32, price: i64, qty: u64) -> OrderRequest {
-    order(cl, Side::Buy, price, qty, TimeInForce::Day)
-}
-
-fn cancel(cl: u32) -> OrderRequest {
-    OrderRequest::Cancel(CancelOrder {
-        cl: ClOrdId(cl),
-        instrument: AAPL,
-        side: Side::Buy,
-    })
+/// Alice logged on to `v`, without a state file.
+fn alice_ready(v: &RunningVenue) -> Driver {
+    let mut d = Driver::new(config(addr(v), "ALICE", None));
+    d.ready();
+    d
 }
 
 fn accepted(r: &ExecReport) -> Option<ClOrdId> {
@@ -176,7 +101,7 @@ fn accepted(r: &ExecReport) -> Option<ClOrdId> {
 #[test]
 fn logon_then_enter_replace_fill_and_cancel_give_the_right_reports() {
     let v = venue();
-    let addr = v.endpoints().fix.expect("FIX enabled");
+    let addr = addr(&v);
     let mut alice = Driver::new(config(addr, "ALICE", None));
     let mut bob = Driver::new(config(addr, "BOB", None));
     assert_eq!(
@@ -228,15 +153,7 @@ fn logon_then_enter_replace_fill_and_cancel_give_the_right_reports() {
     assert_ne!(match_number, 0, "the venue's ExecIDs are decimal");
 
     // Replace to 50 open at a new price: FIX OrderQty is 80 (30 filled).
-    alice.send(&OrderRequest::Replace(ReplaceOrder {
-        orig: ClOrdId(1),
-        cl: ClOrdId(2),
-        instrument: AAPL,
-        side: Side::Buy,
-        price: Price(PX + TICK),
-        qty: Qty(50),
-        post_only: false,
-    }));
+    alice.send(&replace(1, 2, PX + TICK, 50));
     alice.reports(3);
     let ExecReport::Replaced {
         orig,
@@ -309,22 +226,10 @@ fn logon_then_enter_replace_fill_and_cancel_give_the_right_reports() {
     assert_eq!(alice.rec.lost(), 0);
 }
 
-fn ts_of(r: &ExecReport) -> u64 {
-    match r {
-        ExecReport::Accepted { ts_ns, .. }
-        | ExecReport::Replaced { ts_ns, .. }
-        | ExecReport::Canceled { ts_ns, .. }
-        | ExecReport::Executed { ts_ns, .. }
-        | ExecReport::Rejected { ts_ns, .. }
-        | ExecReport::CancelRejected { ts_ns, .. }
-        | ExecReport::BrokenTrade { ts_ns, .. } => *ts_ns,
-    }
-}
-
 #[test]
 fn a_restarted_client_continues_the_persisted_sequence_numbers() {
     let v = venue();
-    let addr = v.endpoints().fix.expect("FIX enabled");
+    let addr = addr(&v);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("alice.fixstate");
 
@@ -369,9 +274,7 @@ fn a_restarted_client_continues_the_persisted_sequence_numbers() {
 #[test]
 fn a_dropped_connection_reconnects_and_continues_the_sequence() {
     let v = venue();
-    let addr = v.endpoints().fix.expect("FIX enabled");
-    let mut d = Driver::new(config(addr, "ALICE", None));
-    d.ready();
+    let mut d = alice_ready(&v);
     d.send(&buy(1, PX, 10));
     d.reports(1);
     let before = d.client.state();
@@ -393,9 +296,7 @@ fn a_dropped_connection_reconnects_and_continues_the_sequence() {
 #[test]
 fn a_gap_in_the_venues_messages_makes_the_client_ask_for_a_resend() {
     let v = venue();
-    let addr = v.endpoints().fix.expect("FIX enabled");
-    let mut d = Driver::new(config(addr, "ALICE", None));
-    d.ready();
+    let mut d = alice_ready(&v);
     for cl in 1..=3 {
         d.send(&buy(cl, PX, 10));
     }
@@ -424,9 +325,7 @@ fn a_gap_in_the_venues_messages_makes_the_client_ask_for_a_resend() {
 #[test]
 fn a_skipped_outgoing_number_makes_the_venue_ask_and_the_order_is_resent() {
     let v = venue();
-    let addr = v.endpoints().fix.expect("FIX enabled");
-    let mut d = Driver::new(config(addr, "ALICE", None));
-    d.ready();
+    let mut d = alice_ready(&v);
     d.send(&buy(1, PX, 10));
     d.reports(1);
     // Jump ahead 5 numbers: the venue sees a gap and asks for 3..=8.
@@ -459,7 +358,7 @@ fn a_skipped_outgoing_number_makes_the_venue_ask_and_the_order_is_resent() {
 #[test]
 fn with_a_zero_resend_age_every_order_is_gap_filled() {
     let v = venue();
-    let addr = v.endpoints().fix.expect("FIX enabled");
+    let addr = addr(&v);
     let mut c = config(addr, "ALICE", None);
     c.resend_max_age_ns = 0;
     let mut d = Driver::new(c);
@@ -876,13 +775,4 @@ fn a_logout_answering_the_logon_is_a_rejected_login_not_retried() {
         1,
         "a refused first login is final"
     );
-}
-
-impl Driver {
-    fn run_for(&mut self, dur: Duration) {
-        let end = Instant::now() + dur;
-        while Instant::now() < end {
-            self.tick();
-        }
-    }
 }

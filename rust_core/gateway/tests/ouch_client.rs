@@ -6,28 +6,24 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use quotewire_core::order::{
-    CancelOrder, CancelReason, ClOrdId, ExecReport, NewOrder, OrderRequest, ReplaceOrder,
-    TimeInForce,
-};
-use quotewire_core::{InstrumentId, Price, Qty, Side};
+use quotewire_core::order::{CancelReason, ClOrdId, ExecReport, TimeInForce};
+use quotewire_core::{Price, Qty, Side};
 use quotewire_gateway::{
     LostReason, OrderGateway, OuchClient, OuchClientConfig, SessionEvent, SessionStatus,
 };
 use quotewire_protocol::ouch::{self, Outbound};
 use quotewire_protocol::soupbintcp::{LoginAccepted, Packet, StreamFramer};
-use quotewire_venue::matching::{FirmId, InstrumentConfig, PriceBand, VenueConfig};
+use quotewire_venue::matching::FirmId;
 use quotewire_venue::ouch_gateway::{OuchAccount, OuchGatewayConfig};
 use quotewire_venue::server::{RunningVenue, ServerConfig};
 
-const AAPL: InstrumentId = InstrumentId(1);
-const PX: i64 = 1_000_000; // 100.0000
-const TICK: i64 = 100;
+mod common;
+
+use common::*;
+
 const SESSION: &str = "QWIRE00001";
-const WAIT: Duration = Duration::from_secs(10);
-const MS: u64 = 1_000_000;
 
 // ---------------------------------------------------------------------------
 // Venue.
@@ -43,20 +39,7 @@ fn account(username: &str, firm: u32, cod: bool) -> OuchAccount {
 
 fn venue(client_timeout: Duration) -> RunningVenue {
     let config = ServerConfig {
-        matching: VenueConfig {
-            max_orders: 1024,
-            max_band_levels: 4096,
-            instruments: vec![InstrumentConfig {
-                id: AAPL,
-                tick: Price(TICK),
-                band: PriceBand::Range {
-                    min: Price(900_000),
-                    max: Price(1_100_000),
-                },
-                max_order_qty: Qty(1_000_000),
-            }],
-            ..VenueConfig::default()
-        },
+        matching: matching(),
         symbols: vec![(AAPL, "AAPL".to_owned())],
         ouch: Some(OuchGatewayConfig {
             session: SESSION.to_owned(),
@@ -83,8 +66,6 @@ fn addr(v: &RunningVenue) -> SocketAddr {
 // ---------------------------------------------------------------------------
 // Client side.
 
-type Rec = quotewire_gateway::RecordingSink;
-
 fn config(addr: SocketAddr, user: &str) -> OuchClientConfig {
     let mut c = OuchClientConfig::new(addr, user, "secret");
     c.symbols = vec![(AAPL, "AAPL".to_owned())];
@@ -94,90 +75,18 @@ fn config(addr: SocketAddr, user: &str) -> OuchClientConfig {
     c
 }
 
-/// A client, what it reported, and a monotonic clock.
-struct Driver {
-    client: OuchClient,
-    rec: Rec,
-    start: Instant,
-}
+type Driver = common::Driver<OuchClient>;
 
-impl Driver {
-    fn new(config: OuchClientConfig) -> Self {
-        Self {
-            client: OuchClient::new(config).expect("valid config"),
-            rec: Rec::default(),
-            start: Instant::now(),
-        }
+impl TestClient for OuchClient {
+    type Config = OuchClientConfig;
+
+    fn build(config: OuchClientConfig) -> Self {
+        Self::new(config).expect("valid config")
     }
 
-    fn now(&self) -> u64 {
-        1 + u64::try_from(self.start.elapsed().as_nanos()).unwrap()
+    fn diag(&self) -> String {
+        format!("stats {:?}", self.stats())
     }
-
-    fn tick(&mut self) {
-        let now = self.now();
-        self.client.flush(now).ok();
-        self.client.poll(now, &mut self.rec);
-        std::thread::sleep(Duration::from_micros(200));
-    }
-
-    fn until(&mut self, what: &str, mut cond: impl FnMut(&Self) -> bool) {
-        let deadline = Instant::now() + WAIT;
-        while !cond(self) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; events {:?}",
-                self.rec.events
-            );
-            self.tick();
-        }
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let end = Instant::now() + d;
-        while Instant::now() < end {
-            self.tick();
-        }
-    }
-
-    fn ready(&mut self) {
-        self.until("Ready", |d| d.client.status() == SessionStatus::Ready);
-    }
-
-    fn send(&mut self, req: &OrderRequest) {
-        let now = self.now();
-        self.client.send(now, req).expect("send");
-        self.client.flush(now).expect("flush");
-    }
-
-    /// Waits until `n` reports have arrived in total.
-    fn reports(&mut self, n: usize) {
-        self.until(&format!("{n} reports"), |d| d.rec.reports.len() >= n);
-    }
-}
-
-fn buy(cl: u32, price: i64, qty: u64) -> OrderRequest {
-    order(cl, Side::Buy, price, qty, TimeInForce::Day)
-}
-
-fn order(cl: u32, side: Side, price: i64, qty: u64, tif: TimeInForce) -> OrderRequest {
-    OrderRequest::New(NewOrder {
-        cl: ClOrdId(cl),
-        instrument: AAPL,
-        side,
-        price: Price(price),
-        qty: Qty(qty),
-        tif,
-        post_only: false,
-    })
-}
-
-fn cancel(cl: u32) -> OrderRequest {
-    OrderRequest::Cancel(CancelOrder {
-        cl: ClOrdId(cl),
-        instrument: AAPL,
-        side: Side::Buy,
-    })
 }
 
 // ---------------------------------------------------------------------------
@@ -229,15 +138,7 @@ fn enter_replace_cancel_and_a_trade_give_the_right_reports() {
     };
     assert_eq!((cl, price, qty), (ClOrdId(1), Price(PX), Qty(100)));
 
-    alice.send(&OrderRequest::Replace(ReplaceOrder {
-        orig: ClOrdId(1),
-        cl: ClOrdId(2),
-        instrument: AAPL,
-        side: Side::Buy,
-        price: Price(PX + TICK),
-        qty: Qty(60),
-        post_only: false,
-    }));
+    alice.send(&replace(1, 2, PX + TICK, 60));
     alice.reports(2);
     let ExecReport::Replaced {
         orig,
@@ -285,7 +186,7 @@ fn enter_replace_cancel_and_a_trade_give_the_right_reports() {
             cl: ClOrdId(2),
             qty: Qty(35),
             reason: CancelReason::User,
-            ts_ns: alice.rec.reports[3].ts()
+            ts_ns: ts_of(&alice.rec.reports[3])
         }
     );
 
@@ -307,24 +208,6 @@ fn enter_replace_cancel_and_a_trade_give_the_right_reports() {
     ));
     assert_eq!(alice.client.state().highest_cl, 3);
     assert_eq!(alice.rec.lost(), 0);
-}
-
-trait Ts {
-    fn ts(&self) -> u64;
-}
-
-impl Ts for ExecReport {
-    fn ts(&self) -> u64 {
-        match self {
-            ExecReport::Accepted { ts_ns, .. }
-            | ExecReport::Replaced { ts_ns, .. }
-            | ExecReport::Canceled { ts_ns, .. }
-            | ExecReport::Executed { ts_ns, .. }
-            | ExecReport::Rejected { ts_ns, .. }
-            | ExecReport::CancelRejected { ts_ns, .. }
-            | ExecReport::BrokenTrade { ts_ns, .. } => *ts_ns,
-        }
-    }
 }
 
 #[test]

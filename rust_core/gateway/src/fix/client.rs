@@ -104,7 +104,7 @@
 //! TransactTime are `now_ns` shifted onto UTC by an offset measured against
 //! the system clock at each connect.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -117,17 +117,16 @@ use quotewire_protocol::fix::{
     TestRequest, DEFAULT_MAX_BODY,
 };
 use quotewire_protocol::EncodeError;
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::Socket;
 
 use super::orders::{decimal, fix_id, parse_cl_ord_id, AppIn, FixOrders};
 use super::state::{FixSessionState, FixStateStore};
+use crate::conn::{Backoff, Conn, OutBuf, Progress};
 use crate::event::{DebugText, GatewaySink, LostReason, OrderGateway, SessionEvent, SessionStatus};
 use crate::{GatewayConfigError, GatewayError, GatewayStats};
 
 /// Reads per poll, so that a flood of input cannot starve the caller's loop.
 const MAX_READS_PER_POLL: usize = 16;
-/// The backoff grows up to this multiple of the configured one.
-const MAX_BACKOFF_FACTOR: u64 = 32;
 /// Largest message the client writes (and keeps per resend-store slot).
 pub const MAX_FIX_MESSAGE_LEN: usize = 512;
 /// Smallest accepted send buffer.
@@ -274,13 +273,6 @@ enum Close {
     Ended,
 }
 
-#[derive(Debug)]
-enum Conn {
-    Closed,
-    Connecting(Socket),
-    Open(TcpStream),
-}
-
 /// One application message we sent, kept for ResendRequests and to map the
 /// acceptor's Rejects back to the request.
 #[derive(Clone, Copy, Debug, Default)]
@@ -308,14 +300,11 @@ struct Session {
     hb_ns: u64,
     logon_timeout_ns: u64,
     reconnect: bool,
-    backoff_ns: u64,
-    backoff_cur_ns: u64,
+    backoff: Backoff,
     reset_on_logon: bool,
     resend_max_age_ns: u64,
     orders: FixOrders,
-    out: Box<[u8]>,
-    out_head: usize,
-    out_tail: usize,
+    out: OutBuf,
     store: FixStateStore,
     sent: Box<[Sent]>,
     sent_bytes: Box<[u8]>,
@@ -456,14 +445,11 @@ impl FixClient {
                 hb_ns,
                 logon_timeout_ns: c.logon_timeout_ns,
                 reconnect: c.reconnect,
-                backoff_ns: c.reconnect_backoff_ns,
-                backoff_cur_ns: c.reconnect_backoff_ns,
+                backoff: Backoff::new(c.reconnect_backoff_ns),
                 reset_on_logon: c.reset_seq_num_on_logon,
                 resend_max_age_ns: c.resend_max_age_ns,
                 orders,
-                out: vec![0; c.send_buffer].into_boxed_slice(),
-                out_head: 0,
-                out_tail: 0,
+                out: OutBuf::new(c.send_buffer),
                 store,
                 sent: vec![Sent::default(); slots].into_boxed_slice(),
                 sent_bytes: vec![0; slots * MAX_FIX_MESSAGE_LEN].into_boxed_slice(),
@@ -513,7 +499,7 @@ impl FixClient {
     /// Bytes encoded but not yet written to the socket.
     #[must_use]
     pub const fn pending_bytes(&self) -> usize {
-        self.s.out_tail - self.s.out_head
+        self.s.out.pending_len()
     }
 
     /// True while a TCP connection is open (logged on or not; a graceful
@@ -544,14 +530,9 @@ impl FixClient {
     /// failure would). The loss is reported as [`LostReason::Local`] on the
     /// next poll and the client reconnects if configured to.
     pub fn disconnect(&mut self) {
-        if matches!(self.conn, Conn::Closed) {
-            return;
+        if self.conn.abort() {
+            self.s.pending_lost = Some(LostReason::Local);
         }
-        if let Conn::Open(stream) = &self.conn {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
-        self.conn = Conn::Closed;
-        self.s.pending_lost = Some(LostReason::Local);
     }
 
     /// Starts a graceful logout: sends Logout(5) and turns
@@ -594,8 +575,7 @@ impl FixClient {
         }
         self.conn = Conn::Closed;
         self.s.phase = Phase::Ended;
-        self.s.out_head = 0;
-        self.s.out_tail = 0;
+        self.s.out.discard();
         self.s.store.sync()
     }
 
@@ -610,49 +590,27 @@ impl FixClient {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         self.s.clock_offset = i128::try_from(wall).unwrap_or(0) - i128::from(now_ns);
-        let addr = SockAddr::from(self.s.addr);
-        let created = Socket::new(
-            Domain::for_address(self.s.addr),
-            Type::STREAM,
-            Some(Protocol::TCP),
-        )
-        .and_then(|s| s.set_nonblocking(true).map(|()| s));
-        let Ok(socket) = created else {
-            return self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink);
-        };
-        // Latency over packet count; failing to set it is not fatal.
-        let _ = socket.set_tcp_nodelay(true);
-        match socket.connect(&addr) {
-            Ok(()) => self.on_connected(socket, now_ns, sink),
-            Err(e)
-                if e.raw_os_error() == Some(libc::EINPROGRESS)
-                    || e.kind() == io::ErrorKind::WouldBlock =>
-            {
-                self.conn = Conn::Connecting(socket);
+        match self.conn.start_connect(self.s.addr) {
+            Progress::Connected(socket) => self.on_connected(socket, now_ns, sink),
+            Progress::Pending => {}
+            Progress::Failed => {
+                self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink);
             }
-            Err(_) => self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink),
         }
     }
 
     fn check_connect(&mut self, now_ns: u64, sink: &mut impl GatewaySink) {
-        let Conn::Connecting(socket) = &self.conn else {
-            return;
-        };
-        if !matches!(socket.take_error(), Ok(None)) {
-            return self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink);
-        }
-        match socket.peer_addr() {
-            Ok(_) => {
-                if let Conn::Connecting(socket) = std::mem::replace(&mut self.conn, Conn::Closed) {
-                    self.on_connected(socket, now_ns, sink);
-                }
+        match self.conn.check_connect() {
+            Some(Progress::Connected(socket)) => self.on_connected(socket, now_ns, sink),
+            Some(Progress::Pending)
+                if now_ns.saturating_sub(self.s.since_ns) >= self.s.logon_timeout_ns =>
+            {
+                self.close_conn(now_ns, Close::Lost(LostReason::ConnectTimeout), sink);
             }
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                if now_ns.saturating_sub(self.s.since_ns) >= self.s.logon_timeout_ns {
-                    self.close_conn(now_ns, Close::Lost(LostReason::ConnectTimeout), sink);
-                }
+            Some(Progress::Failed) => {
+                self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink);
             }
-            Err(_) => self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink),
+            Some(Progress::Pending) | None => {}
         }
     }
 
@@ -661,8 +619,7 @@ impl FixClient {
         self.rx.clear();
         let s = &mut self.s;
         s.stats.connects += 1;
-        s.out_head = 0;
-        s.out_tail = 0;
+        s.out.discard();
         s.phase = Phase::LoggingIn;
         s.since_ns = now_ns;
         s.last_rx_ns = now_ns;
@@ -695,32 +652,26 @@ impl FixClient {
         }
         self.conn = Conn::Closed;
         let s = &mut self.s;
-        s.stats.discarded_bytes += (s.out_tail - s.out_head) as u64;
-        s.out_head = 0;
-        s.out_tail = 0;
+        s.stats.discarded_bytes += s.out.discard() as u64;
         s.resend_until = None;
         s.test_req_at = None;
         let logging_out = s.phase == Phase::LoggingOut;
-        let backoff = |s: &mut Session| {
-            let at = now_ns.saturating_add(s.backoff_cur_ns);
-            s.backoff_cur_ns = s
-                .backoff_cur_ns
-                .saturating_mul(2)
-                .min(s.backoff_ns.saturating_mul(MAX_BACKOFF_FACTOR));
-            at
-        };
         match why {
             _ if logging_out => s.phase = Phase::Ended,
             Close::Lost(reason) => {
                 s.stats.lost += 1;
                 s.phase = Phase::Down;
-                s.next_connect_ns = if s.reconnect { backoff(s) } else { u64::MAX };
+                s.next_connect_ns = if s.reconnect {
+                    s.backoff.next_at(now_ns)
+                } else {
+                    u64::MAX
+                };
                 sink.session(SessionEvent::Lost { reason });
             }
             Close::Rejected(reason) => {
                 s.phase = Phase::Down;
                 s.next_connect_ns = if s.reconnect && s.stats.logins > 0 {
-                    backoff(s)
+                    s.backoff.next_at(now_ns)
                 } else {
                     u64::MAX
                 };
@@ -785,7 +736,7 @@ impl FixClient {
                     }
                     _ => {}
                 }
-                if s.out_head == s.out_tail && now_ns.saturating_sub(s.last_tx_ns) >= s.hb_ns {
+                if s.out.is_empty() && now_ns.saturating_sub(s.last_tx_ns) >= s.hb_ns {
                     let hb = Heartbeat::default();
                     if s.queue(now_ns, None, |h, b| hb.encode(h, b)) {
                         s.stats.heartbeats_out += 1;
@@ -840,26 +791,10 @@ impl Session {
         self.store.get().next_in
     }
 
-    /// Ensures `n` free bytes after `out_tail`, moving pending bytes to the
-    /// front if needed (a copy, never an allocation).
-    #[inline]
-    fn make_room(&mut self, n: usize) -> bool {
-        if self.out.len() - self.out_tail >= n {
-            return true;
-        }
-        if self.out_head > 0 {
-            self.out.copy_within(self.out_head..self.out_tail, 0);
-            self.out_tail -= self.out_head;
-            self.out_head = 0;
-        }
-        self.out.len() - self.out_tail >= n
-    }
-
     /// The free space for one message.
     #[inline]
     fn dst(&mut self) -> &mut [u8] {
-        let end = (self.out_tail + MAX_FIX_MESSAGE_LEN).min(self.out.len());
-        self.out.get_mut(self.out_tail..end).unwrap_or_default()
+        self.out.spare(MAX_FIX_MESSAGE_LEN)
     }
 
     /// Appends one session message. `resend` is `Some(seq)` for a
@@ -870,7 +805,7 @@ impl Session {
     where
         F: FnOnce(&Header<'_>, &mut [u8]) -> Result<usize, EncodeError>,
     {
-        if !self.make_room(MAX_FIX_MESSAGE_LEN) {
+        if !self.out.make_room(MAX_FIX_MESSAGE_LEN) {
             return false;
         }
         let wall = self.wall(now_ns);
@@ -886,7 +821,7 @@ impl Session {
         };
         match encode(&header, self.dst()) {
             Ok(n) => {
-                self.out_tail += n;
+                self.out.commit(n);
                 self.stats.packets_out += 1;
                 if resend.is_none() {
                     self.store.set_next_out(seq + 1);
@@ -923,32 +858,13 @@ impl Session {
     }
 
     /// One write of everything pending; the rest stays buffered.
-    fn write_out(&mut self, mut stream: &TcpStream, now_ns: u64) -> Result<(), io::ErrorKind> {
-        let pending = self
-            .out
-            .get(self.out_head..self.out_tail)
-            .unwrap_or_default();
-        if pending.is_empty() {
-            return Ok(());
+    fn write_out(&mut self, stream: &TcpStream, now_ns: u64) -> Result<(), io::ErrorKind> {
+        let n = self.out.write_to(stream)?;
+        if n > 0 {
+            self.stats.bytes_out += n as u64;
+            self.last_tx_ns = now_ns;
         }
-        loop {
-            return match stream.write(pending) {
-                Ok(0) => Err(io::ErrorKind::WriteZero),
-                Ok(n) => {
-                    self.out_head += n;
-                    if self.out_head == self.out_tail {
-                        self.out_head = 0;
-                        self.out_tail = 0;
-                    }
-                    self.stats.bytes_out += n as u64;
-                    self.last_tx_ns = now_ns;
-                    Ok(())
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Err(e.kind()),
-            };
-        }
+        Ok(())
     }
 
     /// Marks `seq` processed; closes a recovered gap.
@@ -1088,7 +1004,7 @@ impl Session {
             return self.too_low(now_ns, seq, expected);
         }
         self.stats.logins += 1;
-        self.backoff_cur_ns = self.backoff_ns;
+        self.backoff.reset();
         self.phase = Phase::Replaying;
         self.since_ns = now_ns;
         if seq == expected {
@@ -1390,7 +1306,7 @@ impl Session {
                 && self.resend_max_age_ns > 0
                 && now_ns.saturating_sub(slot.at_ns) <= self.resend_max_age_ns;
             // Room for this message and a final gap fill.
-            if !fresh || !self.make_room(2 * MAX_FIX_MESSAGE_LEN) {
+            if !fresh || !self.out.make_room(2 * MAX_FIX_MESSAGE_LEN) {
                 continue;
             }
             if gap_from < seq {
@@ -1435,16 +1351,18 @@ impl Session {
             poss_dup: true,
             orig_sending_time: Some(view.sending_time().ok().flatten().unwrap_or(wall)),
         };
-        let end = (self.out_tail + MAX_FIX_MESSAGE_LEN).min(self.out.len());
-        let dst = self.out.get_mut(self.out_tail..end).unwrap_or_default();
-        let mut b = MessageBuilder::new(dst, view.msg_type(), &header);
+        let mut b = MessageBuilder::new(
+            self.out.spare(MAX_FIX_MESSAGE_LEN),
+            view.msg_type(),
+            &header,
+        );
         for (t, v) in view.fields().map_while(Result::ok) {
             if !tag::is_header(t) {
                 b.str(t, v);
             }
         }
         if let Ok(n) = b.finish() {
-            self.out_tail += n;
+            self.out.commit(n);
             self.stats.packets_out += 1;
             self.fix.messages_resent += 1;
         }
@@ -1454,7 +1372,7 @@ impl Session {
     /// resend store.
     #[inline]
     fn send_request(&mut self, now_ns: u64, req: &OrderRequest) -> Result<(), GatewayError> {
-        if !self.make_room(MAX_FIX_MESSAGE_LEN) {
+        if !self.out.make_room(MAX_FIX_MESSAGE_LEN) {
             return Err(GatewayError::BufferFull);
         }
         let seq = self.store.get().next_out;
@@ -1468,15 +1386,13 @@ impl Session {
             poss_dup: false,
             orig_sending_time: None,
         };
-        let end = (self.out_tail + MAX_FIX_MESSAGE_LEN).min(self.out.len());
-        let dst = self.out.get_mut(self.out_tail..end).unwrap_or_default();
-        let n = self.orders.encode(req, &header, dst)?;
+        let n = self
+            .orders
+            .encode(req, &header, self.out.spare(MAX_FIX_MESSAGE_LEN))?;
         let i = (seq & self.sent_mask) as usize;
         let at = i * MAX_FIX_MESSAGE_LEN;
-        if let (Some(keep), Some(msg)) = (
-            self.sent_bytes.get_mut(at..at + n),
-            self.out.get(self.out_tail..self.out_tail + n),
-        ) {
+        if let (Some(keep), Some(msg)) = (self.sent_bytes.get_mut(at..at + n), self.out.encoded(n))
+        {
             keep.copy_from_slice(msg);
         }
         if let Some(slot) = self.sent.get_mut(i) {
@@ -1493,7 +1409,7 @@ impl Session {
                 at_ns: now_ns,
             };
         }
-        self.out_tail += n;
+        self.out.commit(n);
         self.store.set_next_out(seq + 1);
         self.store.note_cl(req.cl().0);
         self.stats.requests += 1;
@@ -1512,7 +1428,7 @@ impl OrderGateway for FixClient {
     }
 
     fn flush(&mut self, now_ns: u64) -> Result<(), GatewayError> {
-        if self.s.out_head == self.s.out_tail {
+        if self.s.out.is_empty() {
             return Ok(());
         }
         let Conn::Open(stream) = &self.conn else {
@@ -1692,7 +1608,7 @@ mod tests {
             Err(Close::Lost(LostReason::Protocol))
         );
         // The Logout said why.
-        let out = &c.s.out[c.s.out_head..c.s.out_tail];
+        let out = c.s.out.pending();
         let text = b"58=MsgSeqNum too low, expecting 2 but received 1\x01";
         assert!(out.windows(text.len()).any(|w| w == text));
     }
@@ -1709,7 +1625,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.fix_stats().rejects_sent, 1);
         assert_eq!(c.state().next_in, 3);
-        let out = &c.s.out[c.s.out_head..c.s.out_tail];
+        let out = c.s.out.pending();
         assert!(out.windows(7).any(|w| w == b"\x01373=11"));
     }
 

@@ -13,19 +13,19 @@
 //! kept its numbers refuses until the operator resets the session or the
 //! client is configured with `reset_seq_num_on_logon`.
 
-use std::fs::OpenOptions;
 use std::path::Path;
 
-use memmap2::{MmapMut, MmapOptions};
-
-use crate::state::{rd4, rd8, store};
+use crate::session_file::{FileFormat, SessionFile};
 use crate::GatewayConfigError;
 
 /// Size of the FIX state file.
 pub const FIX_STATE_FILE_LEN: usize = 64;
-const MAGIC: [u8; 8] = *b"QWFIXST1";
-const VERSION: u32 = 1;
-const OFF_VERSION: usize = 8;
+const FORMAT: FileFormat = FileFormat {
+    kind: "a FIX",
+    magic: *b"QWFIXST1",
+    version: 1,
+    len: FIX_STATE_FILE_LEN,
+};
 const OFF_NEXT_OUT: usize = 16;
 const OFF_NEXT_IN: usize = 24;
 const OFF_HIGHEST_CL: usize = 32;
@@ -64,7 +64,7 @@ fn check_word(s: &FixSessionState) -> u64 {
 /// The state, with an optional mapping of the file it is persisted in.
 #[derive(Debug)]
 pub(crate) struct FixStateStore {
-    map: Option<MmapMut>,
+    file: SessionFile,
     state: FixSessionState,
 }
 
@@ -72,7 +72,7 @@ impl FixStateStore {
     /// In memory only (no state file).
     pub(crate) const fn memory() -> Self {
         Self {
-            map: None,
+            file: SessionFile::memory(FORMAT),
             state: FixSessionState::FRESH,
         }
     }
@@ -80,57 +80,21 @@ impl FixStateStore {
     /// Opens (creating if absent or empty) and maps the state file. Returns
     /// whether a torn or corrupted state had to be reset.
     pub(crate) fn open(path: &Path) -> Result<(Self, bool), GatewayConfigError> {
-        let io_err = |source| GatewayConfigError::StateFileIo {
-            path: path.to_owned(),
-            source,
-        };
-        let foreign = |reason| GatewayConfigError::StateFileForeign {
-            path: path.to_owned(),
-            kind: "a FIX",
-            reason,
-        };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io_err)?;
-        let len = file.metadata().map_err(io_err)?.len();
-        let fresh = len == 0;
-        if fresh {
-            file.set_len(FIX_STATE_FILE_LEN as u64).map_err(io_err)?;
-        } else if len != FIX_STATE_FILE_LEN as u64 {
-            return Err(foreign("wrong size"));
-        }
-        // SAFETY: as for the OUCH state file: the mapping covers the 64 bytes
-        // the file was just checked (or sized) to hold, and the crate
-        // documents that one client at a time may use a state file. Another
-        // process truncating it would fault on access, which no safe code can
-        // prevent for a shared mapping.
-        let map =
-            unsafe { MmapOptions::new().len(FIX_STATE_FILE_LEN).map_mut(&file) }.map_err(io_err)?;
+        let (file, fresh) = SessionFile::open(path, FORMAT)?;
         let mut s = Self {
-            map: Some(map),
+            file,
             state: FixSessionState::FRESH,
         };
         if fresh {
             s.write_all();
             return Ok((s, false));
         }
-        let bytes: &[u8] = s.map.as_deref().unwrap_or_default();
-        if rd8(bytes, 0) != MAGIC {
-            return Err(foreign("bad magic"));
-        }
-        if u32::from_le_bytes(rd4(bytes, OFF_VERSION)) != VERSION {
-            return Err(foreign("unsupported version"));
-        }
         let read = FixSessionState {
-            next_out: u64::from_le_bytes(rd8(bytes, OFF_NEXT_OUT)),
-            next_in: u64::from_le_bytes(rd8(bytes, OFF_NEXT_IN)),
-            highest_cl: u32::from_le_bytes(rd4(bytes, OFF_HIGHEST_CL)),
+            next_out: s.file.u64_at(OFF_NEXT_OUT),
+            next_in: s.file.u64_at(OFF_NEXT_IN),
+            highest_cl: s.file.u32_at(OFF_HIGHEST_CL),
         };
-        let check = u64::from_le_bytes(rd8(bytes, OFF_CHECK));
+        let check = s.file.u64_at(OFF_CHECK);
         if read.next_out >= 1 && read.next_in >= 1 && check == check_word(&read) {
             s.state = read;
             Ok((s, false))
@@ -142,18 +106,18 @@ impl FixStateStore {
 
     fn write_all(&mut self) {
         let st = self.state;
-        store(&mut self.map, 0, &MAGIC);
-        store(&mut self.map, OFF_VERSION, &VERSION.to_le_bytes());
-        store(&mut self.map, OFF_NEXT_OUT, &st.next_out.to_le_bytes());
-        store(&mut self.map, OFF_NEXT_IN, &st.next_in.to_le_bytes());
-        store(&mut self.map, OFF_HIGHEST_CL, &st.highest_cl.to_le_bytes());
+        self.file.store_header();
+        self.file.store(OFF_NEXT_OUT, &st.next_out.to_le_bytes());
+        self.file.store(OFF_NEXT_IN, &st.next_in.to_le_bytes());
+        self.file
+            .store(OFF_HIGHEST_CL, &st.highest_cl.to_le_bytes());
         self.store_check();
     }
 
     #[inline(always)]
     fn store_check(&mut self) {
         let c = check_word(&self.state);
-        store(&mut self.map, OFF_CHECK, &c.to_le_bytes());
+        self.file.store(OFF_CHECK, &c.to_le_bytes());
     }
 
     /// The current state.
@@ -166,7 +130,7 @@ impl FixStateStore {
     #[inline]
     pub(crate) fn set_next_out(&mut self, next_out: u64) {
         self.state.next_out = next_out;
-        store(&mut self.map, OFF_NEXT_OUT, &next_out.to_le_bytes());
+        self.file.store(OFF_NEXT_OUT, &next_out.to_le_bytes());
         self.store_check();
     }
 
@@ -174,7 +138,7 @@ impl FixStateStore {
     #[inline]
     pub(crate) fn set_next_in(&mut self, next_in: u64) {
         self.state.next_in = next_in;
-        store(&mut self.map, OFF_NEXT_IN, &next_in.to_le_bytes());
+        self.file.store(OFF_NEXT_IN, &next_in.to_le_bytes());
         self.store_check();
     }
 
@@ -183,7 +147,7 @@ impl FixStateStore {
     pub(crate) fn note_cl(&mut self, cl: u32) {
         if cl > self.state.highest_cl {
             self.state.highest_cl = cl;
-            store(&mut self.map, OFF_HIGHEST_CL, &cl.to_le_bytes());
+            self.file.store(OFF_HIGHEST_CL, &cl.to_le_bytes());
             self.store_check();
         }
     }
@@ -197,10 +161,7 @@ impl FixStateStore {
 
     /// Flushes the mapping to the file (msync); a no-op without a file.
     pub(crate) fn sync(&self) -> std::io::Result<()> {
-        match &self.map {
-            Some(m) => m.flush(),
-            None => Ok(()),
-        }
+        self.file.sync()
     }
 }
 
