@@ -18,13 +18,16 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
     cargo test --workspace --locked
 fi
-step "DPDK transport (feature dpdk; a stub with a warning when libdpdk-dev is missing)"
+step "DPDK transport and engine feed (feature dpdk; a stub with a warning when libdpdk-dev is missing)"
 cargo clippy -p quotewire-transport --features dpdk --all-targets --locked -- -D warnings
 if command -v cargo-nextest >/dev/null 2>&1; then
     cargo nextest run -p quotewire-transport --features dpdk --locked --no-fail-fast
 else
     cargo test -p quotewire-transport --features dpdk --locked  # one DPDK test per test binary
 fi
+# The engine's feed over DPDK net_af_packet on a veth pair (needs root; skips otherwise).
+cargo clippy -p quotewire-engine --features dpdk --all-targets --locked -- -D warnings
+cargo test -p quotewire-engine --features dpdk --locked --test dpdk_feed_veth
 if [[ -x scripts/fuzz.sh && ${FUZZ_SECONDS} -gt 0 ]]; then
     step "fuzz (${FUZZ_SECONDS}s per target)"
     for target in $(ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$//'); do

@@ -460,8 +460,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     engine = Engine(config).start()
+    entry = (
+        f"FIX {config.fix.addr}"
+        if config.fix is not None
+        else f"OUCH {config.ouch.addr if config.ouch is not None else '?'}"
+    )
     print(
-        f"== engine running: {len(config.instruments)} instruments, OUCH {config.ouch.addr}, "
+        f"== engine running: {len(config.instruments)} instruments, {entry}, "
         f"ITCH at {config.feed.bind}",
         flush=True,
     )
@@ -492,11 +497,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_kill(args: argparse.Namespace) -> int:
-    from quotewire import scale
-
-    revision = scale.kill_firm(args.bus, clear=args.clear, reason=args.reason)
-    state = "cleared" if args.clear else "engaged"
 def _cmd_standby(args: argparse.Namespace) -> int:
     from quotewire import standby
     from quotewire.engine import EngineConfig
@@ -514,6 +514,11 @@ def _cmd_standby(args: argparse.Namespace) -> int:
     return standby.run(config, sb, stop)
 
 
+def _cmd_kill(args: argparse.Namespace) -> int:
+    from quotewire import scale
+
+    revision = scale.kill_firm(args.bus, clear=args.clear, reason=args.reason)
+    state = "cleared" if args.clear else "engaged"
     print(f"firm-wide kill {state} on {args.bus} (revision {revision})")
     return 0
 
@@ -932,11 +937,6 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
     p_run.add_argument("--json", action="store_true", help="print JSON lines instead")
     p_run.set_defaults(func=_cmd_run)
 
-    # kill (firm-wide, over the bus)
-    p_kill = sub.add_parser(
-        "kill",
-        help="engage the firm-wide kill switch of every instance on the NATS bus",
-        description="Publish the firm-wide kill on the bus at --bus (core NATS, now) and "
     # standby (hot standby, fenced by a lease on the bus)
     p_sb = sub.add_parser(
         "standby",
@@ -953,6 +953,11 @@ def _build_parser(argv: Sequence[str]) -> _Parser:
     p_sb.add_argument("--ttl", type=_seconds, default=0.4, help="lease TTL, default: 0.4 s")
     p_sb.set_defaults(func=_cmd_standby)
 
+    # kill (firm-wide, over the bus)
+    p_kill = sub.add_parser(
+        "kill",
+        help="engage the firm-wide kill switch of every instance on the NATS bus",
+        description="Publish the firm-wide kill on the bus at --bus (core NATS, now) and "
         "store it in the JetStream bucket (for instances that connect later): every "
         "instance's control plane fires its engine's kill switch. --clear clears it (each "
         "instance re-arms what the firm kill engaged).",

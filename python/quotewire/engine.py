@@ -49,14 +49,17 @@ from quotewire.venue import (
 )
 
 __all__ = [
+    "FEED_TRANSPORTS",
     "LOG_LEVELS",
     "METRICS",
     "MODELS",
+    "DpdkPort",
     "Engine",
     "EngineConfig",
     "EngineThreads",
     "FeedEndpoint",
     "FirmLimits",
+    "FixEndpoint",
     "OuchEndpoint",
     "Rule",
     "TradedInstrument",
@@ -228,11 +231,85 @@ def _notional(value: PriceLike) -> int:
     return price_to_raw(value, "notional")
 
 
+FEED_TRANSPORTS: Final = ("udp", "dpdk")
+"""How the engine reads the live feed: a kernel UDP socket, or a DPDK port (`DpdkPort`)."""
+
+
+@dataclass(frozen=True)
+class DpdkPort:
+    """The DPDK port the live feed arrives on (`FeedEndpoint.transport = "dpdk"`; the
+    extension must be built with `--features dpdk`) and how the EAL starts, once per
+    process (docs/dpdk.md): `device` is a vdev name (`net_af_packet0`) or a PCI address,
+    `vdevs`/`pci` the EAL's devices, `no_huge`/`no_pci`/`no_shconf` the container-friendly
+    switches, `eal_args` anything else. The queue takes `rx_desc`/`tx_desc` descriptors,
+    `mbufs` buffers and `burst` packets per poll."""
+
+    device: str
+    cores: str = "0"
+    memory_mb: int = 1024
+    no_huge: bool = False
+    no_pci: bool = False
+    no_shconf: bool = False
+    vdevs: Sequence[str] = ()
+    pci: Sequence[str] = ()
+    file_prefix: str | None = None
+    eal_args: Sequence[str] = ()
+    rx_desc: int = 1024
+    tx_desc: int = 1024
+    mbufs: int = 8191
+    burst: int = 32
+
+    def __post_init__(self) -> None:
+        for name in ("vdevs", "pci", "eal_args"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                object.__setattr__(self, name, tuple(value))
+
+    def problems(self, path: str) -> list[str]:
+        """Every refused field, with its path."""
+        out: list[str] = []
+        if not isinstance(self.device, str) or not self.device:
+            out.append(f"{path}.device: {self.device!r}; name the port (vdev name or PCI address)")
+        if not isinstance(self.cores, str) or not self.cores:
+            out.append(f"{path}.cores: {self.cores!r} is not an EAL core list such as '0' or '2-3'")
+        out += _int_in(f"{path}.memory_mb", self.memory_mb, 1, _U32)
+        for name in ("no_huge", "no_pci", "no_shconf"):
+            out += _is_bool(f"{path}.{name}", getattr(self, name))
+        for name in ("vdevs", "pci", "eal_args"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
+                out.append(f"{path}.{name}: {value!r} is not a list of non-empty strings")
+        if self.file_prefix is not None and (
+            not isinstance(self.file_prefix, str) or not self.file_prefix
+        ):
+            out.append(f"{path}.file_prefix: {self.file_prefix!r} is not a non-empty string")
+        out += _int_in(f"{path}.rx_desc", self.rx_desc, 1, _U16)
+        out += _int_in(f"{path}.tx_desc", self.tx_desc, 1, _U16)
+        out += _int_in(f"{path}.burst", self.burst, 1, 64)
+        out += _int_in(f"{path}.mbufs", self.mbufs, 1, _U32)
+        if not out and self.mbufs < self.rx_desc + self.tx_desc + 64:
+            out.append(
+                f"{path}.mbufs: {self.mbufs}, at least rx_desc + tx_desc + 64 = "
+                f"{self.rx_desc + self.tx_desc + 64}"
+            )
+        return out
+
+    def _to_plain(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
 @dataclass(frozen=True)
 class FeedEndpoint:
     """Where ITCH 5.0 over MoldUDP64 arrives (`bind`, IPv4:port, optionally joining a
     `multicast_group`) and where gaps are re-requested (`retransmit`). `stale_after_ms` 0
-    disables stale detection."""
+    disables stale detection. `transport` is "udp" (a kernel socket) or "dpdk": the live
+    feed is then read from the `dpdk` port, keeping datagrams to `bind`'s port and the
+    multicast group (or `bind`'s address); gap recovery still uses a kernel socket."""
 
     bind: str
     retransmit: str | None = None
@@ -240,6 +317,19 @@ class FeedEndpoint:
     multicast_interface: str | None = None
     stale_after_ms: int = 0
     recovery_timeout_ms: int = 1_000
+    transport: str = "udp"
+    dpdk: DpdkPort | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dpdk, Mapping):
+            table = self.dpdk
+            unknown = sorted(set(table) - {f.name for f in fields(DpdkPort)})
+            if unknown:
+                raise ConfigError(f"feed.dpdk: unknown key(s) {', '.join(unknown)}")
+            try:
+                object.__setattr__(self, "dpdk", DpdkPort(**table))
+            except TypeError as e:
+                raise ConfigError(f"feed.dpdk: {e}") from None
 
     def problems(self, path: str) -> list[str]:
         """Every refused field, with its path."""
@@ -248,6 +338,23 @@ class FeedEndpoint:
             out += _address(f"{path}.retransmit", self.retransmit, ipv4_only=False, port_zero=False)
         out += _int_in(f"{path}.stale_after_ms", self.stale_after_ms, 0, 86_400_000)
         out += _int_in(f"{path}.recovery_timeout_ms", self.recovery_timeout_ms, 1, 86_400_000)
+        if self.transport not in FEED_TRANSPORTS:
+            out.append(f"{path}.transport: {self.transport!r}, one of {', '.join(FEED_TRANSPORTS)}")
+        if self.dpdk is not None and not isinstance(self.dpdk, DpdkPort):
+            out.append(f"{path}.dpdk: {self.dpdk!r} is not a DpdkPort")
+        elif self.dpdk is not None:
+            out += self.dpdk.problems(f"{path}.dpdk")
+        elif self.transport == "dpdk":
+            out.append(f'{path}.dpdk: transport = "dpdk" needs a [{path}.dpdk] table')
+        return out
+
+    def _to_plain(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            out[f.name] = value._to_plain() if isinstance(value, DpdkPort) else value
         return out
 
 
@@ -276,6 +383,38 @@ class OuchEndpoint:
         out += _int_in(f"{path}.heartbeat_ms", self.heartbeat_ms, 1, 3_600_000)
         out += _int_in(f"{path}.timeout_ms", self.timeout_ms, 1, 3_600_000)
         out += _is_bool(f"{path}.reconnect", self.reconnect)
+        return out
+
+
+@dataclass(frozen=True)
+class FixEndpoint:
+    """The venue's FIX 4.4 acceptor and our session's CompIDs (used instead of `ouch`).
+    `sender_comp_id` is ours (SenderCompID 49), `target_comp_id` the venue's; `account`
+    goes on every order as Account(1) if set. `state_file` persists the MsgSeqNums so a
+    restarted engine logs on where it left off; `reset_seq_num_on_logon` restarts both at 1
+    on every Logon instead. `heartbeat_interval_secs` is HeartBtInt(108), whole seconds."""
+
+    addr: str
+    sender_comp_id: str
+    target_comp_id: str
+    account: str | None = None
+    state_file: str | None = None
+    heartbeat_interval_secs: int = 30
+    logon_timeout_ms: int = 5_000
+    reconnect: bool = True
+    reset_seq_num_on_logon: bool = False
+
+    def problems(self, path: str) -> list[str]:
+        """Every refused field, with its path."""
+        out = _address(f"{path}.addr", self.addr, ipv4_only=False, port_zero=False)
+        out += _ascii_text(f"{path}.sender_comp_id", self.sender_comp_id, 1, 32)
+        out += _ascii_text(f"{path}.target_comp_id", self.target_comp_id, 1, 32)
+        if self.account is not None:
+            out += _ascii_text(f"{path}.account", self.account, 1, 32)
+        out += _int_in(f"{path}.heartbeat_interval_secs", self.heartbeat_interval_secs, 1, 3_600)
+        out += _int_in(f"{path}.logon_timeout_ms", self.logon_timeout_ms, 1, 3_600_000)
+        out += _is_bool(f"{path}.reconnect", self.reconnect)
+        out += _is_bool(f"{path}.reset_seq_num_on_logon", self.reset_seq_num_on_logon)
         return out
 
 
@@ -396,16 +535,18 @@ class Rule:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Everything the engine is started from."""
+    """Everything the engine is started from. Orders go over exactly one of `ouch` (OUCH
+    5.0 / SoupBinTCP) and `fix` (FIX 4.4)."""
 
     instruments: Sequence[TradedInstrument]
     feed: FeedEndpoint
-    ouch: OuchEndpoint
+    ouch: OuchEndpoint | None = None
     firm: FirmLimits = field(default_factory=FirmLimits)
     engine: EngineThreads = field(default_factory=EngineThreads)
     oms_capacity: int = 65_536
     max_in_flight: int = 4_096
     rules: Sequence[Rule] = ()
+    fix: FixEndpoint | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "instruments", tuple(self.instruments))
@@ -428,7 +569,12 @@ class EngineConfig:
             symbols.add(inst.symbol)
         out += self.firm.problems("firm")
         out += self.feed.problems("feed")
-        out += self.ouch.problems("ouch")
+        if (self.ouch is None) == (self.fix is None):
+            out.append("ouch, fix: exactly one order-entry section is required")
+        if self.ouch is not None:
+            out += self.ouch.problems("ouch")
+        if self.fix is not None:
+            out += self.fix.problems("fix")
         out += self.engine.problems("engine")
         rule_names: set[str] = set()
         for i, rule in enumerate(self.rules):
@@ -456,19 +602,27 @@ class EngineConfig:
                 return inst
         raise ConfigError(f"no instrument {symbol!r} in the engine configuration")
 
+    @property
+    def order_entry(self) -> str:
+        """The order-entry protocol: "ouch" or "fix"."""
+        return "fix" if self.fix is not None else "ouch"
+
     def to_core(self) -> dict[str, object]:
         """The core's JSON shape (raw integer prices)."""
         engine = {k: v for k, v in asdict(self.engine).items() if k not in _CONTROL_PLANE_ONLY}
         ids = {i.symbol: i.id for i in self.instruments}
-        return {
+        out: dict[str, object] = {
             "instruments": [i._to_core() for i in self.instruments],
             "firm": self.firm._to_core(),
             "oms": {"capacity": self.oms_capacity, "max_in_flight": self.max_in_flight},
-            "feed": {k: v for k, v in asdict(self.feed).items() if v is not None},
-            "ouch": {k: v for k, v in asdict(self.ouch).items() if v is not None},
+            "feed": self.feed._to_plain(),
             "engine": {k: v for k, v in engine.items() if v is not None},
             "rules": [r._to_core(ids) for r in self.rules],
         }
+        for name, section in (("ouch", self.ouch), ("fix", self.fix)):
+            if section is not None:
+                out[name] = {k: v for k, v in asdict(section).items() if v is not None}
+        return out
 
     def to_json(self) -> str:
         """Validated, as the core's JSON."""
@@ -486,16 +640,20 @@ class EngineConfig:
                 out[k] = str(v) if isinstance(v, Decimal) else v
             return out
 
-        return {
+        out: dict[str, object] = {
             "oms_capacity": self.oms_capacity,
             "max_in_flight": self.max_in_flight,
             "instruments": [clean(i) for i in self.instruments],
             "firm": clean(self.firm),
-            "feed": clean(self.feed),
-            "ouch": clean(self.ouch),
-            "engine": clean(self.engine),
-            "rules": [clean(r) for r in self.rules],
+            "feed": self.feed._to_plain(),
         }
+        if self.ouch is not None:
+            out["ouch"] = clean(self.ouch)
+        if self.fix is not None:
+            out["fix"] = clean(self.fix)
+        out["engine"] = clean(self.engine)
+        out["rules"] = [clean(r) for r in self.rules]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EngineConfig:
@@ -517,6 +675,7 @@ class EngineConfig:
             "instruments",
             "feed",
             "ouch",
+            "fix",
             "firm",
             "engine",
             "oms_capacity",
@@ -535,7 +694,8 @@ class EngineConfig:
                 for i, t in enumerate(raw_instruments)
             ],
             feed=build(FeedEndpoint, data.get("feed"), "feed"),
-            ouch=build(OuchEndpoint, data.get("ouch"), "ouch"),
+            ouch=None if "ouch" not in data else build(OuchEndpoint, data["ouch"], "ouch"),
+            fix=None if "fix" not in data else build(FixEndpoint, data["fix"], "fix"),
             firm=build(FirmLimits, data.get("firm", {}), "firm"),
             engine=build(EngineThreads, data.get("engine", {}), "engine"),
             oms_capacity=data.get("oms_capacity", 65_536),
@@ -556,8 +716,11 @@ class EngineConfig:
         lines += _toml_table(None, {k: v for k, v in d.items() if not isinstance(v, (dict, list))})
         for inst in d["instruments"]:  # type: ignore[attr-defined]
             lines += _toml_table("[instruments]", inst)
-        for section in ("firm", "feed", "ouch", "engine"):
-            lines += _toml_table(section, d[section])  # type: ignore[arg-type]
+        for section in ("firm", "feed", "ouch", "fix", "engine"):
+            if section in d:
+                lines += _toml_table(section, d[section])  # type: ignore[arg-type]
+            if section == "feed" and self.feed.dpdk is not None:
+                lines += _toml_table("feed.dpdk", self.feed.dpdk._to_plain())
         for rule in d["rules"]:  # type: ignore[attr-defined]
             lines += _toml_table("[rules]", rule)
         return "\n".join(lines).rstrip() + "\n"

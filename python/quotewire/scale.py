@@ -347,6 +347,8 @@ def sharded_scenario(
 
     def engine(running: Venue, i: int) -> EngineConfig:
         base = plan.engine(running)
+        if base.ouch is None:  # the demo trades over OUCH
+            raise ConfigError("the demo scenario's engine has no OUCH session")
         return replace(
             base,
             instruments=tuple(base.instrument(s) for s in shards[i]),

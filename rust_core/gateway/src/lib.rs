@@ -7,7 +7,8 @@
 //! persisted in a memory-mapped state file); the FIX 4.4 initiator
 //! ([`FixClient`], module [`fix`]: Logon/Logout, heartbeats and
 //! TestRequests, persisted MsgSeqNums, ResendRequest and SequenceReset
-//! handling both ways, orders, replaces and cancels); the in-memory gateway
+//! handling both ways, orders, replaces and cancels); [`SessionGateway`], the
+//! engine's choice of either behind one `match`; the in-memory gateway
 //! ([`MemoryGateway`]) that encodes the same bytes without sockets; and the
 //! one encoder of [`OrderRequest`](quotewire_core::order::OrderRequest)s and
 //! decoder of venue messages they share ([`OuchEncoder`], [`decode_message`]).
@@ -27,6 +28,7 @@ mod error;
 mod event;
 pub mod fix;
 mod memory;
+mod session;
 mod session_file;
 mod state;
 mod stats;
@@ -40,5 +42,6 @@ pub use event::{
 };
 pub use fix::{FixClient, FixClientConfig, FixSessionState, FixStats};
 pub use memory::{MemoryGateway, MemoryGatewayConfig};
+pub use session::SessionGateway;
 pub use state::{SessionState, STATE_FILE_LEN};
 pub use stats::GatewayStats;

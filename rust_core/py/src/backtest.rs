@@ -13,6 +13,7 @@ use quotewire_backtest::{
 use quotewire_core::Side;
 use quotewire_engine::trading::TraderConfig;
 
+use crate::engine::counters_dict;
 use crate::{put_histogram, put_latency, ConfigError, DataError};
 
 fn to_py(e: BacktestError) -> PyErr {
@@ -99,21 +100,7 @@ fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound<'py, PyDic
             ],
         )?,
     )?;
-    let c = &r.counters;
-    let counters = PyDict::new(py);
-    for (k, v) in [
-        ("datagrams", c.datagrams),
-        ("messages", c.messages),
-        ("requotes", c.requotes),
-        ("orders_new", c.orders_new),
-        ("orders_replace", c.orders_replace),
-        ("orders_cancel", c.orders_cancel),
-        ("reports", c.reports),
-        ("fills", c.fills),
-        ("venue_rejects", c.venue_rejects),
-    ] {
-        counters.set_item(k, v)?;
-    }
+    let counters = counters_dict(py, &r.counters)?;
     out.set_item("counters", counters)?;
     out.set_item("messages", r.messages)?;
     out.set_item("datagrams", r.datagrams)?;

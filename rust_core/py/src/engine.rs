@@ -20,7 +20,7 @@ use quotewire_engine::trading::config::InstrumentConfig;
 use quotewire_engine::trading::runner::LiveEngine;
 use quotewire_engine::trading::telemetry::{EngineEvent, Latencies, Stamped};
 use quotewire_engine::trading::trader::{InstrumentSnapshot, SnapshotRecord};
-use quotewire_engine::trading::{Control, TraderConfig};
+use quotewire_engine::trading::{Control, TraderConfig, TraderCounters};
 use quotewire_engine::EngineError;
 use quotewire_risk::{FirmLimits, InstrumentLimits, Reject};
 use serde::Deserialize;
@@ -239,6 +239,36 @@ fn event_dict<'py>(py: Python<'py>, e: &Stamped) -> PyResult<Bound<'py, PyDict>>
     Ok(d)
 }
 
+/// The fast path's counters as a dict (the stop summary's and a backtest's `counters`).
+pub(crate) fn counters_dict<'py>(
+    py: Python<'py>,
+    c: &TraderCounters,
+) -> PyResult<Bound<'py, PyDict>> {
+    let counters = PyDict::new(py);
+    for (k, v) in [
+        ("datagrams", c.datagrams),
+        ("messages", c.messages),
+        ("requotes", c.requotes),
+        ("orders_new", c.orders_new),
+        ("orders_replace", c.orders_replace),
+        ("orders_cancel", c.orders_cancel),
+        ("reports", c.reports),
+        ("fills", c.fills),
+        ("venue_rejects", c.venue_rejects),
+        ("oms_rejects", c.oms_rejects),
+        ("send_errors", c.send_errors),
+        ("duplicate_reports", c.duplicate_reports),
+        ("unknown_reports", c.unknown_reports),
+        ("replayed_reports", c.replayed_reports),
+        ("feed_events_overflow", c.feed_events_overflow),
+        ("kills", c.kills),
+        ("controls", c.controls),
+    ] {
+        counters.set_item(k, v)?;
+    }
+    Ok(counters)
+}
+
 fn latency_dict<'py>(py: Python<'py>, lat: &Latencies) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
     for (name, h) in lat.named() {
@@ -433,26 +463,8 @@ impl Engine {
             .collect();
         records.push(trader.snapshot_end(0));
         let out = snapshot_dict(py, &records)?;
-        let c = trader.counters();
-        let counters = PyDict::new(py);
+        let counters = counters_dict(py, trader.counters())?;
         for (k, v) in [
-            ("datagrams", c.datagrams),
-            ("messages", c.messages),
-            ("requotes", c.requotes),
-            ("orders_new", c.orders_new),
-            ("orders_replace", c.orders_replace),
-            ("orders_cancel", c.orders_cancel),
-            ("reports", c.reports),
-            ("fills", c.fills),
-            ("venue_rejects", c.venue_rejects),
-            ("oms_rejects", c.oms_rejects),
-            ("send_errors", c.send_errors),
-            ("duplicate_reports", c.duplicate_reports),
-            ("unknown_reports", c.unknown_reports),
-            ("replayed_reports", c.replayed_reports),
-            ("feed_events_overflow", c.feed_events_overflow),
-            ("kills", c.kills),
-            ("controls", c.controls),
             ("events_dropped", ring_dropped + backlog_dropped),
             ("open_orders", trader.oms().live_orders() as u64),
         ] {

@@ -18,7 +18,8 @@ use quotewire_risk::{FirmLimits, InstrumentLimits, OrderCheck, Risk, RiskConfig,
 use quotewire_synth::{packetize, Generator};
 
 use super::config::{
-    EngineSection, FeedSection, FirmConfig, InstrumentConfig, OmsSection, OuchSection, TraderConfig,
+    EngineSection, FeedSection, FeedTransport, FirmConfig, InstrumentConfig, OmsSection,
+    OuchSection, TraderConfig,
 };
 use super::telemetry::{EventWriter, LogLevel, LogSink};
 use super::trader::Trader;
@@ -125,8 +126,10 @@ pub fn bench_trader_config(instruments: u16, capacity: usize) -> TraderConfig {
             stale_after_ms: 0,
             recovery_timeout_ms: 1_000,
             reorder_slots: 256,
+            transport: FeedTransport::Udp,
+            dpdk: None,
         },
-        ouch: OuchSection {
+        ouch: Some(OuchSection {
             addr: any,
             username: "BENCH".into(),
             password: "x".into(),
@@ -135,7 +138,8 @@ pub fn bench_trader_config(instruments: u16, capacity: usize) -> TraderConfig {
             heartbeat_ms: 1_000,
             timeout_ms: 5_000,
             reconnect: false,
-        },
+        }),
+        fix: None,
         engine: EngineSection {
             kill_on_stale: false,
             ..EngineSection::default()

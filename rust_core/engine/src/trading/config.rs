@@ -247,6 +247,112 @@ pub struct FeedSection {
     /// gap is given up (a feed-gap kill).
     #[serde(default = "default_reorder_slots")]
     pub reorder_slots: usize,
+    /// How the live feed is read: a kernel UDP socket or a DPDK port.
+    #[serde(default)]
+    pub transport: FeedTransport,
+    /// The DPDK port, when `transport` is `dpdk`.
+    #[serde(default)]
+    pub dpdk: Option<DpdkFeedSection>,
+}
+
+/// How the engine reads the live feed.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedTransport {
+    /// A kernel UDP socket bound to `feed.bind` (joining `feed.multicast_group`).
+    #[default]
+    Udp,
+    /// A DPDK port (`feed.dpdk`; the engine must be built with the `dpdk`
+    /// feature), keeping datagrams to `feed.bind`'s port and
+    /// `feed.multicast_group` (or `feed.bind`'s address when not unspecified).
+    /// Gap recovery still uses a kernel socket towards `feed.retransmit`.
+    Dpdk,
+}
+
+/// The DPDK port the feed arrives on and how the EAL is started (once per process).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DpdkFeedSection {
+    /// The port: a vdev name (`net_af_packet0`) or a PCI address.
+    pub device: String,
+    /// EAL logical cores (`-l`).
+    #[serde(default = "default_eal_cores")]
+    pub cores: String,
+    /// EAL memory, MiB (`-m`).
+    #[serde(default = "default_eal_memory_mb")]
+    pub memory_mb: u32,
+    /// Plain pages instead of hugepages (`--no-huge`): tests and containers.
+    #[serde(default)]
+    pub no_huge: bool,
+    /// Skip the PCI bus (`--no-pci`).
+    #[serde(default)]
+    pub no_pci: bool,
+    /// Keep no shared runtime files (`--no-shconf`).
+    #[serde(default)]
+    pub no_shconf: bool,
+    /// Virtual devices (`--vdev`), e.g. `net_af_packet0,iface=eth1`.
+    #[serde(default)]
+    pub vdevs: Vec<String>,
+    /// PCI devices to use (`-a`).
+    #[serde(default)]
+    pub pci: Vec<String>,
+    /// Runtime file prefix (`--file-prefix`).
+    #[serde(default)]
+    pub file_prefix: Option<String>,
+    /// More EAL arguments, passed as given.
+    #[serde(default)]
+    pub eal_args: Vec<String>,
+    /// RX descriptors of the queue.
+    #[serde(default = "default_desc")]
+    pub rx_desc: u16,
+    /// TX descriptors of the queue.
+    #[serde(default = "default_desc")]
+    pub tx_desc: u16,
+    /// Mbufs in the port's pool (at least rx_desc + tx_desc + 64).
+    #[serde(default = "default_mbufs")]
+    pub mbufs: u32,
+    /// Packets taken per receive burst, 1 to 64.
+    #[serde(default = "default_dpdk_burst")]
+    pub burst: u16,
+}
+
+fn default_eal_cores() -> String {
+    "0".into()
+}
+const fn default_eal_memory_mb() -> u32 {
+    1024
+}
+const fn default_desc() -> u16 {
+    1024
+}
+const fn default_mbufs() -> u32 {
+    8191
+}
+const fn default_dpdk_burst() -> u16 {
+    32
+}
+
+impl DpdkFeedSection {
+    fn validate(&self) -> Result<(), EngineError> {
+        let bad = |m: String| Err(EngineError::InvalidArgument(m));
+        if self.device.is_empty() {
+            return bad("feed.dpdk.device: empty; name the port (vdev name or PCI address)".into());
+        }
+        if self.burst == 0 || self.burst > 64 {
+            return bad(format!("feed.dpdk.burst = {}: 1 to 64", self.burst));
+        }
+        if self.rx_desc == 0 || self.tx_desc == 0 {
+            return bad("feed.dpdk.rx_desc, tx_desc: at least 1".into());
+        }
+        let need = u32::from(self.rx_desc) + u32::from(self.tx_desc) + 64;
+        if self.mbufs < need {
+            return bad(format!(
+                "feed.dpdk.mbufs = {}: at least rx_desc + tx_desc + 64 = {need}",
+                self.mbufs
+            ));
+        }
+        Ok(())
+    }
 }
 
 const fn default_recovery_ms() -> u64 {
@@ -281,6 +387,77 @@ pub struct OuchSection {
     /// Reconnect after a lost session.
     #[serde(default = "default_true")]
     pub reconnect: bool,
+}
+
+/// The FIX 4.4 order session (used instead of [`OuchSection`]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FixSection {
+    /// The venue's FIX acceptor address.
+    pub addr: SocketAddr,
+    /// Our SenderCompID(49).
+    pub sender_comp_id: String,
+    /// The venue's CompID, our TargetCompID(56).
+    pub target_comp_id: String,
+    /// Account(1) on every order, if set.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Where MsgSeqNums persist across restarts.
+    #[serde(default)]
+    pub state_file: Option<String>,
+    /// HeartBtInt(108), whole seconds.
+    #[serde(default = "default_heartbeat_secs")]
+    pub heartbeat_interval_secs: u32,
+    /// A connect, Logon or Logout answer that takes longer fails, milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub logon_timeout_ms: u64,
+    /// Reconnect after a lost session.
+    #[serde(default = "default_true")]
+    pub reconnect: bool,
+    /// Send `ResetSeqNumFlag=Y` on every Logon (both sequences restart at 1).
+    #[serde(default)]
+    pub reset_seq_num_on_logon: bool,
+}
+
+const fn default_heartbeat_secs() -> u32 {
+    30
+}
+
+fn fix_comp_id_ok(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_graphic() && b != b'|')
+}
+
+impl FixSection {
+    fn validate(&self) -> Result<(), EngineError> {
+        let bad = |m: String| Err(EngineError::InvalidArgument(m));
+        for (name, v) in [
+            ("sender_comp_id", &self.sender_comp_id),
+            ("target_comp_id", &self.target_comp_id),
+        ] {
+            if !fix_comp_id_ok(v) {
+                return bad(format!(
+                    "fix.{name} = {v:?}: 1 to 32 printable ASCII characters"
+                ));
+            }
+        }
+        if let Some(a) = &self.account {
+            if !fix_comp_id_ok(a) {
+                return bad(format!(
+                    "fix.account = {a:?}: 1 to 32 printable ASCII characters"
+                ));
+            }
+        }
+        if self.heartbeat_interval_secs == 0 || self.heartbeat_interval_secs > 3_600 {
+            return bad(format!(
+                "fix.heartbeat_interval_secs = {}: 1 to 3600",
+                self.heartbeat_interval_secs
+            ));
+        }
+        if self.logon_timeout_ms == 0 {
+            return bad("fix.logon_timeout_ms = 0: at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 const fn default_heartbeat_ms() -> u64 {
@@ -375,8 +552,12 @@ pub struct TraderConfig {
     pub oms: OmsSection,
     /// Market data.
     pub feed: FeedSection,
-    /// Order entry.
-    pub ouch: OuchSection,
+    /// Order entry over OUCH (exactly one of `ouch` and `fix`).
+    #[serde(default)]
+    pub ouch: Option<OuchSection>,
+    /// Order entry over FIX 4.4 (exactly one of `ouch` and `fix`).
+    #[serde(default)]
+    pub fix: Option<FixSection>,
     /// Threads, logging, policies.
     #[serde(default)]
     pub engine: EngineSection,
@@ -437,6 +618,29 @@ impl TraderConfig {
             }
         }
         Rules::compile(&self.rules)?;
+        match (self.feed.transport, &self.feed.dpdk) {
+            (FeedTransport::Udp, _) => {}
+            (FeedTransport::Dpdk, None) => {
+                return bad("feed.transport = \"dpdk\" needs a [feed.dpdk] section".into())
+            }
+            (FeedTransport::Dpdk, Some(d)) => {
+                if !cfg!(feature = "dpdk") {
+                    return bad(
+                        "feed.transport = \"dpdk\": this engine was built without the dpdk feature"
+                            .into(),
+                    );
+                }
+                d.validate()?;
+            }
+        }
+        match (&self.ouch, &self.fix) {
+            (Some(_), None) => {}
+            (None, Some(f)) => f.validate()?,
+            (Some(_), Some(_)) => {
+                return bad("ouch and fix are both set: choose one order-entry protocol".into())
+            }
+            (None, None) => return bad("order entry: an ouch or a fix section is required".into()),
+        }
         if self.engine.recover == Some(true) && self.engine.journal_dir.is_none() {
             return bad("engine.recover = true needs engine.journal_dir".into());
         }
@@ -447,5 +651,101 @@ impl TraderConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trading::bench::bench_trader_config;
+
+    fn fix_section() -> FixSection {
+        FixSection {
+            addr: "127.0.0.1:9878".parse().unwrap(),
+            sender_comp_id: "QWMM".into(),
+            target_comp_id: "VENUE".into(),
+            account: None,
+            state_file: None,
+            heartbeat_interval_secs: 30,
+            logon_timeout_ms: 5_000,
+            reconnect: true,
+            reset_seq_num_on_logon: false,
+        }
+    }
+
+    fn refusal(config: &TraderConfig) -> String {
+        config.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn fix_instead_of_ouch_validates_and_both_or_neither_are_refused() {
+        let mut c = bench_trader_config(1, 64);
+        c.fix = Some(fix_section());
+        assert!(refusal(&c).contains("both set"));
+        let ouch = c.ouch.take();
+        c.validate().unwrap();
+        c.fix = None;
+        assert!(refusal(&c).contains("an ouch or a fix section is required"));
+        c.ouch = ouch;
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn fix_section_fields_are_checked_by_name() {
+        let mut c = bench_trader_config(1, 64);
+        c.ouch = None;
+        c.fix = Some(FixSection {
+            sender_comp_id: String::new(),
+            ..fix_section()
+        });
+        assert!(refusal(&c).contains("fix.sender_comp_id"));
+        c.fix = Some(FixSection {
+            heartbeat_interval_secs: 0,
+            ..fix_section()
+        });
+        assert!(refusal(&c).contains("fix.heartbeat_interval_secs"));
+    }
+
+    #[test]
+    fn fix_and_dpdk_sections_parse_from_json_with_defaults() {
+        let mut v = serde_json::to_value(bench_trader_config(1, 64)).unwrap();
+        v["ouch"] = serde_json::Value::Null;
+        v["fix"] = serde_json::json!({
+            "addr": "127.0.0.1:9878", "sender_comp_id": "QWMM", "target_comp_id": "VENUE"
+        });
+        v["feed"]["transport"] = "dpdk".into();
+        v["feed"]["dpdk"] = serde_json::json!({
+            "device": "net_af_packet0", "vdevs": ["net_af_packet0,iface=veth0"], "no_huge": true
+        });
+        let c = TraderConfig::from_json(&v.to_string()).unwrap();
+        let fix = c.fix.as_ref().unwrap();
+        assert_eq!(fix.heartbeat_interval_secs, 30);
+        assert!(fix.reconnect);
+        assert_eq!(c.feed.transport, FeedTransport::Dpdk);
+        let d = c.feed.dpdk.as_ref().unwrap();
+        assert_eq!((d.burst, d.rx_desc, d.mbufs), (32, 1024, 8191));
+        assert_eq!(d.cores, "0");
+        v["feed"]["transport"] = "rdma".into();
+        assert!(TraderConfig::from_json(&v.to_string()).is_err());
+    }
+
+    #[test]
+    fn dpdk_transport_needs_its_section_and_sane_sizes() {
+        let mut c = bench_trader_config(1, 64);
+        c.feed.transport = FeedTransport::Dpdk;
+        assert!(refusal(&c).contains("[feed.dpdk]"));
+        let mut d: DpdkFeedSection =
+            serde_json::from_str(r#"{"device": "net_null0", "burst": 65}"#).unwrap();
+        c.feed.dpdk = Some(d.clone());
+        let why = refusal(&c);
+        if cfg!(feature = "dpdk") {
+            assert!(why.contains("feed.dpdk.burst"), "{why}");
+            d.burst = 32;
+            d.mbufs = 100;
+            c.feed.dpdk = Some(d);
+            assert!(refusal(&c).contains("feed.dpdk.mbufs"));
+        } else {
+            assert!(why.contains("without the dpdk feature"), "{why}");
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The live engine: the fast-path thread (pinned, busy-polling the feed
-//! sockets, the order session and the control ring) and its side threads.
+//! (a kernel UDP socket or, with the `dpdk` feature, a DPDK queue), the order
+//! session (OUCH or FIX, [`SessionGateway`]) and the control ring) and its
+//! side threads.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
@@ -12,15 +14,21 @@ use quotewire_core::clock::Clock;
 use quotewire_core::order::ClOrdId;
 use quotewire_core::InstrumentId;
 use quotewire_feed::Line;
-use quotewire_gateway::{OuchClient, OuchClientConfig};
+use quotewire_gateway::{FixClient, FixClientConfig, OuchClient, OuchClientConfig, SessionGateway};
 use quotewire_journal::format::unix_now_ns;
 use quotewire_journal::{
     list_segments, spawn_writer, IntentLog, JournalConfig, JournalHandle, JournalStats, RingConfig,
     DEFAULT_INTENT_SLOTS, INTENT_FILE_NAME,
 };
-use quotewire_transport::{Transport, UdpConfig, UdpTransport, MAX_UDP_PAYLOAD};
+#[cfg(feature = "dpdk")]
+use quotewire_transport::dpdk::{DpdkConfig, DpdkTransport, Eal, EalConfig};
+use quotewire_transport::{
+    Received, Transport, TransportError, UdpConfig, UdpTransport, MAX_UDP_PAYLOAD,
+};
 
-use super::config::TraderConfig;
+#[cfg(feature = "dpdk")]
+use super::config::DpdkFeedSection;
+use super::config::{FeedTransport, FixSection, OuchSection, TraderConfig};
 use super::telemetry::{EventWriter, LogLevel, LogSink, Stamped};
 use super::trader::{Ack, Control, ControlEnds, ControlMsg, SnapshotRecord, Trader};
 use crate::EngineError;
@@ -95,7 +103,7 @@ fn pin(_core: usize) -> Result<(), EngineError> {
     Ok(())
 }
 
-type EngineThread = JoinHandle<Result<Trader<OuchClient>, EngineError>>;
+type EngineThread = JoinHandle<Result<Trader<SessionGateway>, EngineError>>;
 
 /// A running engine: the fast-path thread, the event writer and the control plane's ring ends.
 #[derive(Debug)]
@@ -124,21 +132,166 @@ fn should_recover(recover: Option<bool>, dir: &str) -> Result<bool, EngineError>
     Ok(!segments.is_empty())
 }
 
+/// The live feed's port: a kernel socket or a DPDK queue, dispatched by a
+/// `match` per burst (no trait object, no allocation).
+// One per engine, owned by the fast-path thread: inline beats a pointer chase per burst.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum FeedPort {
+    Udp(UdpTransport),
+    #[cfg(feature = "dpdk")]
+    Dpdk(DpdkTransport),
+}
+
+impl Transport for FeedPort {
+    fn recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, TransportError> {
+        match self {
+            Self::Udp(t) => t.recv(buf),
+            #[cfg(feature = "dpdk")]
+            Self::Dpdk(t) => t.recv(buf),
+        }
+    }
+
+    fn send(&mut self, payload: &[u8]) -> Result<(), TransportError> {
+        match self {
+            Self::Udp(t) => t.send(payload),
+            #[cfg(feature = "dpdk")]
+            Self::Dpdk(t) => t.send(payload),
+        }
+    }
+
+    #[inline]
+    fn recv_burst<F>(
+        &mut self,
+        scratch: &mut [u8],
+        max: usize,
+        visit: F,
+    ) -> Result<usize, TransportError>
+    where
+        F: FnMut(&[u8], u64),
+    {
+        match self {
+            Self::Udp(t) => t.recv_burst(scratch, max, visit),
+            #[cfg(feature = "dpdk")]
+            Self::Dpdk(t) => t.recv_burst(scratch, max, visit),
+        }
+    }
+}
+
+/// Opens the live feed's port as configured (`feed.transport`).
+fn open_feed(config: &TraderConfig, clock: Clock) -> Result<FeedPort, EngineError> {
+    let feed = &config.feed;
+    match (feed.transport, &feed.dpdk) {
+        (FeedTransport::Udp, _) => Ok(FeedPort::Udp(UdpTransport::open_with_clock(
+            &UdpConfig {
+                bind: feed.bind,
+                multicast: feed
+                    .multicast_group
+                    .map(|g| (g, feed.multicast_interface.unwrap_or(Ipv4Addr::UNSPECIFIED))),
+                destination: None,
+                recv_buffer: Some(8 << 20),
+                reuse_address: feed.multicast_group.is_some(),
+            },
+            clock,
+        )?)),
+        #[cfg(feature = "dpdk")]
+        (FeedTransport::Dpdk, Some(d)) => open_dpdk(config, d, clock).map(FeedPort::Dpdk),
+        (FeedTransport::Dpdk, _) => Err(EngineError::InvalidArgument(
+            "feed.transport = \"dpdk\": no [feed.dpdk] section, or built without the dpdk feature"
+                .into(),
+        )),
+    }
+}
+
+/// Starts the EAL (or reuses the process's) and opens one queue of the feed's port.
+#[cfg(feature = "dpdk")]
+fn open_dpdk(
+    config: &TraderConfig,
+    d: &DpdkFeedSection,
+    clock: Clock,
+) -> Result<DpdkTransport, EngineError> {
+    let feed = &config.feed;
+    let eal = Eal::get_or_init(&EalConfig {
+        cores: d.cores.clone(),
+        memory_mb: d.memory_mb,
+        no_huge: d.no_huge,
+        huge_dir: None,
+        vdevs: d.vdevs.clone(),
+        pci: d.pci.clone(),
+        no_pci: d.no_pci,
+        no_shconf: d.no_shconf,
+        file_prefix: d.file_prefix.clone(),
+        log_level: Some("warning".into()),
+        extra: d.eal_args.clone(),
+    })
+    .map_err(|e| EngineError::InvalidArgument(format!("feed.dpdk: EAL: {e}")))?;
+    let mut port = DpdkConfig::new(d.device.clone());
+    port.rx_desc = d.rx_desc;
+    port.tx_desc = d.tx_desc;
+    port.mbufs = d.mbufs;
+    port.burst = d.burst;
+    let addr = feed.multicast_group.or_else(|| {
+        let ip = *feed.bind.ip();
+        (!ip.is_unspecified()).then_some(ip)
+    });
+    port.filter = quotewire_transport::PcapFilter {
+        dst_port: (feed.bind.port() != 0).then_some(feed.bind.port()),
+        dst_addr: addr,
+    };
+    port.join = feed.multicast_group.into_iter().collect();
+    let mut queues = DpdkTransport::open_queues(eal, &port, clock)
+        .map_err(|e| EngineError::InvalidArgument(format!("feed.dpdk.device {}: {e}", d.device)))?;
+    queues.pop().ok_or_else(|| {
+        EngineError::InvalidArgument(format!("feed.dpdk.device {}: no queue opened", d.device))
+    })
+}
+
 /// Builds the OUCH client configuration from the engine's.
-fn ouch_config(config: &TraderConfig) -> OuchClientConfig {
-    let o = &config.ouch;
+fn ouch_config(config: &TraderConfig, o: &OuchSection) -> OuchClientConfig {
     let mut c = OuchClientConfig::new(o.addr, &o.username, &o.password);
     c.session.clone_from(&o.session);
     c.state_file = o.state_file.as_ref().map(PathBuf::from);
-    c.symbols = config
-        .instruments
-        .iter()
-        .map(|i| (InstrumentId(i.id), i.symbol.clone()))
-        .collect();
+    c.symbols = symbols(config);
     c.heartbeat_interval_ns = o.heartbeat_ms.saturating_mul(1_000_000);
     c.server_timeout_ns = o.timeout_ms.saturating_mul(1_000_000);
     c.reconnect = o.reconnect;
     c
+}
+
+/// Builds the FIX client configuration from the engine's.
+fn fix_config(config: &TraderConfig, f: &FixSection) -> FixClientConfig {
+    let mut c = FixClientConfig::new(f.addr, &f.sender_comp_id, &f.target_comp_id);
+    c.account.clone_from(&f.account);
+    c.state_file = f.state_file.as_ref().map(PathBuf::from);
+    c.symbols = symbols(config);
+    c.heartbeat_interval_secs = f.heartbeat_interval_secs;
+    c.logon_timeout_ns = f.logon_timeout_ms.saturating_mul(1_000_000);
+    c.reconnect = f.reconnect;
+    c.reset_seq_num_on_logon = f.reset_seq_num_on_logon;
+    c
+}
+
+fn symbols(config: &TraderConfig) -> Vec<(InstrumentId, String)> {
+    config
+        .instruments
+        .iter()
+        .map(|i| (InstrumentId(i.id), i.symbol.clone()))
+        .collect()
+}
+
+/// Opens the configured order session (validated: exactly one of OUCH and FIX).
+fn open_gateway(config: &TraderConfig) -> Result<SessionGateway, EngineError> {
+    match (&config.ouch, &config.fix) {
+        (Some(o), None) => OuchClient::new(ouch_config(config, o))
+            .map(SessionGateway::Ouch)
+            .map_err(|e| EngineError::InvalidArgument(format!("ouch: {e}"))),
+        (None, Some(f)) => FixClient::new(fix_config(config, f))
+            .map(SessionGateway::Fix)
+            .map_err(|e| EngineError::InvalidArgument(format!("fix: {e}"))),
+        _ => Err(EngineError::InvalidArgument(
+            "order entry: exactly one of ouch and fix".into(),
+        )),
+    }
 }
 
 impl LiveEngine {
@@ -168,8 +321,7 @@ impl LiveEngine {
                     source,
                 }
             })?;
-        let gateway = OuchClient::new(ouch_config(config))
-            .map_err(|e| EngineError::InvalidArgument(format!("ouch: {e}")))?;
+        let gateway = open_gateway(config)?;
         let mut trader = Trader::new(config, gateway, clock, events)?;
         let ends = trader.control_ends();
         // Unix time at engine-clock zero, so records carry wall-clock time.
@@ -199,7 +351,7 @@ impl LiveEngine {
         }
         // Ids never repeat: above every id the state file says was sent (after
         // the recovery, which restores journaled requests under their own ids).
-        let highest = trader.gateway().state().highest_cl;
+        let highest = trader.gateway().highest_cl();
         trader.raise_next_cl(ClOrdId(highest.saturating_add(1)));
         let journal = match &config.engine.journal_dir {
             Some(dir) => {
@@ -234,18 +386,7 @@ impl LiveEngine {
             None => None,
         };
         let feed = &config.feed;
-        let line_a = UdpTransport::open_with_clock(
-            &UdpConfig {
-                bind: feed.bind,
-                multicast: feed
-                    .multicast_group
-                    .map(|g| (g, feed.multicast_interface.unwrap_or(Ipv4Addr::UNSPECIFIED))),
-                destination: None,
-                recv_buffer: Some(8 << 20),
-                reuse_address: feed.multicast_group.is_some(),
-            },
-            clock,
-        )?;
+        let line_a = open_feed(config, clock)?;
         let retransmit = match feed.retransmit {
             Some(dest) => Some(UdpTransport::open_with_clock(
                 &UdpConfig {
@@ -375,7 +516,7 @@ impl LiveEngine {
 
     /// Stops the fast path: cancels every open order, waits briefly for the
     /// venue's answers, logs out, and hands the final state back.
-    pub fn stop(&mut self) -> Result<Trader<OuchClient>, EngineError> {
+    pub fn stop(&mut self) -> Result<Trader<SessionGateway>, EngineError> {
         self.stop.store(true, Ordering::Release);
         let thread = self
             .thread
@@ -408,8 +549,8 @@ impl Drop for LiveEngine {
 
 /// The fast-path loop. Busy-polls until `stop`, then drains.
 fn run(
-    trader: &mut Trader<OuchClient>,
-    mut line_a: UdpTransport,
+    trader: &mut Trader<SessionGateway>,
+    mut line_a: FeedPort,
     mut retransmit: Option<UdpTransport>,
     stop: &AtomicBool,
     idle: Duration,
@@ -448,9 +589,9 @@ fn run(
     let _ = trader.gateway_mut().close(clock.now_ns());
 }
 
-fn poll_feed(
-    trader: &mut Trader<OuchClient>,
-    transport: &mut UdpTransport,
+fn poll_feed<T: Transport>(
+    trader: &mut Trader<SessionGateway>,
+    transport: &mut T,
     line: Line,
     scratch: &mut [u8],
 ) -> usize {
