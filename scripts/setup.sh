@@ -37,8 +37,14 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp || scripts/setup.sh -nt $stamp ]]
     touch "$stamp"
 fi
 
-echo "setup: building the extension (maturin develop --release)"
-VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH" .venv/bin/maturin develop --release
+# With Debian's libdpdk present the core gets the DPDK transport (feature `dpdk`); without
+# it the feature would only build a stub, so it is left out.
+features=()
+if pkg-config --exists libdpdk 2>/dev/null; then
+    features=(--features dpdk)
+fi
+echo "setup: building the extension (maturin develop --release ${features[*]})"
+VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH" .venv/bin/maturin develop --release "${features[@]}"
 .venv/bin/python -c "import quotewire._core" \
     || { echo "setup: the extension did not build" >&2; exit 1; }
 [[ -x .venv/bin/quotewire ]] || { echo "setup: .venv/bin/quotewire missing" >&2; exit 1; }
