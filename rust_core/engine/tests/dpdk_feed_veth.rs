@@ -12,10 +12,7 @@
 //! once per process.
 #![cfg(feature = "dpdk")]
 
-use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::AsRawFd;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -28,6 +25,7 @@ use quotewire_engine::trading::config::{DpdkFeedSection, FeedTransport, OuchSect
 use quotewire_engine::trading::{LiveEngine, SnapshotRecord};
 use quotewire_feed::Line;
 use quotewire_protocol::moldudp64::Packet;
+use quotewire_testkit::netns::{self, Veth};
 use quotewire_transport::{Transport, UdpConfig, UdpTransport};
 use quotewire_venue::background::{BackgroundConfig, BackgroundFlow, BackgroundInstrument};
 use quotewire_venue::matching::{FirmId, InstrumentConfig, MatchingEngine, PriceBand, VenueConfig};
@@ -42,71 +40,6 @@ const HOST_IP: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
 const VENUE_IP: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
 const INSTRUMENTS: u16 = 2;
 const OUR_FIRM: u32 = 1;
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// The veth pair (host end addressed `HOST_IP`) and the venue's namespace, removed on drop.
-struct Veth {
-    host: String,
-    ns: String,
-}
-
-impl Veth {
-    fn create() -> Result<Self, String> {
-        let id = std::process::id() % 100_000;
-        let me = Self {
-            host: format!("qwe{id}a"),
-            ns: format!("qwens{id}"),
-        };
-        let peer = format!("qwe{id}b");
-        ip(&["netns", "add", &me.ns])?;
-        ip(&[
-            "link", "add", &me.host, "type", "veth", "peer", "name", &peer,
-        ])?;
-        ip(&["link", "set", &peer, "netns", &me.ns])?;
-        ip(&["-n", &me.ns, "addr", "add", "10.78.0.2/24", "dev", &peer])?;
-        ip(&["-n", &me.ns, "link", "set", &peer, "up"])?;
-        ip(&["-n", &me.ns, "link", "set", "lo", "up"])?;
-        ip(&["-n", &me.ns, "route", "add", "224.0.0.0/4", "dev", &peer])?;
-        ip(&["addr", "add", "10.78.0.1/24", "dev", &me.host])?;
-        ip(&["link", "set", &me.host, "up"])?;
-        Ok(me)
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        let _ = ip(&["link", "del", &self.host]);
-        let _ = ip(&["netns", "del", &self.ns]);
-    }
-}
-
-/// Moves the calling thread (and the threads it spawns afterwards) into network namespace `ns`.
-fn enter_netns(ns: &str) -> Result<(), String> {
-    let f = File::open(format!("/run/netns/{ns}")).map_err(|e| e.to_string())?;
-    // SAFETY: f is an open namespace file; setns changes only this thread's
-    // network namespace (CLONE_NEWNET); threads it spawns inherit it.
-    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(format!("setns: {}", std::io::Error::last_os_error()))
-    }
-}
 
 /// The venue: two instruments with a background market, OUCH for firm 1,
 /// ITCH multicast out of the namespace's veth end.
@@ -183,7 +116,7 @@ fn venue_config() -> ServerConfig {
 fn start_venue_in(ns: &str) -> Result<RunningVenue, String> {
     let ns = ns.to_owned();
     std::thread::spawn(move || {
-        enter_netns(&ns)?;
+        netns::enter_netns(&ns)?;
         RunningVenue::start(venue_config()).map_err(|e| e.to_string())
     })
     .join()
@@ -226,12 +159,11 @@ fn depth(md: &MarketData, id: InstrumentId, side: Side) -> Vec<Level> {
 
 #[test]
 fn engine_reads_the_venue_feed_through_dpdk_af_packet_and_trades_over_ouch() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !netns::is_root() {
         eprintln!("skipped: needs root for veth and network namespaces");
         return;
     }
-    let veth = match Veth::create() {
+    let veth = match Veth::create("qwe", VENUE_IP, None, true) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("skipped: cannot build the veth pair: {e}");

@@ -3,7 +3,8 @@
 //! Owns: [`CountingAllocator`], the global allocator of the no-allocation
 //! tests, which counts the allocations of the calling thread (a side
 //! thread's allocations are not the fast path's) and defers to the system
-//! allocator.
+//! allocator; [`netns`], veth pairs into network namespaces for tests that
+//! need a second host.
 //! Must never: be a dependency of production code.
 //!
 //! ```ignore
@@ -15,6 +16,8 @@
 //! hot_path();
 //! assert_eq!(allocations() - before, 0);
 //! ```
+
+pub mod netns;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

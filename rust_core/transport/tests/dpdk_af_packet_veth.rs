@@ -8,15 +8,13 @@
 // Compiled when the `dpdk` feature found libdpdk (`qw_dpdk`, set by build.rs).
 #![cfg(all(feature = "dpdk", qw_dpdk))]
 
-use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::AsRawFd;
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use quotewire_protocol::moldudp64::{Request, Session, MAX_PAYLOAD, REQUEST_LEN};
 use quotewire_synth::{packetize, Generator, SynthConfig};
+use quotewire_testkit::netns::{self, Veth};
 use quotewire_transport::dpdk::{DpdkConfig, DpdkTransport, Eal, EalConfig};
 use quotewire_transport::{PcapFilter, Transport, UdpConfig, UdpTransport};
 
@@ -26,75 +24,13 @@ const RETRANSMIT_PORT: u16 = 26_478;
 const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 const PEER_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0x02];
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// The veth pair and namespace, removed on drop.
-struct Veth {
-    host: String,
-    ns: String,
-}
-
-impl Veth {
-    fn create() -> Result<Self, String> {
-        let id = std::process::id() % 100_000;
-        let me = Self {
-            host: format!("qwd{id}a"),
-            ns: format!("qwdns{id}"),
-        };
-        let peer = format!("qwd{id}b");
-        let mac = PEER_MAC.map(|b| format!("{b:02x}")).join(":");
-        ip(&["netns", "add", &me.ns])?;
-        ip(&[
-            "link", "add", &me.host, "type", "veth", "peer", "name", &peer, "address", &mac,
-        ])?;
-        ip(&["link", "set", &peer, "netns", &me.ns])?;
-        ip(&["-n", &me.ns, "addr", "add", "10.77.0.2/24", "dev", &peer])?;
-        ip(&["-n", &me.ns, "link", "set", &peer, "up"])?;
-        ip(&["-n", &me.ns, "link", "set", "lo", "up"])?;
-        ip(&["-n", &me.ns, "route", "add", "224.0.0.0/4", "dev", &peer])?;
-        ip(&["link", "set", &me.host, "up"])?;
-        Ok(me)
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        let _ = ip(&["link", "del", &self.host]);
-        let _ = ip(&["netns", "del", &self.ns]);
-    }
-}
-
-/// Moves the calling thread (only) into network namespace `ns`.
-fn enter_netns(ns: &str) {
-    let f = File::open(format!("/run/netns/{ns}")).unwrap();
-    // SAFETY: f is an open namespace file; setns changes only this thread's
-    // network namespace (CLONE_NEWNET), which is what the sender thread wants.
-    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-}
-
 #[test]
 fn af_packet_on_veth_receives_a_namespaced_feed_and_sends_a_re_request() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !netns::is_root() {
         eprintln!("skipped: needs root for veth and network namespaces");
         return;
     }
-    let veth = match Veth::create() {
+    let veth = match Veth::create("qwd", PEER_IP, Some(PEER_MAC), false) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("skipped: cannot build the veth pair: {e}");
@@ -132,7 +68,7 @@ fn af_packet_on_veth_receives_a_namespaced_feed_and_sends_a_re_request() {
     let ns = veth.ns.clone();
     let sent = want.clone();
     let venue = std::thread::spawn(move || {
-        enter_netns(&ns);
+        netns::enter_netns(&ns).unwrap();
         let bind = SocketAddrV4::new(PEER_IP, RETRANSMIT_PORT);
         let mut server = UdpTransport::open(
             &UdpConfig::unicast(bind)
