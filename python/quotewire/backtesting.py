@@ -310,6 +310,7 @@ def _summary(
         "pnl": (realised + unrealised) / PRICE_SCALE,
         "max_abs_position": int(np.abs(positions).max()) if positions.size else 0,
         "recorded_own_shares_executed": int(res["recorded_own_executed"]),
+        "events_dropped": int(res["events_dropped"]),
     }
 
 

@@ -122,7 +122,8 @@ pub struct RunResult {
     pub messages: u64,
     /// Datagrams replayed.
     pub datagrams: u64,
-    /// Events the fast path could not publish (ring full: never expected).
+    /// Events the fast path could not publish (ring full; the loop drains it
+    /// after every step, so a non-zero count means rows are missing).
     pub events_dropped: u64,
     /// Shares of the recorded own orders executed in the data.
     pub recorded_own_executed: u64,
@@ -307,7 +308,7 @@ pub fn run(config: &RunConfig, tape: &Tape) -> Result<RunResult, BacktestError> 
         counters: *trader.counters(),
         messages,
         datagrams: tape.len() as u64,
-        events_dropped: 0,
+        events_dropped: trader.events_mut().dropped(),
         recorded_own_executed,
         elapsed_ns,
         per_packet,

@@ -107,6 +107,7 @@ fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound<'py, PyDic
     out.set_item("elapsed_ns", r.elapsed_ns)?;
     out.set_item("messages_per_sec", r.messages_per_sec())?;
     out.set_item("recorded_own_executed", r.recorded_own_executed)?;
+    out.set_item("events_dropped", r.events_dropped)?;
     if let Some(h) = &r.per_packet {
         let lat = PyDict::new(py);
         lat.set_item("count", h.len())?;
