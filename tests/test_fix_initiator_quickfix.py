@@ -14,12 +14,8 @@ Logout, and a restart of the client process on the same state file. Every wait i
 from __future__ import annotations
 
 import json
-import os
 import queue
-import shutil
-import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,19 +24,9 @@ from typing import Any
 import pytest
 import quickfix as fix  # quickfix-py: a dev dependency, installed by scripts/setup.sh
 
-ROOT = Path(__file__).resolve().parents[1]
-SOH = "\x01"
+from fixkit import cargo_example, fix44_dictionary, fix_fields, free_port
+
 WAIT = 10.0
-
-
-def _fields(raw: str) -> dict[int, str]:
-    """Tag -> value of a FIX message string (first occurrence of each tag)."""
-    out: dict[int, str] = {}
-    for field in raw.split(SOH):
-        tag, sep, value = field.partition("=")
-        if sep and tag.isdigit():
-            out.setdefault(int(tag), value)
-    return out
 
 
 class Venue(fix.Application):  # type: ignore[misc]
@@ -72,16 +58,16 @@ class Venue(fix.Application):  # type: ignore[misc]
         self.logged_on.clear()
 
     def toAdmin(self, message: Any, session_id: Any) -> None:  # noqa: N802
-        self.admin_out.append(_fields(message.toString()))
+        self.admin_out.append(fix_fields(message.toString()))
 
     def fromAdmin(self, message: Any, session_id: Any) -> None:  # noqa: N802
-        self.admin_in.append(_fields(message.toString()))
+        self.admin_in.append(fix_fields(message.toString()))
 
     def toApp(self, message: Any, session_id: Any) -> None:  # noqa: N802
-        self.app_out.append(_fields(message.toString()))
+        self.app_out.append(fix_fields(message.toString()))
 
     def fromApp(self, message: Any, session_id: Any) -> None:  # noqa: N802
-        f = _fields(message.toString())
+        f = fix_fields(message.toString())
         self.app_in.append(f)
         if f.get(43) == "Y" and f.get(11) in self.orders:
             return  # a resent copy of a request already handled
@@ -154,39 +140,14 @@ class Venue(fix.Application):  # type: ignore[misc]
         )
 
 
-def _dictionary() -> Path:
-    for base in (Path(sys.prefix), Path(sys.base_prefix)):
-        path = base / "share" / "quickfix" / "FIX44.xml"
-        if path.is_file():
-            return path
-    pytest.fail("FIX44.xml not found under share/quickfix/ of this environment")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def session_binary() -> Path:
-    cargo = shutil.which("cargo")
-    assert cargo, "cargo is needed to build the FIX initiator example"
-    subprocess.run(
-        [cargo, "build", "--release", "-p", "quotewire-gateway", "--example", "fix_session"],
-        cwd=ROOT,
-        check=True,
-        timeout=1200,
-    )
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    binary = target / "release" / "examples" / "fix_session"
-    assert binary.is_file(), binary
-    return binary
+    return cargo_example("quotewire-gateway", "fix_session")
 
 
 @pytest.fixture
 def quickfix_acceptor(tmp_path: Path) -> Iterator[tuple[int, Venue]]:
-    port = _free_port()
+    port = free_port()
     cfg = tmp_path / "acceptor.cfg"
     cfg.write_text(
         "\n".join(
@@ -199,7 +160,7 @@ def quickfix_acceptor(tmp_path: Path) -> Iterator[tuple[int, Venue]]:
                 "StartTime=00:00:00",
                 "EndTime=00:00:00",
                 "UseDataDictionary=Y",
-                f"DataDictionary={_dictionary()}",
+                f"DataDictionary={fix44_dictionary()}",
                 "ValidateUserDefinedFields=Y",
                 "ValidateFieldsOutOfOrder=Y",
                 "ValidateFieldsHaveValues=Y",

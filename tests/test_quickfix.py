@@ -7,13 +7,9 @@ send), enters, replaces and cancels an order, and logs out. Every wait is bounde
 
 from __future__ import annotations
 
-import os
 import queue
 import select
-import shutil
-import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,19 +17,9 @@ from pathlib import Path
 import pytest
 import quickfix as fix  # quickfix-py: a dev dependency, installed by scripts/setup.sh
 
-ROOT = Path(__file__).resolve().parents[1]
-SOH = "\x01"
+from fixkit import cargo_example, fix44_dictionary, fix_fields, free_port
+
 WAIT = 10.0
-
-
-def _fields(raw: str) -> dict[int, str]:
-    """Tag -> value of a FIX message string (first occurrence of each tag)."""
-    out: dict[int, str] = {}
-    for field in raw.split(SOH):
-        tag, sep, value = field.partition("=")
-        if sep and tag.isdigit():
-            out.setdefault(int(tag), value)
-    return out
 
 
 class Recorder(fix.Application):  # type: ignore[misc]
@@ -58,16 +44,16 @@ class Recorder(fix.Application):  # type: ignore[misc]
         self.logged_out.set()
 
     def toAdmin(self, message: object, session_id: object) -> None:  # noqa: N802
-        self.admin_out.append(_fields(message.toString()))
+        self.admin_out.append(fix_fields(message.toString()))
 
     def fromAdmin(self, message: object, session_id: object) -> None:  # noqa: N802
-        self.admin_in.append(_fields(message.toString()))
+        self.admin_in.append(fix_fields(message.toString()))
 
     def toApp(self, message: object, session_id: object) -> None:  # noqa: N802
         pass
 
     def fromApp(self, message: object, session_id: object) -> None:  # noqa: N802
-        self.app.put(_fields(message.toString()))
+        self.app.put(fix_fields(message.toString()))
 
     def next_report(self) -> dict[int, str]:
         try:
@@ -76,39 +62,14 @@ class Recorder(fix.Application):  # type: ignore[misc]
             pytest.fail(f"no application message within {WAIT} s")
 
 
-def _dictionary() -> Path:
-    for base in (Path(sys.prefix), Path(sys.base_prefix)):
-        path = base / "share" / "quickfix" / "FIX44.xml"
-        if path.is_file():
-            return path
-    pytest.fail("FIX44.xml not found under share/quickfix/ of this environment")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def acceptor_binary() -> Path:
-    cargo = shutil.which("cargo")
-    assert cargo, "cargo is needed to build the FIX acceptor example"
-    subprocess.run(
-        [cargo, "build", "--release", "-p", "quotewire-venue", "--example", "fix_acceptor"],
-        cwd=ROOT,
-        check=True,
-        timeout=1200,
-    )
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    binary = target / "release" / "examples" / "fix_acceptor"
-    assert binary.is_file(), binary
-    return binary
+    return cargo_example("quotewire-venue", "fix_acceptor")
 
 
 @pytest.fixture
 def acceptor(acceptor_binary: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    port = _free_port()
+    port = free_port()
     args = ["--port", str(port), "--sender", "CLIENT", "--target", "VENUE", "--symbol", "AAPL"]
     proc = subprocess.Popen(
         [str(acceptor_binary), *args],
@@ -139,7 +100,7 @@ def _settings(tmp_path: Path, port: int) -> fix.SessionSettings:
                 "StartTime=00:00:00",
                 "EndTime=00:00:00",
                 "UseDataDictionary=Y",
-                f"DataDictionary={_dictionary()}",
+                f"DataDictionary={fix44_dictionary()}",
                 "HeartBtInt=30",
                 "SocketConnectHost=127.0.0.1",
                 f"SocketConnectPort={port}",
