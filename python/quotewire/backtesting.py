@@ -261,9 +261,7 @@ class Result:
         return paths
 
 
-def _summary(
-    res: Mapping[str, Any], fills: pa.Table, orders: pa.Table, pnl: pa.Table
-) -> dict[str, Any]:
+def _summary(res: Mapping[str, Any], fills: pa.Table, pnl: pa.Table) -> dict[str, Any]:
     counters = dict(res["counters"])
     quoted = int(counters["orders_new"] + counters["orders_replace"])
     filled_orders = len(set(fills.column("cl").to_pylist())) if fills.num_rows else 0
@@ -386,7 +384,7 @@ def backtest(
     orders = _table(res["orders"], symbols)
     fills = _table(res["fills"], symbols)
     pnl = _table(res["samples"], symbols)
-    summary = _summary(res, fills, orders, pnl)
+    summary = _summary(res, fills, pnl)
     summary["data"] = os.fspath(path)
     summary["journal"] = is_journal
     summary["latency"] = latency.describe()
