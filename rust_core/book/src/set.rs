@@ -6,7 +6,7 @@ use quotewire_core::mem::{prefetch_read, prefetch_write, HugeSlice};
 use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
 
 use crate::book::{find_level, key_of, side_index, side_of_index, Book, LevelSlot, NIL};
-use crate::ids::{hash_id, IdMap, Probe, MAX_ORDERS};
+use crate::ids::{IdMap, Probe, MAX_ORDERS};
 use crate::{BookConfig, BookCounters, BookError, Execution};
 
 /// One resting order: 32 bytes, two per cache line.
@@ -238,7 +238,7 @@ impl BookSet {
         node.id = new.0;
         node.price = price.0;
         node.qty = q;
-        self.ids.insert_absent(hash_id(new.0) as u32, slot);
+        self.ids.insert_absent(new.0, slot);
         self.attach(slot);
         self.counters.replaces += 1;
         Ok(execution(&before, u64::from(before.qty), 0))
