@@ -3,9 +3,11 @@ client's own parser, the health endpoint, `quotewire status`, and the rotated lo
 
 One short demo session (the venue simulator with its background market, the engine
 quoting against it with `metrics_addr`, a debug-level log rotated every few kilobytes) is
-scripted once: scrape while trading, change parameters and limits, fire the kill switch,
-let the cancels settle, scrape again, stop. Each test checks one part of what it recorded
-against an independent reading: the engine's own snapshot, its events, the log files.
+scripted once: scrape while trading (twice, the venue publishing more market data in
+between), change parameters and limits, fire the kill switch, let the cancels settle,
+scrape again, stop. Each test checks one part of what it recorded against an independent
+reading: the engine's own snapshot, its events, the log files, the venue's counters, the
+stop summary.
 """
 
 from __future__ import annotations
@@ -90,6 +92,10 @@ class Session:
     live_before: str
     live_snapshot: dict[str, Any]
     live_after: str
+    live_later: str
+    published: tuple[int, int]
+    """The venue's ITCH message count before and after the wait between the two."""
+    live_latency: dict[str, Any]
     status_trading: tuple[int, str]
     status_trading_json: tuple[int, str]
     health_killed: tuple[int, str]
@@ -132,6 +138,12 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
             live_before = scrape(addr, "/metrics")[1]
             live_snapshot = engine.snapshot()
             live_after = scrape(addr, "/metrics")[1]
+            # The venue publishes more market data; the engine keeps trading on it.
+            before = int(venue.stats()["itch_messages"])
+            assert wait_for(lambda: int(venue.stats()["itch_messages"]) >= before + 50, 30)
+            published = (before, int(venue.stats()["itch_messages"]))
+            live_later = scrape(addr, "/metrics")[1]
+            live_latency = engine.latency()
             status_trading = status_cli(addr)
             status_trading_json = status_cli(addr, "--json")
             assert engine.set_params(SYMBOLS[0], half_spread_ticks=2)
@@ -170,6 +182,9 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
         live_before=live_before,
         live_snapshot=live_snapshot,
         live_after=live_after,
+        live_later=live_later,
+        published=published,
+        live_latency=live_latency,
         status_trading=status_trading,
         status_trading_json=status_trading_json,
         health_killed=health_killed,
@@ -322,6 +337,160 @@ def test_scrapes_take_no_events_away_from_the_caller(session: Session) -> None:
     assert any(e["event"] == "session_ready" for e in session.events)
 
 
+# --------------------------------------------------------------------------- fast path
+
+
+def one(samples: Samples, name: str, **labels: str) -> float:
+    return samples[name][frozenset(labels.items())]
+
+
+STAGES = ("feed", "quote", "tick_to_trade", "round_trip")
+QUANTILES = ("0.5", "0.9", "0.99", "0.999")
+
+
+def test_fast_path_counters_latency_and_rings_are_served_with_their_types(
+    session: Session,
+) -> None:
+    types, samples = parse(session.live_before)
+    for family in (
+        "quotewire_feed_datagrams",
+        "quotewire_feed_messages",
+        "quotewire_requotes",
+        "quotewire_venue_reports",
+        "quotewire_reports_ignored",
+        "quotewire_send_errors",
+        "quotewire_controls_applied",
+    ):
+        assert types[family] == "counter", family
+    assert types["quotewire_latency_seconds"] == "summary"
+    assert types["quotewire_latency_histogram_seconds"] == "histogram"
+    for family in ("quotewire_latency_max_seconds", "quotewire_ring_occupancy"):
+        assert types[family] == "gauge", family
+    quantiles = {
+        (dict(k)["stage"], dict(k)["quantile"]) for k in samples["quotewire_latency_seconds"]
+    }
+    assert quantiles == {(s, q) for s in STAGES for q in QUANTILES}
+    # While trading: data in, orders out, answers back.
+    assert one(samples, "quotewire_feed_datagrams_total") > 0
+    assert one(samples, "quotewire_feed_messages_total") >= one(
+        samples, "quotewire_feed_datagrams_total"
+    )
+    assert one(samples, "quotewire_venue_reports_total") > 0
+    assert one(samples, "quotewire_send_errors_total") == 0
+
+
+def test_fast_path_counters_and_latency_counts_grow_between_two_scrapes_while_trading(
+    session: Session,
+) -> None:
+    _, a = parse(session.live_after)
+    _, b = parse(session.live_later)
+    before, after = session.published
+    assert after - before >= 50  # the venue published more market data in between
+    for name in ("quotewire_feed_datagrams_total", "quotewire_feed_messages_total"):
+        assert one(b, name) > one(a, name), name
+    for name in ("quotewire_requotes_total", "quotewire_venue_reports_total"):
+        assert one(b, name) >= one(a, name), name
+    for stage in STAGES:
+        n_a = one(a, "quotewire_latency_seconds_count", stage=stage)
+        n_b = one(b, "quotewire_latency_seconds_count", stage=stage)
+        assert n_b >= n_a, stage
+        assert one(b, "quotewire_latency_seconds_sum", stage=stage) >= one(
+            a, "quotewire_latency_seconds_sum", stage=stage
+        )
+    assert one(b, "quotewire_latency_seconds_count", stage="feed") > one(
+        a, "quotewire_latency_seconds_count", stage="feed"
+    )
+
+
+def test_every_datagram_is_one_feed_latency_sample_in_each_scrape_and_in_the_summary(
+    session: Session,
+) -> None:
+    # A scrape's snapshot hands the fast path's interval over at the instant its counters
+    # are read: the merged feed histogram holds exactly one sample per datagram so far.
+    for text in (session.live_before, session.live_after, session.live_later):
+        _, samples = parse(text)
+        assert one(samples, "quotewire_latency_seconds_count", stage="feed") == one(
+            samples, "quotewire_feed_datagrams_total"
+        )
+    # The stop summary: every interval handed over plus the last one, the whole run.
+    summary = session.summary
+    assert summary["latency"]["feed"]["count"] == summary["counters"]["datagrams"]
+    _, quiet = parse(session.quiet_metrics)
+    for stage in STAGES:
+        assert summary["latency"][stage]["count"] >= one(
+            quiet, "quotewire_latency_seconds_count", stage=stage
+        ), stage
+    assert summary["latency"]["tick_to_trade"]["count"] > 0
+    assert summary["latency"]["round_trip"]["count"] > 0
+
+
+def test_latency_quantiles_rise_with_q_up_to_the_max_and_buckets_are_cumulative(
+    session: Session,
+) -> None:
+    for text in (session.live_before, session.live_later, session.quiet_metrics):
+        _, samples = parse(text)
+        for stage in STAGES:
+            count = one(samples, "quotewire_latency_seconds_count", stage=stage)
+            assert count > 0, stage
+            values = [
+                one(samples, "quotewire_latency_seconds", stage=stage, quantile=q)
+                for q in QUANTILES
+            ]
+            top = one(samples, "quotewire_latency_max_seconds", stage=stage)
+            assert values[0] > 0, stage
+            assert values == sorted(values) and values[-1] <= top, (stage, values, top)
+            # Round trips on loopback take well under a minute, and over a nanosecond.
+            assert 1e-9 <= top < 60, stage
+            mean = one(samples, "quotewire_latency_seconds_sum", stage=stage) / count
+            assert 0 < mean <= top * 1.001, stage
+            buckets = sorted(
+                (float(dict(k)["le"]), v)
+                for k, v in samples["quotewire_latency_histogram_seconds_bucket"].items()
+                if dict(k)["stage"] == stage
+            )
+            counts = [v for _, v in buckets]
+            assert counts == sorted(counts), stage
+            assert buckets[-1] == (float("inf"), count), stage
+            assert one(samples, "quotewire_latency_histogram_seconds_count", stage=stage) == count
+
+
+def test_ring_occupancy_is_between_zero_and_capacity(session: Session) -> None:
+    for text in (session.live_before, session.live_later, session.quiet_metrics):
+        _, samples = parse(text)
+        used = {dict(k)["ring"]: v for k, v in samples["quotewire_ring_occupancy"].items()}
+        capacity = {dict(k)["ring"]: v for k, v in samples["quotewire_ring_capacity"].items()}
+        assert set(used) == set(capacity)
+        assert {"events", "control", "snapshots"} <= set(used)
+        for ring, n in used.items():
+            assert 0 <= n <= capacity[ring], ring
+            assert capacity[ring] >= 16, ring
+
+
+def test_live_latency_and_snapshot_counters_from_python(session: Session) -> None:
+    from quotewire.engine import LATENCY_STAGES
+
+    live = session.live_latency
+    assert set(live) == set(LATENCY_STAGES)
+    _, scraped = parse(session.live_later)
+    for stage, h in live.items():
+        # Read after the scrape: at least what the scrape saw, at most the whole run.
+        assert h["count"] >= one(scraped, "quotewire_latency_seconds_count", stage=stage)
+        assert h["count"] <= session.summary["latency"][stage]["count"]
+        assert [q for q, _ in h["quantiles"]] == [0.5, 0.9, 0.99, 0.999]
+        values = [ns for _, ns in h["quantiles"]]
+        assert values == sorted(values) and values[-1] <= h["max_ns"], stage
+        assert h["buckets"][-1][1] <= h["count"]
+    snap = session.live_snapshot
+    assert {"events", "control", "snapshots"} <= set(snap["rings"])
+    assert snap["counters"]["datagrams"] > 0
+    assert set(snap["counters"]) == set(session.summary["counters"]) - {
+        "events_dropped",
+        "open_orders",
+        "feed_gaps",
+        "feed_packets",
+    }
+
+
 # --------------------------------------------------------------------------- /health, status
 
 
@@ -401,9 +570,17 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def served_names(session: Session) -> set[str]:
+    """Family names, and for summaries and histograms their `_sum`, `_count`, `_bucket`."""
     names: set[str] = set()
     for text in (session.live_before, session.quiet_metrics):
-        names |= {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+        for line in text.splitlines():
+            if line.startswith("# TYPE "):
+                _, _, name, kind = line.split()
+                names.add(name)
+                if kind in ("summary", "histogram"):
+                    names |= {f"{name}_sum", f"{name}_count"}
+                if kind == "histogram":
+                    names.add(f"{name}_bucket")
     return names
 
 
@@ -416,11 +593,19 @@ def test_grafana_dashboard_queries_only_metrics_the_engine_serves(session: Sessi
     used = {m for e in exprs for m in re.findall(r"quotewire_[a-z_]+", e)}
     assert len(used) >= 15
     assert used <= served_names(session), used - served_names(session)
+    for family in (
+        "quotewire_latency_seconds",
+        "quotewire_latency_histogram_seconds_bucket",
+        "quotewire_ring_occupancy",
+        "quotewire_feed_datagrams_total",
+    ):
+        assert family in used, family
 
 
 def test_operations_doc_describes_every_metric_served(session: Session) -> None:
     doc = (REPO / "docs/operations.md").read_text()
-    missing = {name for name in served_names(session) if f"`{name}`" not in doc}
+    families = {n for n in served_names(session) if not n.endswith(("_sum", "_count", "_bucket"))}
+    missing = {name for name in families if f"`{name}`" not in doc}
     assert not missing
 
 

@@ -146,7 +146,15 @@ class Engine:
         """New firm-wide limits (raw units)."""
     def snapshot(self) -> dict[str, Any]:
         """instruments (list of dicts), killed, reduce_only, ts_ns, realised, unrealised,
-        total_pnl, gross_exposure, net_exposure (raw units)."""
+        total_pnl, gross_exposure, net_exposure (raw units); counters (the fast path's, as in
+        the stop summary) and rings ({"events" | "journal" | "control" | "snapshots":
+        {"used": int, "capacity": int}}, a ring absent when it does not exist). Also merges
+        the latency histograms the fast path handed over into those `latency` reads."""
+    def latency(self) -> dict[str, dict[str, Any]]:
+        """The latency histograms since the start as of the last `snapshot` (nothing is sent
+        to the fast path): per stage ("feed", "quote", "tick_to_trade", "round_trip"),
+        count (int), sum_ns (float), max_ns (int), quantiles (list of (q, ns) for 0.5, 0.9,
+        0.99, 0.999) and buckets (list of (le_ns, samples at or below), cumulative)."""
     def events(self) -> list[dict[str, Any]]:
         """Events since the last call, oldest first."""
     def events_dropped(self) -> tuple[int, int]:

@@ -837,16 +837,19 @@ class Engine:
         self._tap.add(_with_sources(self._live.events(), self._config))
 
     def _observe(self) -> metrics.Observation:
-        """One scrape: the new events, a snapshot, the drop counters."""
+        """One scrape: the new events, a snapshot (which also merges the fast path's
+        latency interval), the latency figures, the drop counters."""
         handle = self._handle
         running = handle is not None and handle.running()
         snap: dict[str, Any] | None = None
+        latency: dict[str, dict[str, Any]] | None = None
         dropped = {"ring": 0, "backlog": 0}
         error = None
         try:
             with self._tap.lock:
                 self._pull()
             snap = self.snapshot()
+            latency = self._live.latency()
             ring, backlog = self._live.events_dropped()
             dropped = {"ring": ring, "backlog": backlog}
         except QuotewireError as e:
@@ -860,6 +863,7 @@ class Engine:
                 dropped={**dropped, "tap": self._tap.dropped},
                 waiting=self._tap.waiting,
                 error=error,
+                latency=latency,
             )
 
     @property
@@ -952,8 +956,20 @@ class Engine:
 
     def snapshot(self) -> dict[str, Any]:
         """Positions, PnL (currency units), our resting quotes and open orders per symbol,
-        the firm totals and the kill switch, as the fast path saw them at one instant."""
+        the firm totals, the kill switch, the fast path's `counters` (as in the summary) and
+        its `rings` (`{"events": {"used": n, "capacity": n}, ...}`), as the fast path saw
+        them at one instant."""
         return _with_symbols(self._live.snapshot(), self._config)
+
+    def latency(self) -> dict[str, dict[str, Any]]:
+        """Latency of each stage (`LATENCY_STAGES`) since the start, read live: `count`,
+        `sum_ns`, `max_ns`, `quantiles` [(q, ns) for 0.5, 0.9, 0.99, 0.999] and cumulative
+        `buckets` [(le_ns, samples at or below)]. Takes a snapshot first: the fast path
+        hands over the histograms it recorded since the previous one (a pointer swap, no
+        allocation there) and the core merges them; percentiles are computed here, never
+        on the fast path."""
+        self._live.snapshot()
+        return self._live.latency()
 
     def events(self) -> list[dict[str, Any]]:
         """Events since the last call (fills, rejects, kill switch, parameter changes,

@@ -6,9 +6,12 @@ Everything here runs on side threads of the control plane and never on the fast 
 * `MetricsServer` serves `GET /metrics` (Prometheus text exposition format 0.0.4) and
   `GET /health` (JSON; HTTP 200 when healthy, 503 otherwise) from a daemon thread
   (`qw-metrics`). A scrape reads the core through the ordinary control calls, once per
-  scrape: a snapshot (positions, PnL, open orders, fills, kill switch) and the batch of
-  events published since the last read, which `EventTap` folds into counters and keeps for
-  the next `Engine.events()` call, so a scrape takes nothing away from the caller.
+  scrape: a snapshot (positions, PnL, open orders, fills, kill switch, the fast path's
+  counters and ring occupancy; the fast path also hands over the latency histograms it
+  recorded since the previous snapshot, merged by the core off the fast path), the merged
+  latency figures, and the batch of events published since the last read, which
+  `EventTap` folds into counters and keeps for the next `Engine.events()` call, so a
+  scrape takes nothing away from the caller.
 * `status` reads both endpoints of a running engine for `quotewire status`.
 * `LogRelay` rotates the engine's log file by size: the core's event writer thread writes
   its structured lines into a pipe, and a side thread (`qw-log`) appends them to the file,
@@ -195,6 +198,9 @@ class Observation:
     """Events lost: "ring" (fast path), "backlog" (core), "tap" (Python)."""
     waiting: int
     error: str | None = None
+    latency: Mapping[str, Mapping[str, Any]] | None = None
+    """`_core.Engine.latency()`: per stage, count, sum_ns, max_ns, quantiles [(q, ns)],
+    cumulative buckets [(le_ns, count)], since the start; None when unreadable."""
 
 
 _Sample = tuple[dict[str, str], float]
@@ -202,13 +208,16 @@ _Sample = tuple[dict[str, str], float]
 
 @dataclass(frozen=True)
 class Family:
-    """One metric family: name, type ("counter", "gauge"), help and its samples (labels,
-    value). Counter names end in `_total`, as the exposition format expects."""
+    """One metric family: name, type ("counter", "gauge", "summary", "histogram"), help
+    and its samples (labels, value); `suffixed` samples carry a suffix to the name
+    (`_sum`, `_count`, `_bucket`). Counter names end in `_total`, as the exposition format
+    expects."""
 
     name: str
     kind: str
     help: str
     samples: list[_Sample]
+    suffixed: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
 
 
 def health(o: Observation) -> tuple[bool, dict[str, Any]]:
@@ -468,7 +477,131 @@ def families(o: Observation) -> list[Family]:
         "Events kept for the next Engine.events().",
         [({}, float(o.waiting))],
     )
+    out += _fast_path_families(snap)
+    if o.latency is not None:
+        out += _latency_families(o.latency)
     return out
+
+
+_COUNTERS: Final = (
+    ("quotewire_feed_datagrams_total", "datagrams", "Feed datagrams handed to the sequencer."),
+    ("quotewire_feed_messages_total", "messages", "ITCH messages applied to the books."),
+    ("quotewire_requotes_total", "requotes", "Quoting decisions evaluated."),
+    ("quotewire_venue_reports_total", "reports", "Execution reports processed."),
+    ("quotewire_send_errors_total", "send_errors", "Requests the order gateway could not take."),
+    (
+        "quotewire_feed_events_overflow_total",
+        "feed_events_overflow",
+        "Feed events beyond the per-datagram buffer (not acted on).",
+    ),
+    ("quotewire_controls_applied_total", "controls", "Control requests the fast path took."),
+    (
+        "quotewire_snapshot_records_dropped_total",
+        "snapshot_dropped",
+        "Snapshot records dropped (snapshot ring full).",
+    ),
+    ("quotewire_broken_trades_total", "broken_trades", "Trades the venue broke."),
+)
+
+_IGNORED_REPORTS: Final = (
+    ("duplicate", "duplicate_reports"),
+    ("replayed", "replayed_reports"),
+    ("unknown", "unknown_reports"),
+)
+
+
+def _fast_path_families(snap: Mapping[str, Any]) -> list[Family]:
+    """The fast path's own counters and its rings' occupancy, from the snapshot."""
+    counters: Mapping[str, Any] = snap.get("counters", {})
+    rings: Mapping[str, Mapping[str, int]] = snap.get("rings", {})
+    out = []
+    if counters:
+        out += [
+            Family(name, "counter", text, [({}, _num(counters.get(key)))])
+            for name, key, text in _COUNTERS
+        ]
+        out.append(
+            Family(
+                "quotewire_reports_ignored_total",
+                "counter",
+                "Execution reports that changed nothing: duplicates, the venue's replay after a "
+                "recovery, reports about orders nobody knows.",
+                [({"kind": k}, _num(counters.get(key))) for k, key in _IGNORED_REPORTS],
+            )
+        )
+    if rings:
+        out.append(
+            Family(
+                "quotewire_ring_occupancy",
+                "gauge",
+                "Slots in use in a fast-path ring when the snapshot was taken.",
+                [({"ring": r}, _num(v.get("used"))) for r, v in rings.items()],
+            )
+        )
+        out.append(
+            Family(
+                "quotewire_ring_capacity",
+                "gauge",
+                "Slots in a fast-path ring.",
+                [({"ring": r}, _num(v.get("capacity"))) for r, v in rings.items()],
+            )
+        )
+    return out
+
+
+def _seconds(ns: object) -> float:
+    return _num(ns) / 1e9
+
+
+def _latency_families(latency: Mapping[str, Mapping[str, Any]]) -> list[Family]:
+    """Each stage's histogram since the start as a summary (quantiles), a histogram
+    (buckets, for windowed quantiles in PromQL) and its maximum, in seconds."""
+    quantiles: list[_Sample] = []
+    summary_rest: list[tuple[str, dict[str, str], float]] = []
+    buckets: list[tuple[str, dict[str, str], float]] = []
+    maxima: list[_Sample] = []
+    for stage, h in latency.items():
+        count = int(h.get("count", 0))
+        for q, ns in h.get("quantiles", []):
+            value = _seconds(ns) if count else math.nan
+            quantiles.append(({"stage": stage, "quantile": repr(float(q))}, value))
+        total = _seconds(h.get("sum_ns", 0))
+        summary_rest += [
+            ("_sum", {"stage": stage}, total),
+            ("_count", {"stage": stage}, float(count)),
+        ]
+        for le, n in h.get("buckets", []):
+            buckets.append(("_bucket", {"stage": stage, "le": repr(_seconds(le))}, float(n)))
+        buckets += [
+            ("_bucket", {"stage": stage, "le": "+Inf"}, float(count)),
+            ("_sum", {"stage": stage}, total),
+            ("_count", {"stage": stage}, float(count)),
+        ]
+        maxima.append(({"stage": stage}, _seconds(h.get("max_ns", 0)) if count else math.nan))
+    return [
+        Family(
+            "quotewire_latency_seconds",
+            "summary",
+            "Fast-path latency by stage since the engine started (feed: datagram through "
+            "sequencer and books; quote: model, risk, OMS, encoding; tick_to_trade: packet "
+            "received to order bytes written; round_trip: order sent to venue answer).",
+            quantiles,
+            summary_rest,
+        ),
+        Family(
+            "quotewire_latency_histogram_seconds",
+            "histogram",
+            "The same samples in fixed buckets (1 us to 10 s), for quantiles over a window.",
+            [],
+            buckets,
+        ),
+        Family(
+            "quotewire_latency_max_seconds",
+            "gauge",
+            "Largest latency by stage since the engine started.",
+            maxima,
+        ),
+    ]
 
 
 def _escape(value: str) -> str:
@@ -490,9 +623,11 @@ def render(fams: Iterable[Family]) -> str:
         help_text = f.help.replace("\\", "\\\\").replace("\n", "\\n")
         lines.append(f"# HELP {f.name} {help_text}")
         lines.append(f"# TYPE {f.name} {f.kind}")
-        for labels, v in f.samples:
+        named = [("", lbl, v) for lbl, v in f.samples] + f.suffixed
+        for suffix, labels, v in named:
+            name = f.name + suffix
             tags = ",".join(f'{k}="{_escape(val)}"' for k, val in labels.items())
-            lines.append(f"{f.name}{{{tags}}} {_value(v)}" if tags else f"{f.name} {_value(v)}")
+            lines.append(f"{name}{{{tags}}} {_value(v)}" if tags else f"{name} {_value(v)}")
     return "\n".join(lines) + "\n"
 
 

@@ -267,6 +267,13 @@ impl JournalTx {
     pub fn oversize(&self) -> u64 {
         self.shared.producer.oversize.load(Ordering::Relaxed)
     }
+
+    /// How full the ring is now: (slots the writer has not drained, slots).
+    #[must_use]
+    pub fn occupancy(&self) -> (usize, usize) {
+        let capacity = self.ring.buffer().capacity();
+        (capacity.saturating_sub(self.ring.slots()), capacity)
+    }
 }
 
 /// The owner's handle on the writer thread: counters, alarm, stop.

@@ -121,6 +121,8 @@ fn snapshot_dict<'py>(py: Python<'py>, records: &[SnapshotRecord]) -> PyResult<B
                 ts_ns,
                 totals,
                 reduce_only,
+                counters,
+                rings,
             } => {
                 out.set_item("killed", killed.map(|k| k.as_str()))?;
                 out.set_item("reduce_only", *reduce_only)?;
@@ -130,6 +132,17 @@ fn snapshot_dict<'py>(py: Python<'py>, records: &[SnapshotRecord]) -> PyResult<B
                 out.set_item("total_pnl", totals.total)?;
                 out.set_item("gross_exposure", totals.gross_exposure)?;
                 out.set_item("net_exposure", totals.net_exposure)?;
+                out.set_item("counters", counters_dict(py, counters)?)?;
+                let levels = PyDict::new(py);
+                for (name, level) in rings.named() {
+                    if let Some(l) = level {
+                        let d = PyDict::new(py);
+                        d.set_item("used", l.used)?;
+                        d.set_item("capacity", l.capacity)?;
+                        levels.set_item(name, d)?;
+                    }
+                }
+                out.set_item("rings", levels)?;
             }
         }
     }
@@ -263,6 +276,8 @@ pub(crate) fn counters_dict<'py>(
         ("feed_events_overflow", c.feed_events_overflow),
         ("kills", c.kills),
         ("controls", c.controls),
+        ("snapshot_dropped", c.snapshot_dropped),
+        ("broken_trades", c.broken_trades),
     ] {
         counters.set_item(k, v)?;
     }
@@ -287,6 +302,112 @@ fn latency_dict<'py>(py: Python<'py>, lat: &Latencies) -> PyResult<Bound<'py, Py
             put_histogram(&d, h)?;
         }
         out.set_item(name, d)?;
+    }
+    Ok(out)
+}
+
+/// Quantiles of the live latency figures (`Engine.latency`).
+const LIVE_QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
+
+/// Upper bounds of the live latency buckets, nanoseconds (1 us to 10 s, 1-2-5 steps).
+const LIVE_BUCKETS_NS: [u64; 22] = [
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    20_000,
+    50_000,
+    100_000,
+    200_000,
+    500_000,
+    1_000_000,
+    2_000_000,
+    5_000_000,
+    10_000_000,
+    20_000_000,
+    50_000_000,
+    100_000_000,
+    200_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_000_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// One stage's live latency figures, nanoseconds.
+struct StageFigures {
+    name: &'static str,
+    count: u64,
+    sum: f64,
+    max: u64,
+    quantiles: [(f64, u64); LIVE_QUANTILES.len()],
+    /// Samples at or below each bound of [`LIVE_BUCKETS_NS`].
+    buckets: [u64; LIVE_BUCKETS_NS.len()],
+}
+
+/// Each stage's count, sum, max, quantiles and cumulative bucket counts,
+/// computed on the control plane from the merged histograms.
+fn stage_figures(lat: &Latencies) -> Vec<StageFigures> {
+    lat.named()
+        .into_iter()
+        .map(|(name, h)| {
+            let count = h.len();
+            let mut buckets = [0; LIVE_BUCKETS_NS.len()];
+            for v in h.iter_recorded() {
+                // A bucket of equivalent values counts at its highest value.
+                let at = v.value_iterated_to();
+                let first = LIVE_BUCKETS_NS.partition_point(|&le| le < at);
+                if let Some(b) = buckets.get_mut(first) {
+                    *b += v.count_at_value();
+                }
+            }
+            let mut below = 0;
+            for b in &mut buckets {
+                below += *b;
+                *b = below;
+            }
+            StageFigures {
+                name,
+                count,
+                // HdrHistogram keeps no sum: the mean of its buckets (3
+                // significant digits) times the count.
+                sum: if count == 0 {
+                    0.0
+                } else {
+                    h.mean() * count as f64
+                },
+                max: if count == 0 { 0 } else { h.max() },
+                quantiles: LIVE_QUANTILES.map(|q| {
+                    (
+                        q,
+                        if count == 0 {
+                            0
+                        } else {
+                            h.value_at_quantile(q)
+                        },
+                    )
+                }),
+                buckets,
+            }
+        })
+        .collect()
+}
+
+fn live_latency_dict<'py>(
+    py: Python<'py>,
+    stages: &[StageFigures],
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    for s in stages {
+        let d = PyDict::new(py);
+        d.set_item("count", s.count)?;
+        d.set_item("sum_ns", s.sum)?;
+        d.set_item("max_ns", s.max)?;
+        d.set_item("quantiles", s.quantiles.to_vec())?;
+        let buckets: Vec<(u64, u64)> = LIVE_BUCKETS_NS.into_iter().zip(s.buckets).collect();
+        d.set_item("buckets", buckets)?;
+        out.set_item(s.name, d)?;
     }
     Ok(out)
 }
@@ -426,6 +547,15 @@ impl Engine {
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let records = self.with_live(py, |live| live.snapshot(CONTROL_TIMEOUT))?;
         snapshot_dict(py, &records)
+    }
+
+    /// The latency histograms since the start as of the last `snapshot()`
+    /// (which merges the interval the fast path handed over): per stage,
+    /// `count`, `sum_ns`, `max_ns`, `quantiles` [(q, ns)] and cumulative
+    /// `buckets` [(le_ns, count)]. Sends nothing to the fast path.
+    fn latency<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let stages = self.with_live(py, |live| Ok(stage_figures(live.latencies())))?;
+        live_latency_dict(py, &stages)
     }
 
     /// Events since the last call, oldest first.

@@ -29,7 +29,7 @@ use quotewire_transport::{
 #[cfg(feature = "dpdk")]
 use super::config::DpdkFeedSection;
 use super::config::{FeedTransport, FixSection, OuchSection, TraderConfig};
-use super::telemetry::{EventWriter, LogLevel, LogSink, Stamped};
+use super::telemetry::{EventWriter, Latencies, LogLevel, LogSink, Stamped};
 use super::trader::{Ack, Control, ControlEnds, ControlMsg, SnapshotRecord, Trader};
 use crate::EngineError;
 
@@ -469,10 +469,16 @@ impl LiveEngine {
         }
     }
 
-    /// A consistent snapshot of every instrument and the kill switch.
+    /// A consistent snapshot of every instrument, the kill switch, the fast
+    /// path's counters and ring occupancy. The fast path also hands over the
+    /// latency histograms it recorded since the previous snapshot, which are
+    /// merged here into [`Self::latencies`] (off the fast path).
     pub fn snapshot(&mut self, timeout: Duration) -> Result<Vec<SnapshotRecord>, EngineError> {
         while self.ends.snapshots.pop().is_ok() {}
-        self.control(Control::Snapshot, timeout)?;
+        let acked = self.control(Control::Snapshot, timeout);
+        // Also after a timeout: a late swap is merged now or by the next call.
+        self.ends.latencies.collect();
+        acked?;
         let mut out = Vec::new();
         while let Ok(r) = self.ends.snapshots.pop() {
             let end = matches!(r, SnapshotRecord::End { .. });
@@ -493,6 +499,13 @@ impl LiveEngine {
     /// Events lost: (ring full on the fast path, backlog full for Python).
     #[must_use]
     pub fn events_dropped(&self) -> (u64, u64) {
+    /// The latency histograms since the start, as of the last [`Self::snapshot`]
+    /// (the fast path's current interval is not in them yet).
+    #[must_use]
+    pub const fn latencies(&self) -> &Latencies {
+        self.ends.latencies.cumulative()
+    }
+
         self.writer.dropped()
     }
 
@@ -522,7 +535,7 @@ impl LiveEngine {
             .thread
             .take()
             .ok_or_else(|| EngineError::InvalidArgument("the engine was already stopped".into()))?;
-        let result = thread
+        let mut result = thread
             .join()
             .map_err(|_| EngineError::InvalidArgument("the engine thread panicked".into()))?;
         // Give the writer a moment to drain what the last passes published.
@@ -533,6 +546,11 @@ impl LiveEngine {
                     .stop()
                     .map_err(|e| EngineError::InvalidArgument(format!("journal: {e}")))?,
             );
+        }
+        // The summary's histograms cover the whole run: every interval handed
+        // over to snapshots plus the last one.
+        if let Ok(trader) = result.as_mut() {
+            self.ends.latencies.finish(trader.latencies_mut());
         }
         result
     }

@@ -1,6 +1,9 @@
 //! What the fast path tells the rest of the process: typed events through a
 //! lock-free SPSC ring to a writer thread (structured log lines, and batches
-//! for Python), and the latency histograms of each stage.
+//! for Python), the latency histograms of each stage, and how those reach the
+//! control plane while the engine runs ([`IntervalSwap`], [`IntervalCollector`]:
+//! whole histogram sets handed over by pointer through SPSC rings, never read,
+//! merged or allocated on the fast path), and ring occupancy ([`RingLevel`]).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -398,6 +401,42 @@ impl EventTx {
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+
+    /// How full the ring is now (events the writer has not taken yet).
+    #[must_use]
+    pub fn level(&self) -> RingLevel {
+        RingLevel::of_producer(&self.ring)
+    }
+}
+
+/// How full one SPSC ring is at one instant: slots in use and capacity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingLevel {
+    /// Slots holding an item the consumer has not taken yet.
+    pub used: usize,
+    /// Slots in the ring.
+    pub capacity: usize,
+}
+
+impl RingLevel {
+    /// The level seen from the producer's end (two atomic loads, no write).
+    #[must_use]
+    pub fn of_producer<T>(ring: &Producer<T>) -> Self {
+        let capacity = ring.buffer().capacity();
+        Self {
+            used: capacity.saturating_sub(ring.slots()),
+            capacity,
+        }
+    }
+
+    /// The level seen from the consumer's end.
+    #[must_use]
+    pub fn of_consumer<T>(ring: &Consumer<T>) -> Self {
+        Self {
+            used: ring.slots(),
+            capacity: ring.buffer().capacity(),
+        }
+    }
 }
 
 /// Where the writer thread sends log lines.
@@ -625,6 +664,36 @@ impl Latencies {
             ("round_trip", &self.round_trip),
         ]
     }
+
+    fn each_mut(&mut self) -> [&mut Histogram<u64>; 4] {
+        [
+            &mut self.feed,
+            &mut self.quote,
+            &mut self.tick_to_trade,
+            &mut self.round_trip,
+        ]
+    }
+
+    /// Samples per histogram, in the order of [`Self::named`].
+    #[must_use]
+    pub fn counts(&self) -> [u64; 4] {
+        self.named().map(|(_, h)| h.len())
+    }
+
+    /// Adds every sample of `other` (same bounds: never fails, never resizes).
+    /// Control plane only: walks every bucket.
+    pub fn add(&mut self, other: &Self) {
+        for (mine, (_, theirs)) in self.each_mut().into_iter().zip(other.named()) {
+            let _ = mine.add(theirs);
+        }
+    }
+
+    /// Forgets every sample; the buckets stay allocated (and touched).
+    pub fn reset(&mut self) {
+        for h in self.each_mut() {
+            h.reset();
+        }
+    }
 }
 
 impl Default for Latencies {
@@ -637,4 +706,115 @@ impl Default for Latencies {
 #[inline]
 pub fn record(h: &mut Histogram<u64>, ns: u64) {
     let _ = h.record(ns.clamp(1, MAX_LATENCY_NS));
+}
+
+/// Histogram sets circulating between the control plane and the fast path:
+/// one is filled by the fast path, the others wait as spares or are being merged.
+pub const SPARE_LATENCIES: usize = 2;
+
+/// Creates the interval exchange with `spares` pre-allocated, empty
+/// histogram sets (at least one): the fast path's end and the control plane's.
+#[must_use]
+pub fn interval_exchange(spares: usize) -> (IntervalSwap, IntervalCollector) {
+    let spares = spares.max(1);
+    let (mut spare_tx, spare_rx) = rtrb::RingBuffer::new(spares);
+    let (filled_tx, filled_rx) = rtrb::RingBuffer::new(spares);
+    for _ in 0..spares {
+        let _ = spare_tx.push(Box::new(Latencies::new()));
+    }
+    (
+        IntervalSwap {
+            spares: spare_rx,
+            filled: filled_tx,
+        },
+        IntervalCollector {
+            cumulative: Latencies::new(),
+            spares: spare_tx,
+            filled: filled_rx,
+            intervals: 0,
+        },
+    )
+}
+
+/// The fast path's end of the interval exchange: on a snapshot request it
+/// swaps its live histograms with an empty spare (a move of a few hundred
+/// bytes of headers; the bucket arrays stay where they are) and sends the
+/// filled set to the control plane. No allocation, no lock, no percentile.
+#[derive(Debug)]
+pub struct IntervalSwap {
+    spares: Consumer<Box<Latencies>>,
+    filled: Producer<Box<Latencies>>,
+}
+
+impl IntervalSwap {
+    /// Hands the samples of `live` over and leaves it empty; returns false
+    /// (and leaves `live` as it is, so no sample is lost) when no spare is
+    /// back yet.
+    #[inline]
+    pub fn swap(&mut self, live: &mut Latencies) -> bool {
+        // Room first: a set that could not be sent would have to be dropped
+        // (a free on the fast path). Single producer: the room stays.
+        if self.filled.is_full() {
+            return false;
+        }
+        let Ok(mut spare) = self.spares.pop() else {
+            return false;
+        };
+        std::mem::swap(live, &mut *spare);
+        let sent = self.filled.push(spare);
+        debug_assert!(sent.is_ok(), "room was checked");
+        true
+    }
+}
+
+/// The control plane's end of the interval exchange: merges the sets the
+/// fast path handed over into histograms since the start, resets them and
+/// returns them as spares.
+#[derive(Debug)]
+pub struct IntervalCollector {
+    cumulative: Latencies,
+    spares: Producer<Box<Latencies>>,
+    filled: Consumer<Box<Latencies>>,
+    intervals: u64,
+}
+
+impl IntervalCollector {
+    /// Merges every interval handed over since the last call; returns their
+    /// samples per histogram (order of [`Latencies::named`]).
+    pub fn collect(&mut self) -> [u64; 4] {
+        let mut samples = [0; 4];
+        while let Ok(mut interval) = self.filled.pop() {
+            for (n, c) in samples.iter_mut().zip(interval.counts()) {
+                *n += c;
+            }
+            self.cumulative.add(&interval);
+            interval.reset();
+            self.intervals += 1;
+            // Capacity = the sets in circulation: there is always room.
+            let _ = self.spares.push(interval);
+        }
+        samples
+    }
+
+    /// Every sample the fast path handed over so far.
+    #[must_use]
+    pub const fn cumulative(&self) -> &Latencies {
+        &self.cumulative
+    }
+
+    /// Intervals merged so far.
+    #[must_use]
+    pub const fn intervals(&self) -> u64 {
+        self.intervals
+    }
+
+    /// After the fast path stopped: merges what is left and `live` (its last,
+    /// never handed over interval), and leaves the whole run in both `live`
+    /// and [`Self::cumulative`].
+    pub fn finish(&mut self, live: &mut Latencies) {
+        self.collect();
+        self.cumulative.add(live);
+        live.reset();
+        live.add(&self.cumulative);
+    }
 }

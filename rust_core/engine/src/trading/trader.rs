@@ -21,7 +21,10 @@ use rtrb::{Consumer, Producer};
 
 use super::config::TraderConfig;
 use super::rules::{Metrics, Rules};
-use super::telemetry::{record, EngineEvent, EventTx, Latencies, OrderAction};
+use super::telemetry::{
+    interval_exchange, record, EngineEvent, EventTx, IntervalCollector, IntervalSwap, Latencies,
+    OrderAction, RingLevel, SPARE_LATENCIES,
+};
 use crate::market_data::{Applied, MarketData, MAX_LOCATES};
 use crate::EngineError;
 use quotewire_journal::{Intent, JournalTx};
@@ -138,7 +141,38 @@ pub enum SnapshotRecord {
         totals: Totals,
         /// Engine clock.
         ts_ns: u64,
+        /// The fast path's counters at this instant.
+        counters: TraderCounters,
+        /// How full the fast path's rings were at this instant.
+        rings: RingLevels,
     },
+}
+
+/// Occupancy of the rings between the fast path and the other threads, read
+/// by the fast path when it publishes a snapshot (absent: the ring does not exist).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingLevels {
+    /// Events to the writer thread (log lines, batches for Python).
+    pub events: RingLevel,
+    /// Records to the journal writer, when journaling.
+    pub journal: Option<RingLevel>,
+    /// Control requests waiting for the fast path (behind the snapshot's own).
+    pub control: Option<RingLevel>,
+    /// Snapshot records not yet read, before this snapshot's were published.
+    pub snapshots: Option<RingLevel>,
+}
+
+impl RingLevels {
+    /// The rings with their names, in a fixed order.
+    #[must_use]
+    pub const fn named(&self) -> [(&'static str, Option<RingLevel>); 4] {
+        [
+            ("events", Some(self.events)),
+            ("journal", self.journal),
+            ("control", self.control),
+            ("snapshots", self.snapshots),
+        ]
+    }
 }
 
 /// The fast path's counters. Nothing it refuses goes uncounted.
@@ -308,6 +342,8 @@ pub struct Trader<G: OrderGateway> {
     control: Option<Consumer<ControlMsg>>,
     acks: Option<Producer<Ack>>,
     snapshots: Option<Producer<SnapshotRecord>>,
+    /// Hands the latency histograms to the control plane on a snapshot request.
+    intervals: Option<IntervalSwap>,
     counters: TraderCounters,
     /// A feed gap is being recovered: quotes are pulled.
     feed_gap: bool,
@@ -346,6 +382,8 @@ pub struct ControlEnds {
     pub acks: Consumer<Ack>,
     /// Snapshot records.
     pub snapshots: Consumer<SnapshotRecord>,
+    /// The latency histograms handed over with each snapshot, merged.
+    pub latencies: IntervalCollector,
 }
 
 /// Capacity of the control and acknowledgement rings.
@@ -425,6 +463,7 @@ impl<G: OrderGateway> Trader<G> {
             control: None,
             acks: None,
             snapshots: None,
+            intervals: None,
             counters: TraderCounters::default(),
             feed_gap: false,
             session_ready: false,
@@ -619,18 +658,26 @@ impl<G: OrderGateway> Trader<G> {
         }
     }
 
-    /// Creates the control, acknowledgement and snapshot rings and returns the control plane's ends.
+    /// Creates the control, acknowledgement, snapshot and latency-interval
+    /// rings and returns the control plane's ends. From now on each snapshot
+    /// request also hands the latency histograms recorded since the previous
+    /// one to [`ControlEnds::latencies`]; [`Self::latencies`] then holds only
+    /// the current interval until [`IntervalCollector::finish`] folds the
+    /// whole run back in.
     pub fn control_ends(&mut self) -> ControlEnds {
         let (ctx, crx) = rtrb::RingBuffer::new(CONTROL_RING);
         let (atx, arx) = rtrb::RingBuffer::new(CONTROL_RING);
         let (stx, srx) = rtrb::RingBuffer::new(self.instruments.len() * 4 + 16);
+        let (swap, collector) = interval_exchange(SPARE_LATENCIES);
         self.control = Some(crx);
         self.acks = Some(atx);
         self.snapshots = Some(stx);
+        self.intervals = Some(swap);
         ControlEnds {
             control: ctx,
             acks: arx,
             snapshots: srx,
+            latencies: collector,
         }
     }
 
@@ -904,18 +951,45 @@ impl<G: OrderGateway> Trader<G> {
         }
     }
 
-    /// The closing record of a snapshot: kill switch, mode and firm totals.
+    /// The closing record of a snapshot: kill switch, mode, firm totals,
+    /// counters and ring occupancy.
     #[must_use]
     pub fn snapshot_end(&self, ts_ns: u64) -> SnapshotRecord {
+        self.end_record(ts_ns, self.ring_levels())
+    }
+
+    fn end_record(&self, ts_ns: u64, rings: RingLevels) -> SnapshotRecord {
         SnapshotRecord::End {
             killed: self.risk.killed(),
             reduce_only: self.risk.reduce_only(),
             totals: self.risk.totals(),
             ts_ns,
+            counters: self.counters,
+            rings,
+        }
+    }
+
+    /// How full the fast path's rings are now.
+    #[must_use]
+    pub fn ring_levels(&self) -> RingLevels {
+        RingLevels {
+            events: self.events.level(),
+            journal: self.journal.as_ref().map(|j| {
+                let (used, capacity) = j.occupancy();
+                RingLevel { used, capacity }
+            }),
+            control: self.control.as_ref().map(RingLevel::of_consumer),
+            snapshots: self.snapshots.as_ref().map(RingLevel::of_producer),
         }
     }
 
     fn publish_snapshot(&mut self, now_ns: u64) {
+        // The histograms first: once the end record is out, the control plane
+        // finds this interval in its ring.
+        if let Some(x) = self.intervals.as_mut() {
+            x.swap(&mut self.latencies);
+        }
+        let rings = self.ring_levels();
         for i in 0..self.instruments.len() {
             let snap = self.instrument_snapshot(i);
             if let Some(tx) = self.snapshots.as_mut() {
@@ -924,7 +998,7 @@ impl<G: OrderGateway> Trader<G> {
                 }
             }
         }
-        let end = self.snapshot_end(now_ns);
+        let end = self.end_record(now_ns, rings);
         if let Some(tx) = self.snapshots.as_mut() {
             if tx.push(end).is_err() {
                 self.counters.snapshot_dropped += 1;
@@ -1400,10 +1474,17 @@ impl<G: OrderGateway> Trader<G> {
         &self.counters
     }
 
-    /// Latency histograms.
+    /// Latency histograms: since the start, or, once [`Self::control_ends`]
+    /// was called, since the last snapshot request (see [`IntervalCollector`]).
     #[must_use]
     pub const fn latencies(&self) -> &Latencies {
         &self.latencies
+    }
+
+    /// The latency histograms, for the control plane once the fast path
+    /// stopped ([`IntervalCollector::finish`]).
+    pub fn latencies_mut(&mut self) -> &mut Latencies {
+        &mut self.latencies
     }
 
     /// Clears the latency histograms (after warm-up).
