@@ -11,11 +11,14 @@ JetStream, and the engines' kill switches after one firm-wide kill.
 from __future__ import annotations
 
 import json
+import shutil
+import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
@@ -26,7 +29,7 @@ from conftest import wait_for
 pytest.importorskip("quotewire._core")
 
 from quotewire import demo, scale
-from quotewire.engine import Engine, EngineThreads, FirmLimits, TradedInstrument
+from quotewire.engine import Engine, EngineConfig, EngineThreads, FirmLimits, TradedInstrument
 from quotewire.errors import ConfigError, QuotewireError
 from quotewire.scale import Budget, ScaleConfig
 from quotewire.venue import Venue, price_to_raw
@@ -153,6 +156,140 @@ def test_a_shard_config_quotes_only_its_symbols_on_an_equal_share() -> None:
 def test_an_unreachable_bus_is_a_clear_error() -> None:
     with pytest.raises(QuotewireError, match="unreachable"):
         _config().bus("mm1")
+
+
+# --------------------------------------------------------------------------- silence
+
+
+def _needs_nats() -> None:
+    if shutil.which("nats-server") is None:
+        pytest.skip("nats-server is not installed")
+
+
+def _kv_budget(bus: Any, name: str) -> Budget:
+    got = bus.budget(name)
+    assert got is not None
+    _rev, b = got
+    return Budget(b["max_gross_exposure"], b["max_net_exposure"], b["max_open_orders"])
+
+
+def test_the_allocator_reclaims_the_budget_of_an_instance_gone_silent() -> None:
+    """Three peers publish exposures (mm1 uses all of its share, mm2 and mm3 hold a small
+    position and never confirm a budget). Nothing frees headroom for mm1 until mm3 falls
+    silent: after `reclaim_after_s` its budget is lowered to the position it holds and
+    mm1 gets more than its share; heard again, mm3 is no longer taken as gone."""
+    _needs_nats()
+    with scale.NatsServer() as nats:
+        config = _config(nats.url, reclaim_after_s=0.5)
+        share = config.initial_budget("mm1")
+        held = share.gross // 10
+        peers = {n: config.bus(n) for n in NAMES}
+        reader = config.bus("reader")
+        quiet = threading.Event()
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(0.05):
+                for name, bus in peers.items():
+                    if name == "mm3" and quiet.is_set():
+                        continue
+                    worst = share.gross if name == "mm1" else held
+                    bus.publish_exposure(held, held, worst, worst, 1, 0, False)
+
+        beater = threading.Thread(target=beat, daemon=True)
+        try:
+            with scale.Allocator(config) as allocator:
+                beater.start()
+                assert wait_for(
+                    lambda: all(s.heard_at is not None for s in allocator.seen.values()), 5.0
+                )
+                time.sleep(3 * config.rebalance_s)
+                assert _kv_budget(reader, "mm1").gross <= share.gross
+                assert allocator.reclaims == 0
+
+                quiet.set()
+                assert wait_for(
+                    lambda: _kv_budget(reader, "mm3") == Budget(held, held, 1), 5.0, 0.02
+                )
+                assert allocator.reclaims == 1 and allocator.seen["mm3"].gone
+                assert wait_for(lambda: _kv_budget(reader, "mm1").gross > share.gross, 5.0)
+                budgets = [_kv_budget(reader, n) for n in NAMES]
+                assert sum(b.gross for b in budgets) <= config.allocatable.gross
+
+                quiet.clear()
+                assert wait_for(lambda: not allocator.seen["mm3"].gone, 5.0)
+                assert allocator.reclaims == 1
+        finally:
+            done.set()
+            if beater.is_alive():
+                beater.join(timeout=5)
+            for bus in (*peers.values(), reader):
+                bus.close()
+
+
+class _FakeEngine:
+    """What `scale.Instance` uses of an engine, recording kills, re-arms and limits."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.running = True
+        self.killed = False
+        self.rearms = 0
+        self.limits: list[dict[str, Any]] = []
+
+    def events(self) -> list[dict[str, Any]]:
+        return []
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"instruments": {}, "killed": "bus" if self.killed else None}
+
+    def kill(self) -> bool:
+        self.killed = True
+        return True
+
+    def rearm(self) -> bool:
+        self.killed = False
+        self.rearms += 1
+        return True
+
+    def set_limits(self, symbol: str | None = None, **limits: Any) -> bool:
+        assert symbol is None
+        self.limits.append(limits)
+        return True
+
+
+def test_an_instance_whose_messages_are_not_stored_kills_its_engine_and_resumes_after() -> None:
+    """The bus stops storing (the NATS server is paused): within `reclaim_after_s / 2`
+    the instance kills its engine, before the allocator could reclaim its budget. Once
+    the server answers again it applies the budget the bucket holds and re-arms."""
+    _needs_nats()
+    venue_config, engine_config = scale.sharded_scenario(SHARDS)
+    with scale.NatsServer() as nats:
+        config = _config(nats.url, reclaim_after_s=0.6)
+        with Venue(venue_config) as venue:
+            base = scale.shard_config(engine_config(venue, 0), ["AAPL"], config, "mm1")
+        engine = _FakeEngine(base)
+        writer = config.bus("writer")
+        lowered = Budget(1_000_000, 1_000_000, 2)
+        assert writer.put_budget("mm1", *lowered, expected_revision=0) is not None
+        instance = scale.Instance(cast(Engine, engine), config, "mm1").start()
+        try:
+            time.sleep(0.3)
+            assert not instance.silenced and not engine.killed
+            server = nats._proc  # the test pauses the server
+            server.send_signal(signal.SIGSTOP)
+            try:
+                assert wait_for(lambda: engine.killed, 5.0, 0.01)
+                assert instance.silenced
+            finally:
+                server.send_signal(signal.SIGCONT)
+            assert wait_for(lambda: not instance.silenced, 10.0, 0.02)
+            assert not engine.killed and engine.rearms == 1
+            assert engine.limits[-1] == lowered.limits()
+            assert instance.tally.silenced == 1
+        finally:
+            instance.close()
+            writer.close()
 
 
 # --------------------------------------------------------------------------- the run

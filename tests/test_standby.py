@@ -2,7 +2,8 @@
 state file, fenced by a lease on the NATS bus (docs/standby.md). The primary is killed
 (SIGKILL), the standby takes over; the new primary is paused (SIGSTOP), a third instance
 takes over; the paused one is resumed and must stand down. The venue runs in this process
-and its ledger is the truth."""
+and its ledger is the truth. Each takeover, from the signal to the new primary's first order
+resting at the venue, must take under a second (the issue's target)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,15 @@ from conftest import wait_for
 pytest.importorskip("quotewire._core")
 
 from quotewire import _core, demo, scale
-from quotewire.engine import EngineThreads
+from quotewire.engine import Engine, EngineThreads
 from quotewire.standby import EXIT_FENCED, Lease, StandbyConfig
 from quotewire.venue import Venue
 
 QUOTEWIRE = Path(sys.executable).with_name("quotewire")
 OUR_FIRM = 1
 TTL_S = 0.4
+# The issue's target: signal to the new primary's first resting order (docs/standby.md).
+TAKEOVER_BOUND_S = 1.0
 # Bounds on every wait (2 cores shared with the venue and the NATS server).
 TAKEOVER_TIMEOUT = 10.0
 START_TIMEOUT = 15.0
@@ -82,8 +85,14 @@ class Instance:
         self._err.close()
 
 
+# The venue's Python handle is not for concurrent use: the sampler and the test's own
+# checks take turns.
+_VENUE_LOCK = threading.Lock()
+
+
 def _open_orders(venue: Venue) -> int:
-    return int(venue.firm_state(OUR_FIRM)["open_orders"])
+    with _VENUE_LOCK:
+        return int(venue.firm_state(OUR_FIRM)["open_orders"])
 
 
 def test_standby_takes_over_after_sigkill_and_sigstop_and_old_primary_stands_down(
@@ -175,6 +184,9 @@ def test_standby_takes_over_after_sigkill_and_sigstop_and_old_primary_stands_dow
             # c still holds the session and quotes.
             time.sleep(0.5)
             assert c.proc.poll() is None and _open_orders(venue) > 0
+            print(f"takeover: after SIGKILL {takeover_kill:.3f} s, SIGSTOP {takeover_stop:.3f} s")
+            assert takeover_kill < TAKEOVER_BOUND_S, f"after SIGKILL: {takeover_kill:.3f} s"
+            assert takeover_stop < TAKEOVER_BOUND_S, f"after SIGSTOP: {takeover_stop:.3f} s"
 
             c.proc.send_signal(signal.SIGTERM)
             c.proc.wait(timeout=30)
@@ -185,7 +197,8 @@ def test_standby_takes_over_after_sigkill_and_sigstop_and_old_primary_stands_dow
             sampler.join(timeout=5)
             for inst in instances:
                 inst.close()
-        state = venue.firm_state(OUR_FIRM)
+        with _VENUE_LOCK:
+            state = venue.firm_state(OUR_FIRM)
 
     # The last primary's positions, rebuilt through two takeovers, equal the venue's.
     final = c.said("stopped")[0]
@@ -194,7 +207,6 @@ def test_standby_takes_over_after_sigkill_and_sigstop_and_old_primary_stands_dow
     theirs = {int(k): int(v) for k, v in state["positions"].items() if v}
     assert ours == theirs
     assert final["fills"] == state["executions"]
-    print(f"takeover after SIGKILL {takeover_kill:.3f} s, after SIGSTOP {takeover_stop:.3f} s")
 
 
 def test_lease_take_is_exclusive_and_a_superseded_holder_cannot_renew() -> None:
@@ -218,3 +230,59 @@ def test_lease_take_is_exclusive_and_a_superseded_holder_cannot_renew() -> None:
         assert one.held is None
         one._bus.close()
         two._bus.close()
+
+
+def _ready_within(engine: Engine, timeout: float) -> bool:
+    """Whether `engine` reports its order session ready within `timeout` seconds."""
+    return wait_for(
+        lambda: any(e["event"] == "session_ready" for e in engine.events()), timeout, 0.005
+    )
+
+
+def test_a_recovering_engine_retries_a_refused_login_until_the_account_is_free(
+    tmp_path: Path,
+) -> None:
+    """The venue takes one session per account. An engine started with recovery (a
+    standby taking over) whose login is refused retries it in its gateway and logs in as
+    soon as the holder is gone, without a restart; an engine without recovery takes the
+    refusal as final (wrong credentials look the same)."""
+    symbols = [s for s, *_ in demo.DEMO_INSTRUMENTS]
+    threads = EngineThreads(log_level="error", idle_sleep_us=20)
+    venue_config, engine_config = scale.sharded_scenario([symbols], threads=threads)
+
+    def config(venue: Venue, name: str, *, recover: bool) -> Any:
+        base = engine_config(venue, 0)
+        journal = tmp_path / name
+        journal.mkdir()
+        return replace(
+            base,
+            # Own journals: the taker's replay shows it the holder's fills as unknown
+            # ones, logged as errors into the file, not the test output.
+            engine=replace(
+                base.engine,
+                journal_dir=str(journal),
+                recover=recover,
+                log_file=str(tmp_path / f"{name}.log"),
+            ),
+            ouch=replace(base.ouch, state_file=str(tmp_path / f"{name}.state")),
+        )
+
+    with Venue(venue_config) as venue:
+        holder = Engine(config(venue, "holder", recover=False)).start()
+        taker = plain = None
+        try:
+            assert _ready_within(holder, START_TIMEOUT)
+            taker = Engine(config(venue, "taker", recover=True)).start()
+            plain = Engine(config(venue, "plain", recover=False)).start()
+            # Both are refused while the holder is logged in.
+            assert not _ready_within(taker, 0.3)
+            assert not _ready_within(plain, 0.01)
+            holder.stop()  # logs out: the account is free
+            assert _ready_within(taker, 2.0)
+            assert taker.running
+            # The refused engine without recovery never tried again.
+            assert not _ready_within(plain, 0.3)
+        finally:
+            for engine in (taker, plain, holder):
+                if engine is not None:
+                    engine.stop()

@@ -43,7 +43,30 @@ shares), integers.
    (another writer) is counted and the budget re-read. Run one allocator per firm.
 
 An instance that loses the bus keeps its last budget (it never grows without the
-allocator) and keeps trading within it.
+allocator) and keeps trading within it, unless `reclaim_after_s` is set:
+
+Silent instances (`reclaim_after_s`)
+------------------------------------
+An instance's heartbeat, for the allocator, is its exposure message (one every
+`interval_s`). With `reclaim_after_s` set:
+
+* the instance confirms every round that its messages were stored (`Bus.flush`); when none
+  was for `reclaim_after_s / 2`, it fires its engine's kill switch (cancel everything, no
+  new orders), so that it holds nothing but its position. When its messages are stored
+  again it applies its budget as the bucket holds it now, then re-arms (not while a
+  firm-wide kill holds);
+* the allocator takes an instance it has heard from and then not for `reclaim_after_s` as
+  gone: its claim becomes the position exposure it last reported (no open orders), its
+  budget is lowered to that, and the rest is shared among the others by the usual rules.
+  When it is heard from again it counts as before (its old budget included until it
+  confirms the lowered one). An instance never heard from keeps its equal share: it may be
+  starting on it.
+
+Both sides time the silence on their own monotonic clock from their own side of the same
+messages: the instance from a round whose messages were stored, the allocator from their
+arrival, which is later, so the instance has stopped half a `reclaim_after_s` before its
+budget is reclaimed. This relies on the instance's side thread running within that half
+(as the standby lease relies on its renewal thread).
 """
 
 from __future__ import annotations
@@ -123,8 +146,10 @@ class ScaleConfig:
     name of the firm (1-16 letters, digits, '-' or '_'); `firm`: the firm-wide limits
     (gross and net exposure, open orders; the other fields are each instance's own).
     `reserve_bps`, `floor_pct`, `min_step_pct`, `rebalance_s`: the allocation above;
-    `interval_s`: how often an instance publishes and applies; `replicas`: JetStream
-    replicas (3 on a cluster)."""
+    `interval_s`: how often an instance publishes and applies; `reclaim_after_s`: after
+    how long without a heartbeat the allocator reclaims an instance's budget (None:
+    never; see "Silent instances" above); `replicas`: JetStream replicas (3 on a
+    cluster)."""
 
     url: str
     instances: Sequence[str]
@@ -134,6 +159,7 @@ class ScaleConfig:
     min_step_pct: int = 2
     rebalance_s: float = 0.25
     interval_s: float = 0.05
+    reclaim_after_s: float | None = None
     replicas: int = 1
     prefix: str = "qw"
     stream: str = "QW_DROPCOPY"
@@ -157,6 +183,12 @@ class ScaleConfig:
             value = getattr(self, name)
             if not 0.001 <= value <= 60:
                 problems.append(f"{name}: {value} is not in 0.001..60 seconds")
+        reclaim = self.reclaim_after_s
+        if reclaim is not None and not 4 * self.interval_s <= reclaim <= 3_600:
+            problems.append(
+                f"reclaim_after_s: {reclaim} is not in 4 x interval_s "
+                f"({4 * self.interval_s})..3600 seconds"
+            )
         if self.firm.max_open_orders < len(self.instances):
             problems.append(
                 f"firm.max_open_orders: {self.firm.max_open_orders} is fewer than the "
@@ -373,6 +405,7 @@ class _Tally:
     kills: int = 0
     budgets: int = 0
     budget_revision: int = 0
+    silenced: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -400,6 +433,10 @@ class Instance:
         self._lock = threading.Lock()
         self._events: deque[dict[str, Any]] = deque(maxlen=100_000)
         self._killed_by_bus = False
+        self._stored_at = time.monotonic()
+        """Monotonic time a round started whose messages were all stored."""
+        self.silenced = False
+        """True while the engine is killed because the bus stored nothing (`reclaim_after_s`)."""
         self.tally = _Tally()
 
     def start(self) -> Self:
@@ -427,12 +464,57 @@ class Instance:
 
     def _run(self) -> None:
         while not self._stop.wait(self._config.interval_s):
+            started = time.monotonic()
             try:
                 self.step()
+                self._confirm(started)
             except QuotewireError as e:  # the engine stopped or a call was refused
                 self.tally.errors.append(str(e))
                 if not self._engine.running:
                     return
+            try:
+                self._watch_silence()
+            except QuotewireError as e:
+                self.tally.errors.append(str(e))
+
+    def _confirm(self, started: float) -> None:
+        """With `reclaim_after_s`: wait (briefly) until this round's messages are stored;
+        if they are, the bus hears this instance: note it, and resume if silenced."""
+        reclaim = self._config.reclaim_after_s
+        if reclaim is None:
+            return
+        try:
+            self.bus.flush(min(0.25, reclaim / 8))
+        except QuotewireError:
+            return
+        self._stored_at = started
+        if self.silenced:
+            self._resume()
+
+    def _watch_silence(self) -> None:
+        """Kill the engine once nothing was stored for half of `reclaim_after_s`: the
+        allocator may hand its budget to the others after the whole of it."""
+        reclaim = self._config.reclaim_after_s
+        if reclaim is None or self.silenced:
+            return
+        if time.monotonic() - self._stored_at > reclaim / 2:
+            self._engine.kill()
+            self.silenced = True
+            self.tally.silenced += 1
+
+    def _resume(self) -> None:
+        """Heard again after a silence: apply the budget the bucket holds now (the
+        allocator may have lowered it), then re-arm unless a firm-wide kill holds."""
+        got = self.bus.budget(self.name)
+        if got is not None:
+            rev, b = got
+            budget = Budget(b["max_gross_exposure"], b["max_net_exposure"], b["max_open_orders"])
+            if not self._engine.set_limits(None, **budget.limits()):
+                return
+            self.tally.budget_revision = max(self.tally.budget_revision, rev)
+        if not self._killed_by_bus and not self._engine.rearm():
+            return
+        self.silenced = False
 
     def step(self) -> None:
         """One round: publish fills, positions and exposure; apply kill and budgets."""
@@ -529,8 +611,14 @@ class Instance:
 @dataclass
 class _Seen:
     used: Budget = field(default_factory=lambda: Budget(0, 0, 0))
+    held: Budget = field(default_factory=lambda: Budget(0, 0, 0))
+    """The position exposure alone (no open orders)."""
     confirmed_revision: int = 0
     killed: bool = False
+    heard_at: float | None = None
+    """Monotonic time of its last exposure message (None: never heard from)."""
+    gone: bool = False
+    """Silent for `reclaim_after_s`: its budget is reclaimed."""
 
 
 class Allocator:
@@ -551,6 +639,8 @@ class Allocator:
         self.seen: dict[str, _Seen] = {k: _Seen() for k in names}
         self.writes = 0
         self.conflicts = 0
+        self.reclaims = 0
+        """Instances taken as gone (each silence counted once)."""
 
     def start(self) -> Self:
         """Connect, write or adopt the budgets, start rebalancing."""
@@ -601,8 +691,27 @@ class Allocator:
                 continue
             s = self.seen[m["instance"]]
             s.used = Budget(abs(m["worst_gross"]), abs(m["worst_net"]), m["open_orders"])
+            s.held = Budget(abs(m["gross"]), abs(m["net"]), 0)
             s.confirmed_revision = max(s.confirmed_revision, m["budget_revision"])
             s.killed = m["killed"]
+            s.heard_at = time.monotonic()
+            s.gone = False
+
+    def _mark_gone(self) -> list[str]:
+        """Instances heard from once and then not for `reclaim_after_s` (see "Silent
+        instances" in the module docs)."""
+        reclaim = self._config.reclaim_after_s
+        if reclaim is None:
+            return []
+        now = time.monotonic()
+        gone = []
+        for name, s in self.seen.items():
+            if s.heard_at is not None and now - s.heard_at > reclaim:
+                if not s.gone:
+                    s.gone = True
+                    self.reclaims += 1
+                gone.append(name)
+        return gone
 
     def rebalance(self) -> dict[str, Budget]:
         """One round: targets from usage, the safe plan, compare-and-set writes.
@@ -611,12 +720,23 @@ class Allocator:
         if bus is None:
             raise QuotewireError("the allocator is not started")
         names = self._config.instances
-        used = {k: self.seen[k].used for k in names}
-        want = targets(self._config.allocatable, used, self._config.floor_pct)
-        equal = equal_split(self._config.allocatable, names)[names[0]]
+        total = self._config.allocatable
+        gone = self._mark_gone()
+        # A gone instance killed its engine: it holds its position, nothing more.
+        used = {k: self.seen[k].held if k in gone else self.seen[k].used for k in names}
+        want = {k: Budget(used[k].gross, used[k].net, 1) for k in gone}
+        live = [k for k in names if k not in gone]
+        if live:
+            rest = Budget(
+                max(0, total.gross - sum(want[k].gross for k in gone)),
+                max(0, total.net - sum(want[k].net for k in gone)),
+                max(len(live), total.open_orders - len(gone)),
+            )
+            want |= targets(rest, {k: used[k] for k in live}, self._config.floor_pct)
+        equal = equal_split(total, names)[names[0]]
         step = Budget(*(v * self._config.min_step_pct // 100 for v in equal))
-        in_force = {k: self.in_force(k) for k in names}
-        writes = plan(self._config.allocatable, self.granted, in_force, used, want, step)
+        in_force = {k: used[k] if k in gone else self.in_force(k) for k in names}
+        writes = plan(total, self.granted, in_force, used, want, step)
         done = {}
         for name, budget in writes.items():
             rev = bus.put_budget(name, *budget, expected_revision=self.revision[name])

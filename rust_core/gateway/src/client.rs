@@ -49,10 +49,21 @@
 //! the venue) and, if `reconnect` is set, a new connection starts after the
 //! backoff, which doubles on each failure up to 32 times the configured
 //! value and is reset by a successful login. A rejected first login is
-//! reported and not retried (wrong credentials or session); a rejected
-//! re-login after an earlier success is retried with backoff (the venue may
-//! not yet have seen the old connection end). End of Session ends the client
-//! for good.
+//! reported and not retried (wrong credentials or session) unless
+//! `refused_login_retry_ns` is set; a rejected re-login after an earlier
+//! success is retried with backoff (the venue may not yet have seen the old
+//! connection end). End of Session ends the client for good.
+//!
+//! # Taking over an account
+//!
+//! A venue takes one logged-in connection per account, and refuses a second
+//! login with the same reason as bad credentials. An engine that takes over
+//! from a predecessor (a hot standby after the holder paused) may log in
+//! before the venue has ended the predecessor's silent session. With
+//! `refused_login_retry_ns` set, a refused first login is retried every that
+//! long (no doubling: the venue answered, it is not overloaded) until
+//! `server_timeout_ns` has passed since the first refusal, and only then
+//! treated as final. Each refusal is still reported.
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -101,6 +112,10 @@ pub struct OuchClientConfig {
     pub reconnect: bool,
     /// Wait before the first reconnect attempt (doubles on each failure).
     pub reconnect_backoff_ns: u64,
+    /// Retry a refused first login after this long, for up to
+    /// `server_timeout_ns` after the first refusal (0: a refused first login is
+    /// final). See "Taking over an account" in the module docs.
+    pub refused_login_retry_ns: u64,
     /// Firm appendage (tag 2, 1 to 4 characters) added to every Enter Order.
     pub firm: Option<String>,
     /// Bytes of the send buffer.
@@ -125,6 +140,7 @@ impl OuchClientConfig {
             server_timeout_ns: 5_000_000_000,
             reconnect: true,
             reconnect_backoff_ns: 100_000_000,
+            refused_login_retry_ns: 0,
             firm: None,
             send_buffer: 64 * 1024,
             recv_buffer: 64 * 1024,
@@ -164,6 +180,10 @@ struct Session {
     timeout_ns: u64,
     reconnect: bool,
     backoff: Backoff,
+    /// Retry interval of a refused first login (0: never retried).
+    refused_retry_ns: u64,
+    /// When the first login was first refused (`u64::MAX`: not yet).
+    refused_since_ns: u64,
     encoder: OuchEncoder,
     out: OutBuf,
     store: StateStore,
@@ -269,6 +289,8 @@ impl OuchClient {
                 timeout_ns: c.server_timeout_ns,
                 reconnect: c.reconnect,
                 backoff: Backoff::new(c.reconnect_backoff_ns),
+                refused_retry_ns: c.refused_login_retry_ns,
+                refused_since_ns: u64::MAX,
                 encoder,
                 out: OutBuf::new(c.send_buffer),
                 store,
@@ -449,9 +471,17 @@ impl OuchClient {
                 s.phase = Phase::Down;
                 // Credentials that worked before are refused: most likely the
                 // venue has not yet noticed the previous connection's end.
-                // Retry with backoff; a first login is refused for good.
+                // Retry with backoff; a first login is refused for good unless
+                // configured to retry for a while (taking over an account).
+                if s.stats.logins == 0 && s.refused_since_ns == u64::MAX {
+                    s.refused_since_ns = now_ns;
+                }
                 s.next_connect_ns = if s.reconnect && s.stats.logins > 0 {
                     s.backoff.next_at(now_ns)
+                } else if s.refused_retry_ns > 0
+                    && now_ns.saturating_sub(s.refused_since_ns) < s.timeout_ns
+                {
+                    now_ns.saturating_add(s.refused_retry_ns)
                 } else {
                     u64::MAX
                 };
@@ -903,6 +933,36 @@ mod tests {
         );
         assert_eq!(c.status(), SessionStatus::Down);
         assert_eq!(c.s.next_connect_ns, u64::MAX);
+    }
+
+    #[test]
+    fn a_refused_first_login_is_retried_at_the_set_interval_until_the_server_timeout() {
+        let mut cfg = config();
+        cfg.refused_login_retry_ns = 20;
+        cfg.server_timeout_ns = 100;
+        let mut c = OuchClient::new(cfg).unwrap();
+        let mut rec = Rec::default();
+        let rejected = packet(&Packet::LoginRejected(RejectReason::NotAuthorized));
+        // Refused at 1_000, 1_050 and 1_099: retried 20 ns later each time, at
+        // once and without doubling; refused again at 1_100 (100 since the
+        // first refusal): final.
+        for (now, next) in [
+            (1_000, 1_020),
+            (1_050, 1_070),
+            (1_099, 1_119),
+            (1_100, u64::MAX),
+        ] {
+            c.s.phase = Phase::LoggingIn;
+            let why = feed(&mut c, &rejected, &mut rec).unwrap_err();
+            c.close_conn(now, why, &mut rec);
+            assert_eq!(c.status(), SessionStatus::Down);
+            assert_eq!(c.s.next_connect_ns, next, "refused at {now}");
+        }
+        assert_eq!(rec.events.len(), 4);
+        assert!(rec
+            .events
+            .iter()
+            .all(|e| *e == SessionEvent::LoginRejected { reason: b'A' }));
     }
 
     #[test]

@@ -37,6 +37,10 @@ use crate::EngineError;
 const BURST: usize = 32;
 /// How long a stopping engine waits for the venue to acknowledge its cancels.
 const DRAIN: Duration = Duration::from_millis(500);
+/// A recovering engine's refused first login is retried this often, in
+/// nanoseconds (for up to `ouch.timeout_ms`): its predecessor likely still holds
+/// the account.
+const REFUSED_LOGIN_RETRY_NS: u64 = 10_000_000;
 
 /// The CPUs the kernel isolated (`/sys/devices/system/cpu/isolated`), parsed.
 #[must_use]
@@ -255,6 +259,11 @@ fn ouch_config(config: &TraderConfig, o: &OuchSection) -> OuchClientConfig {
     c.heartbeat_interval_ns = o.heartbeat_ms.saturating_mul(1_000_000);
     c.server_timeout_ns = o.timeout_ms.saturating_mul(1_000_000);
     c.reconnect = o.reconnect;
+    if config.engine.recover == Some(true) {
+        // Taking over (a standby, a restart after a crash): the venue may still
+        // hold the predecessor's session, and refuses our login until it ends it.
+        c.refused_login_retry_ns = REFUSED_LOGIN_RETRY_NS;
+    }
     c
 }
 
@@ -490,6 +499,13 @@ impl LiveEngine {
         Ok(out)
     }
 
+    /// The latency histograms since the start, as of the last [`Self::snapshot`]
+    /// (the fast path's current interval is not in them yet).
+    #[must_use]
+    pub const fn latencies(&self) -> &Latencies {
+        self.ends.latencies.cumulative()
+    }
+
     /// Events published since the last call, oldest first.
     #[must_use]
     pub fn events(&self) -> Vec<Stamped> {
@@ -499,13 +515,6 @@ impl LiveEngine {
     /// Events lost: (ring full on the fast path, backlog full for Python).
     #[must_use]
     pub fn events_dropped(&self) -> (u64, u64) {
-    /// The latency histograms since the start, as of the last [`Self::snapshot`]
-    /// (the fast path's current interval is not in them yet).
-    #[must_use]
-    pub const fn latencies(&self) -> &Latencies {
-        self.ends.latencies.cumulative()
-    }
-
         self.writer.dropped()
     }
 
@@ -538,6 +547,11 @@ impl LiveEngine {
         let mut result = thread
             .join()
             .map_err(|_| EngineError::InvalidArgument("the engine thread panicked".into()))?;
+        // The summary's histograms cover the whole run: every interval handed
+        // over to snapshots plus the last one.
+        if let Ok(trader) = result.as_mut() {
+            self.ends.latencies.finish(trader.latencies_mut());
+        }
         // Give the writer a moment to drain what the last passes published.
         std::thread::sleep(Duration::from_millis(5));
         if let Some(handle) = self.journal.take() {
@@ -546,11 +560,6 @@ impl LiveEngine {
                     .stop()
                     .map_err(|e| EngineError::InvalidArgument(format!("journal: {e}")))?,
             );
-        }
-        // The summary's histograms cover the whole run: every interval handed
-        // over to snapshots plus the last one.
-        if let Ok(trader) = result.as_mut() {
-            self.ends.latencies.finish(trader.latencies_mut());
         }
         result
     }
