@@ -34,8 +34,11 @@
 //!   id, which the caller loads next anyway, so a lookup costs one line of the
 //!   table plus the node (a `hashbrown` table costs a control-byte line, a
 //!   bucket line and the node: profiling showed the extra dependent miss). The
-//!   hash is one 64x64->128 multiply folded to 64 bits, which spreads
-//!   mostly-increasing order references over every bit. The table has at least
+//!   tag keeps the order reference's low bits, doubled (xored with a hash of
+//!   the bits above the table's), so the orders of the last few thousand
+//!   messages, which most events touch, share a few cache lines of the table,
+//!   with an empty bucket between neighbours to keep delete scans short
+//!   (`ids.rs` explains the choice and its one weak case). The table has at least
 //!   twice `max_orders` buckets and never grows; without tombstones it never
 //!   degrades or rehashes over a long day. Ids are shared across instruments,
 //!   as ITCH order references are unique for the day across the whole feed.

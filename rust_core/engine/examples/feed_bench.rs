@@ -24,9 +24,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let r = run_feed_bench_with(&config, pipeline)?;
     let h = &r.histogram;
     println!(
-        "msgs {} per_sec {:.3}M p50 {} p99 {} p99.9 {} max {} mean {:.1}",
+        "msgs {} per_sec {:.3}M per_cpu_sec {:.3}M p50 {} p99 {} p99.9 {} max {} mean {:.1}",
         r.count,
         r.per_sec / 1e6,
+        r.count as f64 * 1e3 / r.cpu_ns.max(1) as f64,
         h.value_at_quantile(0.5),
         h.value_at_quantile(0.99),
         h.value_at_quantile(0.999),
