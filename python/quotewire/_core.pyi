@@ -328,6 +328,11 @@ def backtest(
     `time_packets`: latency figures + "histogram"), "recorded" (journals: "fills" columns,
     "round_trips_ns", "own_orders", "requests", "damaged", "instruments")}."""
 
+def backtest_recorded(journal: str) -> dict[str, Any]:
+    """What the journaled session at `journal` (directory or segment) did, read without a
+    replay: the "recorded" entry of `backtest` ("fills" columns, "round_trips_ns",
+    "own_orders", "requests", "damaged", "instruments")."""
+
 def bench_transport(
     backend: str,
     count: int,

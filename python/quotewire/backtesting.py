@@ -128,8 +128,7 @@ class Latency:
     @classmethod
     def of_journal(cls, journal: str | os.PathLike[str], *, md_us: float = 0.0) -> Latency:
         """The recorded session's own order round trips (request -> first answer)."""
-        res = _core.backtest(_probe_config(), os.fspath(journal), journal=True, order_ns=1)
-        rtt = np.asarray(res["recorded"]["round_trips_ns"])
+        rtt = np.asarray(_core.backtest_recorded(os.fspath(journal))["round_trips_ns"])
         if rtt.size == 0:
             raise DataError(f"{os.fspath(journal)}: the journal has no answered order request")
         return cls.from_round_trips(rtt, md_us=md_us)
@@ -175,11 +174,6 @@ def load_strategy(path: str | os.PathLike[str]) -> EngineConfig:
     from quotewire.venue import load_toml
 
     return load_toml(path, strategy_config)
-
-
-def _probe_config() -> str:
-    """A minimal valid core config (for reading a journal's recorded facts only)."""
-    return strategy_config({"instruments": [{"id": 1, "symbol": "PROBE"}]}).to_json()
 
 
 def _is_journal(path: Path) -> bool:

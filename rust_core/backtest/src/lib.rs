@@ -81,21 +81,35 @@
 //! ([`BacktestVenue::stand_in_for`]): an aggressor that traded with a recorded
 //! order trades with the simulated orders at that price or better.
 //!
+//! # Cost per message
+//!
+//! The venue keeps its own view of the public book beside the engine's: its
+//! public orders in an open-addressing table keyed by ITCH reference (entries
+//! inline, one cache line per lookup, no tombstones), and each side's levels in
+//! a second such table keyed by price. The best price of a side is kept as
+//! levels are added; when the best level empties it is found again only when a
+//! request needs it. Each book also keeps the best price of our own resting
+//! orders on each side, so the far more common market events that cannot
+//! reach them skip the search of our orders. [`run`] walks the tape by index
+//! (the datagrams between the venue and the engine are a range of it, as the
+//! market data delay is one constant) and the venue reads each datagram once.
+//!
 //! # Allocation
 //!
-//! Not allocation-free yet: the public order map and level maps (`hashbrown`,
-//! `BTreeMap`) and the request/report queues grow with the data; a marketable
-//! order collects its fills in a small `Vec`. A backtest is not the live hot
-//! path, but pre-sizing is future work.
+//! Not allocation-free: the order and level tables double when half full
+//! (pre-sized for 32,768 live orders and 256 levels a side), and the
+//! request/report queues and the crossed-levels scratch of a marketable order
+//! grow to their high-water mark. A backtest is not the live hot path.
 
 mod latency;
 mod runner;
+mod table;
 mod tape;
 mod venue;
 
 pub use latency::Latency;
 pub use runner::{run, FillRow, OrderRow, RunConfig, RunResult, Sample};
-pub use tape::{load_journal, Recorded, RecordedFill, Tape, TapePacket};
+pub use tape::{load_journal, load_recorded, Recorded, RecordedFill, Tape, TapePacket};
 pub use venue::{reject, BacktestConfig, BacktestVenue, InstrumentSpec};
 
 use quotewire_core::InstrumentId;

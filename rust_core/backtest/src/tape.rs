@@ -36,6 +36,40 @@ pub struct Tape {
     messages: u64,
 }
 
+/// The first length-prefixed message block of a MoldUDP64 body and the rest.
+#[inline]
+pub(crate) fn block(body: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = body.split_first_chunk::<2>()?;
+    let len = usize::from(u16::from_be_bytes(*len));
+    (len <= rest.len()).then(|| rest.split_at(len))
+}
+
+/// `body` is exactly `count` message blocks (what `Packet::decode` checks).
+#[inline]
+pub(crate) fn framed(mut body: &[u8], count: u16) -> bool {
+    for _ in 0..count {
+        let Some((_, tail)) = block(body) else {
+            return false;
+        };
+        body = tail;
+    }
+    body.is_empty()
+}
+
+/// Calls `f` on each of the first `n` messages of a MoldUDP64 datagram (no
+/// validation: for hints only).
+#[inline]
+pub(crate) fn first_messages(datagram: &[u8], n: usize, mut f: impl FnMut(&[u8])) {
+    let mut rest = datagram.get(HEADER_LEN..).unwrap_or_default();
+    for _ in 0..n {
+        let Some((msg, tail)) = block(rest) else {
+            return;
+        };
+        f(msg);
+        rest = tail;
+    }
+}
+
 /// The ITCH timestamp (bytes 5..11, big-endian) of an encoded message.
 fn itch_timestamp(msg: &[u8]) -> Option<u64> {
     let b = msg.get(5..11)?;
@@ -150,6 +184,19 @@ impl Tape {
         self.messages
     }
 
+    /// Every datagram, in order (their bytes by [`Self::bytes`]).
+    pub(crate) fn packets(&self) -> &[TapePacket] {
+        &self.packets
+    }
+
+    /// The bytes of a datagram of this tape.
+    #[inline]
+    pub(crate) fn bytes(&self, p: &TapePacket) -> &[u8] {
+        self.data
+            .get(p.start..p.start + p.len as usize)
+            .unwrap_or_default()
+    }
+
     /// Datagram `i` and its bytes.
     #[must_use]
     pub fn get(&self, i: usize) -> Option<(TapePacket, &[u8])> {
@@ -196,6 +243,16 @@ pub struct Recorded {
 /// Reads a journal: its inbound packets as a [`Tape`] (receive times, lines
 /// as recorded) and what the session did as [`Recorded`].
 pub fn load_journal(path: &Path) -> Result<(Tape, Recorded), BacktestError> {
+    read_journal(path, true)
+}
+
+/// Reads only what a journaled session did ([`Recorded`]: its own orders,
+/// fills and round trips), without keeping its market data.
+pub fn load_recorded(path: &Path) -> Result<Recorded, BacktestError> {
+    read_journal(path, false).map(|(_, rec)| rec)
+}
+
+fn read_journal(path: &Path, keep_tape: bool) -> Result<(Tape, Recorded), BacktestError> {
     let mut reader = JournalReader::open(path).map_err(|e| BacktestError::Data(format!("{e}")))?;
     let mut tape = Tape::new();
     let mut rec = Recorded::default();
@@ -215,7 +272,8 @@ pub fn load_journal(path: &Path) -> Result<(Tape, Recorded), BacktestError> {
             }
         };
         match r.kind {
-            RecordKind::InboundPacket => tape.push(r.ts_ns, r.line, r.payload),
+            RecordKind::InboundPacket if keep_tape => tape.push(r.ts_ns, r.line, r.payload),
+            RecordKind::InboundPacket => {}
             RecordKind::OrderRequest => {
                 let Ok(req) = quotewire_journal::codec::decode_request(r.payload) else {
                     rec.damaged += 1;

@@ -3,12 +3,17 @@
 use std::collections::VecDeque;
 
 use hashbrown::{HashMap, HashSet};
-use quotewire_core::order::{CancelReason, ClOrdId, ExecReport, OrderRequest, TimeInForce};
+use quotewire_core::order::{
+    CancelReason, ClOrdId, ExecReport, NewOrder, OrderRequest, ReplaceOrder, TimeInForce,
+};
 use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
 use quotewire_gateway::{GatewayError, GatewaySink, OrderGateway, SessionStatus};
-use quotewire_protocol::itch::Message;
+use quotewire_protocol::itch::{self, Message};
+use quotewire_protocol::moldudp64::{decode_header, HEADER_LEN};
 
 use crate::latency::LatencySampler;
+use crate::table::{Entry, Table};
+use crate::tape::{block, first_messages, framed};
 use crate::{BacktestError, Latency};
 
 /// Reject reason codes of [`ExecReport::Rejected`] from the simulated venue.
@@ -47,81 +52,193 @@ pub struct BacktestConfig {
     pub instruments: Vec<InstrumentSpec>,
 }
 
-/// One instrument's public book: aggregate shares per price level. Levels
-/// are hashed, not ordered: every market event updates one in O(1). The best
-/// price of each side is kept as levels come and go (a scan only when the
-/// best level empties); the levels an order crosses are collected only for
-/// our own marketable orders.
-#[derive(Clone, Debug, Default)]
+/// A price level of one side of a public book (`qty` 0: an empty bucket).
+#[derive(Clone, Copy, Debug)]
+struct Level {
+    price: i64,
+    qty: u64,
+}
+
+impl Entry for Level {
+    const VACANT: Self = Self { price: 0, qty: 0 };
+    #[inline]
+    fn key(&self) -> u64 {
+        self.price as u64
+    }
+    #[inline]
+    fn is_vacant(&self) -> bool {
+        self.qty == 0
+    }
+}
+
+/// One side of an instrument's public book: aggregate shares per price level,
+/// hashed (every market event updates one level in O(1)). The best price is
+/// kept as levels come; when the best level empties it is marked stale and
+/// found again (a scan of the levels) only when a request needs it, which is
+/// far rarer than market events.
+#[derive(Clone, Debug)]
+struct Levels {
+    side: Side,
+    levels: Table<Level>,
+    best: Option<i64>,
+    stale: bool,
+}
+
+impl Levels {
+    fn new(side: Side) -> Self {
+        Self {
+            side,
+            levels: Table::with_capacity(256),
+            best: None,
+            stale: false,
+        }
+    }
+
+    /// Adds `qty` (> 0) shares at `price`.
+    #[inline]
+    fn add(&mut self, price: i64, qty: u64) {
+        if let Ok(i) = self.levels.find_or_insert(Level { price, qty }) {
+            self.levels.at(i).qty += qty;
+        }
+        if !self.stale && self.best.is_none_or(|b| better(self.side, price, b)) {
+            self.best = Some(price);
+        }
+    }
+
+    /// Takes up to `qty` shares off the level at `price`.
+    #[inline]
+    fn remove(&mut self, price: i64, qty: u64) {
+        let Some(i) = self.levels.find(price as u64) else {
+            return;
+        };
+        let level = self.levels.at(i);
+        level.qty = level.qty.saturating_sub(qty);
+        if level.qty == 0 {
+            self.levels.remove_at(i);
+            if self.best == Some(price) {
+                self.stale = true;
+            }
+        }
+    }
+
+    fn scan_best(&self) -> Option<i64> {
+        let prices = self.levels.iter().map(|l| l.price);
+        match self.side {
+            Side::Buy => prices.max(),
+            Side::Sell => prices.min(),
+        }
+    }
+
+    /// The best price.
+    fn best(&self) -> Option<i64> {
+        if self.stale {
+            self.scan_best()
+        } else {
+            self.best
+        }
+    }
+
+    /// Finds a stale best price again.
+    fn settle(&mut self) {
+        if self.stale {
+            self.best = self.scan_best();
+            self.stale = false;
+        }
+    }
+
+    fn get(&self, price: i64) -> u64 {
+        self.levels
+            .find(price as u64)
+            .map_or(0, |i| self.levels.get(i).qty)
+    }
+}
+
+/// One instrument's public book: aggregate shares per price level; and the
+/// best prices of our own resting orders on it (so a market event that
+/// cannot reach them skips the search of our orders).
+#[derive(Clone, Debug)]
 struct Book {
     tick: i64,
-    bids: HashMap<i64, u64>,
-    asks: HashMap<i64, u64>,
-    best_bid: Option<i64>,
-    best_ask: Option<i64>,
+    bids: Levels,
+    asks: Levels,
+    our_bid: Option<i64>,
+    our_ask: Option<i64>,
 }
 
 impl Book {
-    fn side(&self, side: Side) -> &HashMap<i64, u64> {
+    fn new(tick: i64) -> Self {
+        Self {
+            tick,
+            bids: Levels::new(Side::Buy),
+            asks: Levels::new(Side::Sell),
+            our_bid: None,
+            our_ask: None,
+        }
+    }
+
+    /// The best price of our resting orders on `side`.
+    #[inline]
+    const fn ours(&self, side: Side) -> Option<i64> {
+        match side {
+            Side::Buy => self.our_bid,
+            Side::Sell => self.our_ask,
+        }
+    }
+
+    const fn side(&self, side: Side) -> &Levels {
         match side {
             Side::Buy => &self.bids,
             Side::Sell => &self.asks,
         }
     }
 
-    /// Adds `qty` shares at `price` on `side`.
-    fn add(&mut self, side: Side, price: i64, qty: u64) {
-        let (levels, best) = match side {
-            Side::Buy => (&mut self.bids, &mut self.best_bid),
-            Side::Sell => (&mut self.asks, &mut self.best_ask),
-        };
-        *levels.entry(price).or_insert(0) += qty;
-        if best.is_none_or(|b| better(side, price, b)) {
-            *best = Some(price);
-        }
-    }
-
-    /// Takes up to `qty` shares off the level at `price` on `side`.
-    fn remove(&mut self, side: Side, price: i64, qty: u64) {
-        let (levels, best) = match side {
-            Side::Buy => (&mut self.bids, &mut self.best_bid),
-            Side::Sell => (&mut self.asks, &mut self.best_ask),
-        };
-        let Some(level) = levels.get_mut(&price) else {
-            return;
-        };
-        *level = level.saturating_sub(qty);
-        if *level == 0 {
-            levels.remove(&price);
-            if *best == Some(price) {
-                *best = match side {
-                    Side::Buy => levels.keys().max().copied(),
-                    Side::Sell => levels.keys().min().copied(),
-                };
-            }
-        }
-    }
-
-    const fn best(&self, side: Side) -> Option<i64> {
+    const fn side_mut(&mut self, side: Side) -> &mut Levels {
         match side {
-            Side::Buy => self.best_bid,
-            Side::Sell => self.best_ask,
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
         }
+    }
+
+    fn best(&self, side: Side) -> Option<i64> {
+        self.side(side).best()
     }
 
     fn level(&self, side: Side, price: i64) -> u64 {
-        self.side(side).get(&price).copied().unwrap_or(0)
+        self.side(side).get(price)
     }
 }
 
-/// A displayed public order.
+/// A displayed public order (`qty` 0: an empty bucket).
 #[derive(Clone, Copy, Debug)]
 struct PubOrder {
-    instrument: u16,
-    side: Side,
-    price: i64,
-    qty: u64,
+    order_ref: u64,
     seq: u64,
+    price: u32,
+    qty: u32,
+    instrument: u16,
+    /// Index of the instrument's book in `BacktestVenue::books`.
+    book: u16,
+    side: Side,
+}
+
+impl Entry for PubOrder {
+    const VACANT: Self = Self {
+        order_ref: 0,
+        seq: 0,
+        price: 0,
+        qty: 0,
+        instrument: 0,
+        book: 0,
+        side: Side::Buy,
+    };
+    #[inline]
+    fn key(&self) -> u64 {
+        self.order_ref
+    }
+    #[inline]
+    fn is_vacant(&self) -> bool {
+        self.qty == 0
+    }
 }
 
 /// One of our live orders.
@@ -135,6 +252,9 @@ struct Ours {
     ahead: u64,
     seq: u64,
 }
+
+/// `book_of` of an instrument the venue does not track.
+const NO_BOOK: u16 = u16::MAX;
 
 /// `a` is a better price than `b` for an order on `side`.
 const fn better(side: Side, a: i64, b: i64) -> bool {
@@ -157,8 +277,13 @@ struct Inbound {
 #[derive(Debug)]
 pub struct BacktestVenue {
     latency: LatencySampler,
-    books: HashMap<u16, Book>,
-    orders: HashMap<u64, PubOrder>,
+    /// Tracked instruments' books; `book_of[locate]` indexes them (`NO_BOOK`: untracked).
+    books: Vec<Book>,
+    book_of: Box<[u16]>,
+    /// Public orders by ITCH reference.
+    orders: Table<PubOrder>,
+    /// Scratch: the levels a marketable order crosses.
+    crossed: Vec<(i64, u64)>,
     ours: Vec<Ours>,
     inbound: VecDeque<Inbound>,
     outbound: VecDeque<(u64, ExecReport)>,
@@ -185,23 +310,26 @@ impl BacktestVenue {
             seed,
             instruments,
         } = config;
-        let mut books = HashMap::with_capacity(instruments.len());
+        let mut books = Vec::with_capacity(instruments.len());
+        let mut book_of = vec![NO_BOOK; usize::from(u16::MAX) + 1].into_boxed_slice();
         for spec in instruments {
             if spec.tick.0 <= 0 {
                 return Err(BacktestError::InvalidTick(spec.id));
             }
-            let book = Book {
-                tick: spec.tick.0,
-                ..Book::default()
-            };
-            if books.insert(spec.id.0, book).is_some() {
+            let slot = &mut book_of[usize::from(spec.id.0)];
+            if *slot != NO_BOOK {
                 return Err(BacktestError::DuplicateInstrument(spec.id));
             }
+            // At most 65,536 distinct ids, and `NO_BOOK` is only reached by the last.
+            *slot = u16::try_from(books.len()).unwrap_or(NO_BOOK);
+            books.push(Book::new(spec.tick.0));
         }
         Ok(Self {
             latency: LatencySampler::new(&latency, seed)?,
             books,
-            orders: HashMap::new(),
+            book_of,
+            orders: Table::with_capacity(1 << 15),
+            crossed: Vec::new(),
             ours: Vec::new(),
             inbound: VecDeque::new(),
             outbound: VecDeque::new(),
@@ -216,6 +344,17 @@ impl BacktestVenue {
             own_live: HashMap::new(),
             own_executed: 0,
         })
+    }
+
+    #[inline]
+    fn book(&self, inst: u16) -> Option<&Book> {
+        self.books.get(usize::from(self.book_of[usize::from(inst)]))
+    }
+
+    #[inline]
+    fn book_mut(&mut self, inst: u16) -> Option<&mut Book> {
+        self.books
+            .get_mut(usize::from(self.book_of[usize::from(inst)]))
     }
 
     /// Simulated venue time (the latest market event, request arrival or poll).
@@ -239,7 +378,7 @@ impl BacktestVenue {
     /// Best public price on `side` of `instrument` (our orders are not in it).
     #[must_use]
     pub fn best(&self, instrument: InstrumentId, side: Side) -> Option<Price> {
-        self.books.get(&instrument.0)?.best(side).map(Price)
+        self.book(instrument.0)?.best(side).map(Price)
     }
 
     /// Requests sent and not yet arrived at the venue.
@@ -287,6 +426,11 @@ impl BacktestVenue {
     /// applies one public ITCH event to the venue's book and our queues.
     pub fn on_market(&mut self, ts_ns: u64, message: &Message) {
         self.advance(ts_ns);
+        self.apply(message);
+    }
+
+    /// [`Self::on_market`] without advancing the clock.
+    fn apply(&mut self, message: &Message) {
         if !self.own_refs.is_empty() && self.own_order_event(message) {
             return;
         }
@@ -311,19 +455,104 @@ impl BacktestVenue {
                 let _ = self.reduce_public(m.order_ref, u64::MAX);
             }
             Message::OrderReplace(m) => {
-                if let Some(old) = self.orders.get(&m.original_order_ref).copied() {
-                    let _ = self.reduce_public(m.original_order_ref, u64::MAX);
-                    self.add_public(old.instrument, m.new_order_ref, old.side, m.price, m.shares);
-                }
+                self.replace_public(m.original_order_ref, m.new_order_ref, m.price, m.shares);
             }
-            Message::Trade(m) if self.books.contains_key(&m.stock_locate) => {
-                let px = i64::from(m.price);
-                let (side, inst) = (m.side, m.stock_locate);
-                self.fill_ours(u64::from(m.shares), |o| {
-                    o.instrument == inst && o.side == side && better(side, o.price, px)
-                });
-            }
+            Message::Trade(m) => self.trade(m.stock_locate, m.side, m.price, m.shares),
             _ => {}
+        }
+    }
+
+    /// Applies the ITCH messages of one MoldUDP64 datagram seen at `ts_ns`, as
+    /// [`Self::on_market`] one by one: those whose sequence number is at or
+    /// past `*next_seq` (lines A and B carry the same messages: each once),
+    /// after which `*next_seq` moves past the datagram. A malformed datagram
+    /// is skipped whole. Returns the messages applied (well-formed ITCH
+    /// messages, whatever their type).
+    pub fn on_datagram(&mut self, ts_ns: u64, datagram: &[u8], next_seq: &mut u64) -> u64 {
+        let Ok(header) = decode_header(datagram) else {
+            return 0;
+        };
+        let body = datagram.get(HEADER_LEN..).unwrap_or_default();
+        let count = header.message_count();
+        if !framed(body, count) {
+            return 0;
+        }
+        let (mut rest, mut seq, mut applied) = (body, header.sequence, 0);
+        for _ in 0..count {
+            let Some((msg, tail)) = block(rest) else {
+                break;
+            };
+            if seq >= *next_seq {
+                applied += u64::from(self.apply_itch(ts_ns, msg));
+            }
+            rest = tail;
+            seq = seq.wrapping_add(1);
+        }
+        *next_seq = (*next_seq).max(header.next_sequence());
+        applied
+    }
+
+    /// A hint ahead of [`Self::on_datagram`] of `datagram`: starts loading
+    /// the public orders its messages will look up or insert, so those cache
+    /// misses overlap other work. Never changes results.
+    #[inline]
+    pub fn prefetch_orders(&self, datagram: &[u8]) {
+        // The first few messages: a datagram is usually one or two.
+        first_messages(datagram, 4, |msg| {
+            if let (Some(b'A' | b'F' | b'E' | b'C' | b'X' | b'D' | b'U'), Some(r)) =
+                (msg.first(), msg.first_chunk::<19>())
+            {
+                let mut order_ref = [0_u8; 8];
+                order_ref.copy_from_slice(&r[11..]);
+                self.orders.prefetch(u64::from_be_bytes(order_ref));
+            }
+        });
+    }
+
+    /// [`Self::on_market`] of one encoded ITCH message, if it decodes (else
+    /// nothing, not even the clock); returns whether it decoded. The message
+    /// types that move the book are decoded on their own, without building a
+    /// [`Message`].
+    #[inline]
+    fn apply_itch(&mut self, ts_ns: u64, msg: &[u8]) -> bool {
+        if !self.own_refs.is_empty() {
+            return itch::decode(msg).is_ok_and(|m| {
+                self.advance(ts_ns);
+                self.apply(&m);
+                true
+            });
+        }
+        match msg.first() {
+            Some(b'A') => itch::AddOrder::decode(msg).is_ok_and(|m| {
+                self.advance(ts_ns);
+                self.add_public(m.stock_locate, m.order_ref, m.side, m.price, m.shares);
+                true
+            }),
+            Some(b'D') => itch::OrderDelete::decode(msg).is_ok_and(|m| {
+                self.advance(ts_ns);
+                let _ = self.reduce_public(m.order_ref, u64::MAX);
+                true
+            }),
+            Some(b'U') => itch::OrderReplace::decode(msg).is_ok_and(|m| {
+                self.advance(ts_ns);
+                self.replace_public(m.original_order_ref, m.new_order_ref, m.price, m.shares);
+                true
+            }),
+            Some(b'X') => itch::OrderCancel::decode(msg).is_ok_and(|m| {
+                self.advance(ts_ns);
+                let _ = self.reduce_public(m.order_ref, u64::from(m.cancelled_shares));
+                true
+            }),
+            Some(b'E') => itch::OrderExecuted::decode(msg).is_ok_and(|m| {
+                self.advance(ts_ns);
+                self.execute_public(m.order_ref, u64::from(m.executed_shares), None);
+                true
+            }),
+            _ => itch::decode(msg).is_ok_and(|m| {
+                self.advance(ts_ns);
+                self.apply(&m);
+                true
+            }),
         }
     }
 
@@ -378,7 +607,17 @@ impl BacktestVenue {
     }
 
     /// Processes every request that has arrived by `ts_ns`; the clock never goes back.
+    #[inline]
     pub fn advance(&mut self, ts_ns: u64) {
+        if self.inbound.front().is_some_and(|f| f.arrival_ns <= ts_ns) {
+            self.arrive_until(ts_ns);
+        }
+        self.now_ns = self.now_ns.max(ts_ns);
+    }
+
+    /// Processes every request that has arrived by `ts_ns`.
+    #[inline(never)]
+    fn arrive_until(&mut self, ts_ns: u64) {
         while self.inbound.front().is_some_and(|f| f.arrival_ns <= ts_ns) {
             let Some(front) = self.inbound.pop_front() else {
                 break;
@@ -386,74 +625,123 @@ impl BacktestVenue {
             self.now_ns = self.now_ns.max(front.arrival_ns);
             self.arrive(front.req, front.ack_ns);
         }
-        self.now_ns = self.now_ns.max(ts_ns);
     }
 
+    #[inline]
     fn add_public(&mut self, inst: u16, order_ref: u64, side: Side, price: u32, shares: u32) {
-        let Some(book) = self.books.get_mut(&inst) else {
-            return;
-        };
-        let price = i64::from(price);
-        let qty = u64::from(shares);
-        if qty == 0 {
+        if shares == 0 {
             return;
         }
-        self.seq += 1;
-        book.add(side, price, qty);
-        self.orders.insert(
+        let seq = self.seq + 1;
+        let index = self.book_of[usize::from(inst)];
+        let Some(book) = self.books.get_mut(usize::from(index)) else {
+            return;
+        };
+        let (qty, px, opposite) = (u64::from(shares), i64::from(price), side.opposite());
+        book.side_mut(side).add(px, qty);
+        // Rule 3 can apply only if the order is at or through our best on the other side.
+        let reaches_ours = book
+            .ours(opposite)
+            .is_some_and(|ours| !better(opposite, px, ours));
+        self.seq = seq;
+        self.orders.insert(PubOrder {
             order_ref,
-            PubOrder {
-                instrument: inst,
-                side,
-                price,
-                qty,
-                seq: self.seq,
-            },
-        );
+            seq,
+            price,
+            qty: shares,
+            instrument: inst,
+            book: index,
+            side,
+        });
+        if !reaches_ours {
+            return;
+        }
         // Rule 3: an order at or through one of ours on the other side would
         // have traded with it.
-        let ours = side.opposite();
         self.fill_ours(qty, |o| {
-            o.instrument == inst && o.side == ours && !better(ours, price, o.price)
+            o.instrument == inst && o.side == opposite && !better(opposite, px, o.price)
+        });
+    }
+
+    /// An ITCH `U`: the original order leaves its level, the new one joins the back of its own.
+    #[inline]
+    fn replace_public(&mut self, original: u64, new_ref: u64, price: u32, shares: u32) {
+        if let Some(old) = self.reduce_public(original, u64::MAX) {
+            self.add_public(old.instrument, new_ref, old.side, price, shares);
+        }
+    }
+
+    /// An ITCH `P` (non-displayed trade): it would have met our orders priced better (rule 2).
+    #[inline]
+    fn trade(&mut self, inst: u16, side: Side, price: u32, shares: u32) {
+        let px = i64::from(price);
+        let reaches_ours = self
+            .book(inst)
+            .and_then(|b| b.ours(side))
+            .is_some_and(|ours| better(side, ours, px));
+        if !reaches_ours {
+            return;
+        }
+        self.fill_ours(u64::from(shares), |o| {
+            o.instrument == inst && o.side == side && better(side, o.price, px)
         });
     }
 
     /// Takes up to `shares` off public order `order_ref` (`u64::MAX`: all of it).
     /// Returns the order as it was, with `qty` = shares removed.
+    #[inline]
     fn reduce_public(&mut self, order_ref: u64, shares: u64) -> Option<PubOrder> {
-        let order = self.orders.get_mut(&order_ref)?;
-        let removed = shares.min(order.qty);
+        let bucket = self.orders.find(order_ref)?;
+        let order = self.orders.at(bucket);
+        // `removed` <= `order.qty`, a `u32`.
+        let removed = shares.min(u64::from(order.qty)) as u32;
         order.qty -= removed;
         let mut was = *order;
         if order.qty == 0 {
-            self.orders.remove(&order_ref);
+            self.orders.remove_at(bucket);
         }
-        if let Some(book) = self.books.get_mut(&was.instrument) {
-            book.remove(was.side, was.price, removed);
+        let (price, removed_qty) = (i64::from(was.price), u64::from(removed));
+        let Some(book) = self.books.get_mut(usize::from(was.book)) else {
+            was.qty = removed;
+            return Some(was);
+        };
+        book.side_mut(was.side).remove(price, removed_qty);
+        let ours_on_side = book.ours(was.side).is_some();
+        was.qty = removed;
+        if !ours_on_side {
+            return Some(was);
         }
         for o in &mut self.ours {
             if o.instrument == was.instrument
                 && o.side == was.side
-                && o.price == was.price
+                && o.price == price
                 && o.seq > was.seq
             {
-                o.ahead = o.ahead.saturating_sub(removed);
+                o.ahead = o.ahead.saturating_sub(removed_qty);
             }
         }
-        was.qty = removed;
         Some(was)
     }
 
+    #[inline]
     fn execute_public(&mut self, order_ref: u64, shares: u64, px: Option<i64>) {
         let Some(was) = self.reduce_public(order_ref, shares) else {
             return;
         };
-        let px = px.unwrap_or(was.price);
+        if self
+            .books
+            .get(usize::from(was.book))
+            .is_none_or(|b| b.ours(was.side).is_none())
+        {
+            return;
+        }
+        let price = i64::from(was.price);
+        let px = px.unwrap_or(price);
         // Rules 1 and 2: behind us at our level, or at a worse price than ours.
-        self.fill_ours(was.qty, |o| {
+        self.fill_ours(u64::from(was.qty), |o| {
             o.instrument == was.instrument
                 && o.side == was.side
-                && ((o.price == was.price && o.seq < was.seq) || better(o.side, o.price, px))
+                && ((o.price == price && o.seq < was.seq) || better(o.side, o.price, px))
         });
     }
 
@@ -483,7 +771,7 @@ impl BacktestVenue {
             shares -= q;
             let (cl, price, done) = (o.cl, o.price, o.leaves == 0);
             if done {
-                self.ours.swap_remove(i);
+                self.remove_ours(i);
             }
             let ack = self.latency.ack();
             self.execution(cl, q, price, b'A', ack);
@@ -526,7 +814,7 @@ impl BacktestVenue {
 
     /// Why an order at `price` for `qty` on `instrument` would be refused, if it would.
     fn check(&self, inst: u16, side: Side, price: i64, qty: u64, post_only: bool) -> Option<u16> {
-        let Some(book) = self.books.get(&inst) else {
+        let Some(book) = self.book(inst) else {
             return Some(reject::UNKNOWN_INSTRUMENT);
         };
         if qty == 0 {
@@ -543,6 +831,14 @@ impl BacktestVenue {
 
     fn arrive(&mut self, req: OrderRequest, ack_ns: u64) {
         let ts_ns = self.now_ns;
+        if let OrderRequest::New(NewOrder { instrument, .. })
+        | OrderRequest::Replace(ReplaceOrder { instrument, .. }) = req
+        {
+            if let Some(book) = self.book_mut(instrument.0) {
+                book.bids.settle();
+                book.asks.settle();
+            }
+        }
         match req {
             OrderRequest::New(n) => {
                 let inst = n.instrument.0;
@@ -593,7 +889,7 @@ impl BacktestVenue {
                 if let Some(reason) = refused {
                     return self.reject(r.cl, reason, ack_ns);
                 }
-                let old = self.ours.swap_remove(i);
+                let old = self.remove_ours(i);
                 let venue_id = self.venue_id();
                 let replaced = ExecReport::Replaced {
                     orig: r.orig,
@@ -606,7 +902,7 @@ impl BacktestVenue {
                 self.emit(replaced, ack_ns);
                 if old.price == r.price.0 && old.side == r.side && r.qty.0 <= old.leaves {
                     // Same price, quantity not raised: the queue position stays.
-                    self.ours.push(Ours {
+                    self.push_ours(Ours {
                         cl: r.cl,
                         leaves: r.qty.0,
                         ..old
@@ -621,7 +917,7 @@ impl BacktestVenue {
             OrderRequest::Cancel(c) => {
                 let report = match self.ours.iter().position(|o| o.cl == c.cl) {
                     Some(i) => {
-                        let o = self.ours.swap_remove(i);
+                        let o = self.remove_ours(i);
                         ExecReport::Canceled {
                             cl: c.cl,
                             qty: Qty(o.leaves),
@@ -647,46 +943,72 @@ impl BacktestVenue {
         qty: u64,
         ack_ns: u64,
     ) -> u64 {
-        let Some(book) = self.books.get(&inst) else {
+        let mut crossed = std::mem::take(&mut self.crossed);
+        crossed.clear();
+        let Some(book) = self.book(inst) else {
+            self.crossed = crossed;
             return qty;
         };
-        if book
-            .best(side.opposite())
-            .is_none_or(|opp| better(side, opp, price))
-        {
+        let levels = book.side(side.opposite());
+        if levels.best().is_none_or(|opp| better(side, opp, price)) {
+            self.crossed = crossed;
             return qty; // crosses nothing
         }
-        let mut left = qty;
-        let mut fills = Vec::new();
         // Levels crossed, best first.
-        let mut crossed: Vec<(i64, u64)> = book
-            .side(side.opposite())
-            .iter()
-            .filter(|&(&px, _)| !better(side, px, price))
-            .map(|(&px, &q)| (px, q))
-            .collect();
+        crossed.extend(
+            levels
+                .levels
+                .iter()
+                .filter(|l| !better(side, l.price, price))
+                .map(|l| (l.price, l.qty)),
+        );
         crossed.sort_unstable_by_key(|&(px, _)| match side {
             Side::Buy => px,
             Side::Sell => -px,
         });
-        for (px, avail) in crossed {
+        let mut left = qty;
+        for &(px, avail) in &crossed {
             if left == 0 {
                 break;
             }
             let q = left.min(avail);
             left -= q;
-            fills.push((px, q));
-        }
-        for (px, q) in fills {
             self.execution(cl, q, px, b'R', ack_ns);
         }
+        self.crossed = crossed;
         left
     }
 
+    /// Our orders changed on `inst`: its best resting prices of ours again.
+    fn refresh_ours(&mut self, inst: u16) {
+        let (mut bid, mut ask): (Option<i64>, Option<i64>) = (None, None);
+        for o in self.ours.iter().filter(|o| o.instrument == inst) {
+            match o.side {
+                Side::Buy => bid = Some(bid.map_or(o.price, |b| b.max(o.price))),
+                Side::Sell => ask = Some(ask.map_or(o.price, |a| a.min(o.price))),
+            }
+        }
+        if let Some(book) = self.book_mut(inst) {
+            book.our_bid = bid;
+            book.our_ask = ask;
+        }
+    }
+
+    fn push_ours(&mut self, o: Ours) {
+        self.ours.push(o);
+        self.refresh_ours(o.instrument);
+    }
+
+    fn remove_ours(&mut self, i: usize) -> Ours {
+        let o = self.ours.swap_remove(i);
+        self.refresh_ours(o.instrument);
+        o
+    }
+
     fn rest(&mut self, cl: ClOrdId, inst: u16, side: Side, price: i64, leaves: u64) {
-        let ahead = self.books.get(&inst).map_or(0, |b| b.level(side, price));
+        let ahead = self.book(inst).map_or(0, |b| b.level(side, price));
         self.seq += 1;
-        self.ours.push(Ours {
+        self.push_ours(Ours {
             cl,
             instrument: inst,
             side,

@@ -7,8 +7,9 @@ use quotewire_core::order::{
 use quotewire_core::{InstrumentId, Price, Qty, Side};
 use quotewire_gateway::{OrderGateway, RecordingSink, SessionEvent};
 use quotewire_protocol::itch::{
-    AddOrder, Message, OrderCancel, OrderExecuted, OrderExecutedWithPrice,
+    AddOrder, Message, OrderCancel, OrderDelete, OrderExecuted, OrderExecutedWithPrice,
 };
+use quotewire_protocol::moldudp64::{PacketBuilder, Session, MAX_PAYLOAD};
 
 const INST: InstrumentId = InstrumentId(1);
 const ORDER_NS: u64 = 1_000;
@@ -384,4 +385,84 @@ fn histogram_latency_runs_are_identical() {
         .any(|(_, r)| matches!(r, ExecReport::Executed { .. })));
     assert_eq!(a, b);
     assert_eq!(ea, eb);
+}
+
+fn delete(order_ref: u64) -> Message {
+    Message::OrderDelete(OrderDelete {
+        stock_locate: INST.0,
+        tracking_number: 0,
+        timestamp: 0,
+        order_ref,
+    })
+}
+
+/// A MoldUDP64 datagram of `messages` from sequence `seq`.
+fn datagram(seq: u64, messages: &[Message]) -> Vec<u8> {
+    let mut buf = vec![0_u8; MAX_PAYLOAD];
+    let mut b = PacketBuilder::new(&mut buf, Session::from_str_padded("TEST"), seq).unwrap();
+    let mut m = [0_u8; 64];
+    for msg in messages {
+        let n = msg.encode(&mut m).unwrap();
+        b.push(&m[..n]).unwrap();
+    }
+    let len = b.finish();
+    buf.truncate(len);
+    buf
+}
+
+#[test]
+fn emptied_best_level_gives_way_to_the_next_for_post_only_checks() {
+    let mut v = constant();
+    let mut sink = RecordingSink::default();
+    v.on_market(0, &add(1, Side::Buy, BID, 100));
+    v.on_market(0, &add(2, Side::Buy, BID - 200, 100));
+    v.on_market(0, &add(3, Side::Buy, BID - 100, 100));
+    v.on_market(10, &delete(1));
+    assert_eq!(v.best(INST, Side::Buy), Some(Price(BID - 100)));
+    // A post-only ask at the old best no longer crosses; one at the new best does.
+    v.send(10, &new(1, Side::Sell, BID, 100, true)).unwrap();
+    v.send(10, &new(2, Side::Sell, BID - 100, 100, true))
+        .unwrap();
+    v.poll(10_000, &mut sink);
+    assert!(matches!(
+        sink.reports.as_slice(),
+        [
+            ExecReport::Accepted { .. },
+            ExecReport::Rejected {
+                reason: reject::POST_ONLY_WOULD_CROSS,
+                ..
+            }
+        ]
+    ));
+    v.on_market(20_000, &delete(3));
+    v.on_market(20_000, &delete(2));
+    assert_eq!(v.best(INST, Side::Buy), None);
+}
+
+#[test]
+fn a_datagram_seen_on_both_lines_moves_the_book_once() {
+    let mut v = constant();
+    let mut sink = RecordingSink::default();
+    let first = datagram(
+        1,
+        &[add(1, Side::Buy, BID, 300), add(2, Side::Buy, BID, 200)],
+    );
+    let (mut next_seq, mut applied) = (0, 0);
+    applied += v.on_datagram(0, &first, &mut next_seq); // line A
+    applied += v.on_datagram(0, &first, &mut next_seq); // line B: already seen
+                                                        // Overlapping the first: only its last message is new.
+    let second = datagram(
+        2,
+        &[add(2, Side::Buy, BID, 200), add(3, Side::Buy, BID, 50)],
+    );
+    applied += v.on_datagram(0, &second, &mut next_seq);
+    assert_eq!((applied, next_seq), (3, 4));
+    v.send(0, &new(1, Side::Buy, BID, 100, true)).unwrap();
+    v.poll(ORDER_NS + ACK_NS, &mut sink);
+    assert_eq!(v.queue_ahead(ClOrdId(1)), Some(Qty(550)));
+    // A malformed datagram is skipped whole.
+    let mut torn = datagram(4, &[delete(1), delete(2)]);
+    torn.pop();
+    assert_eq!(v.on_datagram(3_000, &torn, &mut next_seq), 0);
+    assert_eq!(v.queue_ahead(ClOrdId(1)), Some(Qty(550)));
 }

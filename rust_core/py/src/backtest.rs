@@ -8,7 +8,7 @@ use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use quotewire_backtest::{
-    load_journal, run, BacktestError, Latency, Recorded, RunConfig, RunResult, Tape,
+    load_journal, load_recorded, run, BacktestError, Latency, Recorded, RunConfig, RunResult, Tape,
 };
 use quotewire_core::Side;
 use quotewire_engine::trading::TraderConfig;
@@ -202,4 +202,13 @@ pub(crate) fn backtest<'py>(
         out.set_item("recorded", recorded_dict(py, r)?)?;
     }
     Ok(out)
+}
+
+/// What a journaled session did, without replaying it: its fills, order
+/// round trips (request to first answer), own order count, requests, damaged
+/// records and instrument map (the `"recorded"` entry of [`backtest`]).
+#[pyfunction]
+pub(crate) fn backtest_recorded(py: Python<'_>, journal: PathBuf) -> PyResult<Bound<'_, PyDict>> {
+    let rec = py.detach(|| load_recorded(&journal)).map_err(to_py)?;
+    recorded_dict(py, &rec)
 }

@@ -470,6 +470,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(journal::journal_write, m)?)?;
     m.add_function(wrap_pyfunction!(import::itch_write_daily, m)?)?;
     m.add_function(wrap_pyfunction!(backtest::backtest, m)?)?;
+    m.add_function(wrap_pyfunction!(backtest::backtest_recorded, m)?)?;
     m.add_function(wrap_pyfunction!(transport::bench_transport, m)?)?;
     Ok(())
 }
