@@ -40,6 +40,16 @@ impl Node {
     };
 }
 
+/// Where [`BookSet::order_hint`] found an order's node (a hint only: the
+/// stages that take it check the node still holds that order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderHint(u32);
+
+impl OrderHint {
+    /// No node: the stages that take it do nothing.
+    pub const NONE: Self = Self(NIL);
+}
+
 /// A live order as seen from outside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderView {
@@ -260,9 +270,18 @@ impl BookSet {
     /// starts loading the order's node.
     #[inline(always)]
     pub fn prefetch_order(&self, id: OrderId) {
-        if let Some(node) = self.ids.peek(id.0).and_then(|s| self.nodes.get(s as usize)) {
+        self.order_hint(id);
+    }
+
+    /// [`Self::prefetch_order`], returning where it looked: the later stages
+    /// take the [`OrderHint`] instead of probing the id map again.
+    #[inline(always)]
+    pub fn order_hint(&self, id: OrderId) -> OrderHint {
+        let slot = self.ids.peek(id.0).unwrap_or(NIL);
+        if let Some(node) = self.nodes.get(slot as usize) {
             prefetch_write(node);
         }
+        OrderHint(slot)
     }
 
     /// Prefetch hint, third stage for an event on a live order `id`: reads its
@@ -270,7 +289,13 @@ impl BookSet {
     /// loading its queue neighbours and its instrument's `Book` line.
     #[inline(always)]
     pub fn prefetch_order_links(&self, id: OrderId) {
-        let Some(node) = self.ids.peek(id.0).and_then(|s| self.nodes.get(s as usize)) else {
+        self.prefetch_order_links_at(OrderHint(self.ids.peek(id.0).unwrap_or(NIL)), id);
+    }
+
+    /// [`Self::prefetch_order_links`] from an [`OrderHint`] of the same id.
+    #[inline(always)]
+    pub fn prefetch_order_links_at(&self, hint: OrderHint, id: OrderId) {
+        let Some(node) = self.nodes.get(hint.0 as usize) else {
             return;
         };
         if node.id != id.0 {
@@ -293,7 +318,13 @@ impl BookSet {
     /// level slots near the touch of its side, where the level search starts.
     #[inline(always)]
     pub fn prefetch_order_level(&self, id: OrderId) {
-        let Some(node) = self.ids.peek(id.0).and_then(|s| self.nodes.get(s as usize)) else {
+        self.prefetch_order_level_at(OrderHint(self.ids.peek(id.0).unwrap_or(NIL)), id);
+    }
+
+    /// [`Self::prefetch_order_level`] from an [`OrderHint`] of the same id.
+    #[inline(always)]
+    pub fn prefetch_order_level_at(&self, hint: OrderHint, id: OrderId) {
+        let Some(node) = self.nodes.get(hint.0 as usize) else {
             return;
         };
         if node.id == id.0 {

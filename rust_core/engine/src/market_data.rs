@@ -15,7 +15,7 @@
 //! order); the hints only change timing.
 
 use hashbrown::HashMap;
-use quotewire_book::{Bbo, BookConfig, BookError, BookSet};
+use quotewire_book::{Bbo, BookConfig, BookError, BookSet, OrderHint};
 use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
 use quotewire_protocol::itch::{
     self, AddOrder, AddOrderMpid, Message, OrderCancel, OrderDelete, OrderExecuted,
@@ -285,6 +285,89 @@ const ADD_SIDE_AT: usize = 19;
 const ADD_PRICE_AT: usize = 32;
 const REPLACE_NEW_REF_AT: usize = 19;
 
+/// What the pipeline's first stage read off a message for the later ones, so
+/// each message is parsed once and its order looked up in the id map once,
+/// not once per stage.
+#[derive(Clone, Copy, Debug)]
+struct Hint {
+    /// Sequence number the entry belongs to (the ring slot is `seq % HINTS`).
+    seq: u64,
+    kind: HintKind,
+    locate: u16,
+    side: Side,
+    price: u32,
+    /// Order reference (a replace's original).
+    id: u64,
+    /// Where stage 3 found the order's node.
+    order: OrderHint,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HintKind {
+    /// No book hint (not a book message, or unreadable).
+    None,
+    /// Add Order (with or without MPID).
+    Add,
+    /// Execute, cancel, delete or replace of a resting order.
+    Order,
+}
+
+impl Hint {
+    const EMPTY: Self = Self {
+        seq: u64::MAX,
+        kind: HintKind::None,
+        locate: 0,
+        side: Side::Buy,
+        price: 0,
+        id: 0,
+        order: OrderHint::NONE,
+    };
+
+    /// Reads the fields the stages need at fixed ITCH offsets (no validation: a
+    /// hint for a malformed message is merely useless).
+    #[inline(always)]
+    fn read(seq: u64, bytes: &[u8]) -> Self {
+        let mut h = Self { seq, ..Self::EMPTY };
+        let Some(&tag) = bytes.first() else {
+            return h;
+        };
+        match tag {
+            AddOrder::TAG | AddOrderMpid::TAG => {
+                let side = match bytes.get(ADD_SIDE_AT) {
+                    Some(b'B') => Side::Buy,
+                    Some(b'S') => Side::Sell,
+                    _ => return h,
+                };
+                let (Some(id), Some(locate), Some(price)) = (
+                    be_u64(bytes, ORDER_REF_AT),
+                    be_u16(bytes, LOCATE_AT),
+                    be_u32(bytes, ADD_PRICE_AT),
+                ) else {
+                    return h;
+                };
+                h.kind = HintKind::Add;
+                (h.id, h.locate, h.side, h.price) = (id, locate, side, price);
+            }
+            OrderExecuted::TAG
+            | OrderExecutedWithPrice::TAG
+            | OrderCancel::TAG
+            | OrderDelete::TAG
+            | OrderReplace::TAG => {
+                if let Some(id) = be_u64(bytes, ORDER_REF_AT) {
+                    h.kind = HintKind::Order;
+                    h.id = id;
+                }
+            }
+            _ => {}
+        }
+        h
+    }
+}
+
+/// Entries of the hint ring: more than the pipeline's reach at the default
+/// distance (a larger distance re-reads messages, see `MarketData::hint_stage`).
+const HINTS: usize = 64;
+
 /// A trade seen on the feed (an execution of a resting order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Trade {
@@ -317,6 +400,8 @@ pub struct MarketData {
     locates: HashMap<[u8; 8], u16>,
     counters: MarketDataCounters,
     last_trade: Option<Trade>,
+    /// The pipeline's per-message notes, by sequence number.
+    hints: [Hint; HINTS],
 }
 
 impl MarketData {
@@ -330,6 +415,7 @@ impl MarketData {
             locates: HashMap::new(),
             counters: MarketDataCounters::default(),
             last_trade: None,
+            hints: [Hint::EMPTY; HINTS],
         }
     }
 
@@ -360,17 +446,22 @@ impl MarketData {
     ) -> Applied {
         let d = pipeline.distance;
         if d != 0 {
-            if let Some(m) = lookahead.get(seq.wrapping_add(4 * d)) {
-                self.prefetch_stage(4, m);
+            // Unrolled, so each call is specialised for its stage.
+            let ahead = seq.wrapping_add(4 * d);
+            if let Some(m) = lookahead.get(ahead) {
+                self.hint_stage(4, ahead, m);
             }
-            if let Some(m) = lookahead.get(seq.wrapping_add(3 * d)) {
-                self.prefetch_stage(3, m);
+            let ahead = seq.wrapping_add(3 * d);
+            if let Some(m) = lookahead.get(ahead) {
+                self.hint_stage(3, ahead, m);
             }
-            if let Some(m) = lookahead.get(seq.wrapping_add(2 * d)) {
-                self.prefetch_stage(2, m);
+            let ahead = seq.wrapping_add(2 * d);
+            if let Some(m) = lookahead.get(ahead) {
+                self.hint_stage(2, ahead, m);
             }
-            if let Some(m) = lookahead.get(seq.wrapping_add(d)) {
-                self.prefetch_stage(1, m);
+            let ahead = seq.wrapping_add(d);
+            if let Some(m) = lookahead.get(ahead) {
+                self.hint_stage(1, ahead, m);
             }
         }
         self.on_message(bytes)
@@ -380,7 +471,7 @@ impl MarketData {
     /// messages, which no earlier message of the datagram issued. Call it
     /// before the datagram's first [`Self::on_message_pipelined`].
     #[inline]
-    pub fn prime(&self, lookahead: &Lookahead<'_>, pipeline: Pipeline) {
+    pub fn prime(&mut self, lookahead: &Lookahead<'_>, pipeline: Pipeline) {
         let d = pipeline.distance;
         if d == 0 {
             return;
@@ -389,10 +480,46 @@ impl MarketData {
         for stage in (1..=4_u64).rev() {
             for seq in first..first.saturating_add(stage * d) {
                 match lookahead.get(seq) {
-                    Some(m) => self.prefetch_stage(stage, m),
+                    Some(m) => self.hint_stage(stage, seq, m),
                     None => break,
                 }
             }
+        }
+    }
+
+    /// One stage of [`Self::prefetch_stage`] for message `seq`, with what stage
+    /// 4 read off the message (and where stage 3 found its order) kept in the
+    /// hint ring for the later stages. A stage that finds its entry overwritten
+    /// (a pipeline reaching further than the ring) reads the message again.
+    #[inline(always)]
+    fn hint_stage(&mut self, stage: u64, seq: u64, bytes: &[u8]) {
+        let books = &self.books;
+        let h = &mut self.hints[seq as usize % HINTS];
+        if stage == 4 || h.seq != seq {
+            *h = Hint::read(seq, bytes);
+            if stage < 3 && h.kind == HintKind::Order {
+                h.order = books.order_hint(OrderId(h.id));
+            }
+        }
+        let id = OrderId(h.id);
+        match (h.kind, stage) {
+            (HintKind::None, _) => {}
+            (HintKind::Add, 4) | (HintKind::Order, 4) => {
+                books.prefetch_id(id);
+                if h.kind == HintKind::Order && bytes.first() == Some(&OrderReplace::TAG) {
+                    if let Some(new) = be_u64(bytes, REPLACE_NEW_REF_AT) {
+                        books.prefetch_id(OrderId(new));
+                    }
+                }
+            }
+            (HintKind::Add, 3) => books.prefetch_book(InstrumentId(h.locate)),
+            (HintKind::Add, 2) => books.prefetch_level(InstrumentId(h.locate), h.side),
+            (HintKind::Add, _) => {
+                books.prefetch_add_tail(InstrumentId(h.locate), h.side, Price(i64::from(h.price)));
+            }
+            (HintKind::Order, 3) => h.order = books.order_hint(id),
+            (HintKind::Order, 2) => books.prefetch_order_links_at(h.order, id),
+            (HintKind::Order, _) => books.prefetch_order_level_at(h.order, id),
         }
     }
 
