@@ -39,7 +39,7 @@
 //!   messages, which most events touch, share a few cache lines of the table,
 //!   with an empty bucket between neighbours to keep delete scans short
 //!   (`ids.rs` explains the choice and its one weak case). The table has at least
-//!   twice `max_orders` buckets and never grows; without tombstones it never
+//!   four times `max_orders` buckets and never grows; without tombstones it never
 //!   degrades or rehashes over a long day. Ids are shared across instruments,
 //!   as ITCH order references are unique for the day across the whole feed.
 //! * **Books.** One [`Book`] per instrument in a `Vec` indexed by
