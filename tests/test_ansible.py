@@ -321,6 +321,7 @@ def test_service_unit_pins_the_service_cores_and_locks_memory(applied: Applied) 
     assert directives["ExecStart"] == (
         "/opt/quotewire/venv/bin/quotewire run /etc/quotewire/engine.toml --stats-every 60"
     )
+    assert "Environment=GLIBC_TUNABLES=glibc.malloc.hugetlb=1" in unit.splitlines()
 
 
 def test_rendered_config_loads_with_quotewires_loader(applied: Applied) -> None:

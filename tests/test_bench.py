@@ -148,3 +148,33 @@ def test_machine_info_names_cpu_cores_kernel_and_python():
     assert isinstance(info["cpu"], str) and info["cpu"]
     assert isinstance(info["cores"], int) and info["cores"] >= 1
     assert isinstance(info["kernel"], str) and isinstance(info["python"], str)
+
+
+def _console_script() -> Path:
+    import sys
+
+    script = Path(sys.executable).parent / "quotewire"
+    if not script.exists():
+        pytest.skip("the quotewire console script is not installed beside this Python")
+    return script
+
+
+@pytest.mark.parametrize(("opt_out", "expected"), [(None, True), ("0", False)])
+def test_console_script_runs_with_the_c_heap_on_huge_pages_unless_told_not_to(
+    monkeypatch: pytest.MonkeyPatch, opt_out: str | None, expected: bool
+):
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "QUOTEWIRE_HEAP_THP")}
+    env["QUOTEWIRE_GIT_REV"] = "test123"
+    if opt_out is not None:
+        env["QUOTEWIRE_HEAP_THP"] = opt_out
+    args = [str(_console_script()), "bench", "feed", "--messages", "2000"]
+    args += ["--instruments", "10", "--max-live-orders", "1000", "--json"]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    machine = last_json_line(done.stdout)["machine"]
+    assert isinstance(machine, dict)
+    # The script re-executed itself with glibc.malloc.hugetlb=1 (what the systemd unit sets).
+    assert machine["heap_huge_pages"] is expected

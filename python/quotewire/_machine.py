@@ -43,8 +43,9 @@ def _usable_cpus() -> int | None:
 def machine_info() -> dict[str, object]:
     """CPU model, logical/usable cores, OS, kernel, architecture, Python and tuning facts.
 
-    `governor` (cpu0's cpufreq governor) and `isolated_cpus` are None where the kernel
-    does not expose them (containers, VMs).
+    `governor` (cpu0's cpufreq governor), `isolated_cpus` and `thp` (the kernel's
+    transparent huge page mode line) are None where the kernel does not expose them
+    (containers, VMs); `heap_huge_pages` says whether the C heap was advised for huge pages.
     """
     return {
         "cpu": cpu_model(),
@@ -56,7 +57,20 @@ def machine_info() -> dict[str, object]:
         "python": platform.python_version(),
         "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
         "isolated_cpus": _read("/sys/devices/system/cpu/isolated") or None,
+        "thp": _read("/sys/kernel/mm/transparent_hugepage/enabled"),
+        "heap_huge_pages": heap_on_huge_pages(),
     }
+
+
+HEAP_TUNABLE = "glibc.malloc.hugetlb=1"
+"""The glibc tunable that puts the C heap on transparent huge pages (glibc >= 2.35)."""
+
+
+def heap_on_huge_pages() -> bool:
+    """Whether this process started with its C heap advised for transparent huge pages
+    (`GLIBC_TUNABLES` naming `glibc.malloc.hugetlb`), as the `quotewire` command and the
+    systemd unit run the engine; the kernel still decides (THP `madvise` or `always`)."""
+    return "glibc.malloc.hugetlb" in os.environ.get("GLIBC_TUNABLES", "")
 
 
 def _repo_root() -> Path | None:

@@ -1,6 +1,6 @@
 //! `bench feed` without Python, for profilers (perf, callgrind) and A/B runs:
-//! `cargo run --release -p quotewire-engine --example feed_bench -- [MESSAGES] [LIVE_ORDERS] [DISTANCE]`
-//! (defaults 2,000,000 / 1,500,000 / the default pipeline distance). Prints one line.
+//! `cargo run --release -p quotewire-engine --example feed_bench -- [MESSAGES] [LIVE_ORDERS] [DISTANCE] [SEED]`
+//! (defaults 2,000,000 / 1,500,000 / the default pipeline distance / 1, as `quotewire bench feed`). Prints one line.
 
 #![allow(clippy::print_stdout)] // a command-line example prints its result
 
@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         messages: arg(1).unwrap_or(2_000_000),
         live_orders: arg(2).unwrap_or(1_500_000) as usize,
         instruments: 8_000,
-        seed: 7,
+        seed: arg(4).unwrap_or(1),
     };
     let pipeline = arg(3).map_or_else(Pipeline::default, |d| Pipeline { distance: d });
     let r = run_feed_bench_with(&config, pipeline)?;
