@@ -320,7 +320,7 @@ pub fn run(config: &RunConfig, tape: &Tape) -> Result<RunResult, BacktestError> 
 }
 
 /// A datagram reaches the engine at `now`; the feed's timers run when due.
-#[inline]
+#[inline(always)]
 fn engine_step(
     trader: &mut Trader<BacktestVenue>,
     p: &TapePacket,

@@ -726,8 +726,15 @@ impl<G: OrderGateway> Trader<G> {
         if !self.simulated {
             record(&mut self.latencies.feed, t_books.saturating_sub(rx_ns));
         }
-        let pulled = self.handle_feed_events(n_events, t_books);
-        self.requote_dirty(rx_ns) || pulled > 0
+        // Most datagrams raise no feed event and change no quoted top: both
+        // steps are skipped then (no call, no clock read).
+        let pulled = if n_events == 0 {
+            0
+        } else {
+            self.handle_feed_events(n_events, t_books)
+        };
+        let sent = !self.dirty.is_empty() && self.requote_dirty(rx_ns);
+        sent || pulled > 0
     }
 
     /// Runs `f` with the sequencer and the market-data sink (books, dirty
@@ -762,7 +769,9 @@ impl<G: OrderGateway> Trader<G> {
     ) -> Option<quotewire_protocol::moldudp64::Request> {
         self.sim_now = now_ns;
         let (request, n_events) = self.with_feed(now_ns, |seq, sink| seq.poll(now_ns, sink));
-        self.handle_feed_events(n_events, now_ns);
+        if n_events > 0 {
+            self.handle_feed_events(n_events, now_ns);
+        }
         if !self.dirty.is_empty() {
             self.requote_dirty(now_ns);
         }
@@ -793,9 +802,13 @@ impl<G: OrderGateway> Trader<G> {
             applied: None,
         };
         let n = self.gateway.poll(now_ns, &mut sink);
-        let (sessions, n_sessions, kill) = (sink.sessions, sink.n_sessions, sink.kill);
-        for e in sessions.into_iter().take(n_sessions).flatten() {
-            self.on_session(now_ns, e);
+        let kill = sink.kill;
+        // Session events are rare: their buffer is copied out only when used.
+        if sink.n_sessions > 0 {
+            let (sessions, n_sessions) = (sink.sessions, sink.n_sessions);
+            for e in sessions.into_iter().take(n_sessions).flatten() {
+                self.on_session(now_ns, e);
+            }
         }
         if let Some(reason) = kill {
             self.fire_kill(now_ns, reason);
@@ -1007,6 +1020,8 @@ impl<G: OrderGateway> Trader<G> {
     }
 
     /// Acts on the feed events of one pass; returns the cancels it sent.
+    #[cold]
+    #[inline(never)]
     fn handle_feed_events(&mut self, n: usize, now_ns: u64) -> u32 {
         let mut cancels = 0;
         for i in 0..n {
