@@ -24,17 +24,7 @@ const INSTRUMENTS: u16 = 2;
 
 /// A harness quoting both instruments around a two-sided book.
 fn quoting() -> Harness {
-    let mut h = Harness::new(config(INSTRUMENTS));
-    for locate in 1..=INSTRUMENTS {
-        let (b, a) = (h.feed.order_ref(), h.feed.order_ref());
-        h.deliver(&[
-            directory(locate, &format!("S{locate}")),
-            add(locate, b, Side::Buy, 300, px(100, 0)),
-            add(locate, a, Side::Sell, 300, px(100, 10)),
-        ]);
-    }
-    h.poll();
-    h
+    Harness::quoting(INSTRUMENTS)
 }
 
 /// `n` datagrams that each move a touch (so most of them requote), with the

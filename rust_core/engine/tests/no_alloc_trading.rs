@@ -54,16 +54,7 @@ fn script(feed: &mut Feed, n: usize) -> Vec<Vec<u8>> {
 
 #[test]
 fn datagrams_that_move_the_book_and_their_acks_do_not_allocate() {
-    let mut h = Harness::new(config(INSTRUMENTS));
-    for locate in 1..=INSTRUMENTS {
-        let (b, a) = (h.feed.order_ref(), h.feed.order_ref());
-        h.deliver(&[
-            directory(locate, &format!("S{locate}")),
-            add(locate, b, Side::Buy, 300, px(100, 0)),
-            add(locate, a, Side::Sell, 300, px(100, 10)),
-        ]);
-    }
-    h.poll();
+    let mut h = Harness::quoting(INSTRUMENTS);
     let datagrams = script(&mut h.feed, WARMUP + MEASURED);
     let clock = *h.trader.clock();
     let step = |trader: &mut Trader<MemoryGateway>, d: &[u8]| {

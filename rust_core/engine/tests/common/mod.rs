@@ -249,6 +249,24 @@ impl Harness<MemoryGateway> {
         let gw = memory_gateway(&config, true);
         Self::with_gateway(config, gw)
     }
+
+    /// A trader on [`config`]`(instruments)` quoting every instrument around a
+    /// two-sided book (one bid at 100.00, one ask at 100.10, 300 shares each),
+    /// with the venue's acknowledgements read.
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn quoting(instruments: u16) -> Self {
+        let mut h = Self::new(config(instruments));
+        for locate in 1..=instruments {
+            let (b, a) = (h.feed.order_ref(), h.feed.order_ref());
+            h.deliver(&[
+                directory(locate, &format!("S{locate}")),
+                add(locate, b, Side::Buy, 300, px(100, 0)),
+                add(locate, a, Side::Sell, 300, px(100, 10)),
+            ]);
+        }
+        h.poll();
+        h
+    }
 }
 
 impl<G: Recorded> Harness<G> {
