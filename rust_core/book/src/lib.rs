@@ -93,7 +93,7 @@ mod ids;
 mod set;
 
 pub use book::{Bbo, Book, Level};
-pub use set::{BookSet, OrderHint, OrderView};
+pub use set::{BookSet, OrderHint, OrderView, Touch};
 
 use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
 

@@ -50,6 +50,54 @@ impl OrderHint {
     pub const NONE: Self = Self(NIL);
 }
 
+/// What the last successful add, execute, cancel, delete or replace did to
+/// the touch (best level) of the side it changed, so a caller that reacts
+/// only to touch changes need not read the BBO after every event. Never
+/// misses a change; a replace that leaves and rejoins the best level may
+/// report one that netted out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Touch(u8);
+
+impl Touch {
+    /// The touch did not change.
+    pub const NONE: Self = Self(0);
+    /// The best level's quantity changed (its price did not).
+    pub const SIZE: Self = Self(1);
+    /// A best level appeared or emptied: the best price changed.
+    pub const PRICE: Self = Self(PRICE_BIT);
+
+    /// Whether the best price (or whether the side has one) may have changed.
+    #[inline(always)]
+    #[must_use]
+    pub const fn price(self) -> bool {
+        self.0 & PRICE_BIT != 0
+    }
+
+    /// Whether the best price or the best level's quantity may have changed.
+    #[inline(always)]
+    #[must_use]
+    pub const fn any(self) -> bool {
+        self.0 != 0
+    }
+
+    /// A change to the level at `best` (the best one) or not: a level that
+    /// appeared or emptied (`level_changed`) moves the price, else the size.
+    /// Branch-free: `SIZE` is 1, `PRICE` is 2 (measured cheaper than
+    /// setting a separate "any change" bit).
+    #[inline(always)]
+    const fn at_best(best: bool, level_changed: bool) -> Self {
+        Self((best as u8) << (level_changed as u8))
+    }
+
+    #[inline(always)]
+    const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+}
+
+/// [`Touch`]'s bit for a best price change (bit 0: a best size change).
+const PRICE_BIT: u8 = 2;
+
 /// A live order as seen from outside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderView {
@@ -84,6 +132,8 @@ pub struct BookSet {
     books: Vec<Book>,
     levels_per_side: usize,
     counters: BookCounters,
+    /// What the last successful event did to the touch of its side.
+    touch: Touch,
 }
 
 impl fmt::Debug for BookSet {
@@ -124,6 +174,7 @@ impl BookSet {
             books,
             levels_per_side: config.levels_per_side,
             counters: BookCounters::default(),
+            touch: Touch::NONE,
         }
     }
 
@@ -180,7 +231,7 @@ impl BookSet {
             side: side_index(side),
         };
         self.ids.fill(bucket, tag, slot);
-        self.attach(slot);
+        self.touch = self.attach(slot);
         self.live += 1;
         self.counters.adds += 1;
         Ok(())
@@ -212,7 +263,7 @@ impl BookSet {
         let slot = self.ids.slot(bucket);
         self.ids.remove(bucket);
         let node = self.nodes[slot as usize];
-        self.detach(slot);
+        self.touch = self.detach(slot);
         self.release(slot);
         self.counters.deletes += 1;
         Ok(execution(&node, u64::from(node.qty), 0))
@@ -243,13 +294,13 @@ impl BookSet {
         let slot = self.ids.slot(bucket);
         self.ids.remove(bucket);
         let before = self.nodes[slot as usize];
-        self.detach(slot);
+        let left = self.detach(slot);
         let node = &mut self.nodes[slot as usize];
         node.id = new.0;
         node.price = price.0;
         node.qty = q;
         self.ids.insert_absent(new.0, slot);
-        self.attach(slot);
+        self.touch = left.union(self.attach(slot));
         self.counters.replaces += 1;
         Ok(execution(&before, u64::from(before.qty), 0))
     }
@@ -436,6 +487,14 @@ impl BookSet {
         self.nodes.len()
     }
 
+    /// What the last successful add, execute, cancel, delete or replace did
+    /// to the touch of its side (unchanged by a refused event).
+    #[inline(always)]
+    #[must_use]
+    pub const fn last_touch(&self) -> Touch {
+        self.touch
+    }
+
     /// Event and anomaly counts.
     #[inline]
     #[must_use]
@@ -493,7 +552,7 @@ impl BookSet {
                 self.counters.overfill += 1;
             }
             self.ids.remove(bucket);
-            self.detach(slot);
+            self.touch = self.detach(slot);
             self.release(slot);
             return Ok(execution(&node, resting, 0));
         }
@@ -502,31 +561,43 @@ impl BookSet {
         self.nodes[slot as usize].qty = left;
         let s = node.side;
         let levels = &mut self.books[usize::from(node.instrument)].sides[usize::from(s)];
-        match find_level(levels, key_of(s, node.price)) {
-            Ok(i) => levels[i].qty -= qty.0,
-            Err(_) => debug_assert!(false, "live order without a level"),
-        }
+        self.touch = match find_level(levels, key_of(s, node.price)) {
+            Ok(i) => {
+                levels[i].qty -= qty.0;
+                if i + 1 == levels.len() {
+                    Touch::SIZE
+                } else {
+                    Touch::NONE
+                }
+            }
+            Err(_) => {
+                debug_assert!(false, "live order without a level");
+                Touch::NONE
+            }
+        };
         Ok(execution(&node, qty.0, u64::from(left)))
     }
 
-    /// Links a filled-in node at the tail of its level, creating the level if needed.
+    /// Links a filled-in node at the tail of its level, creating the level if
+    /// needed; returns what that did to the touch.
     #[inline(always)]
-    fn attach(&mut self, slot: u32) {
+    fn attach(&mut self, slot: u32) -> Touch {
         let node = self.nodes[slot as usize];
         let s = node.side;
         let book = &mut self.books[usize::from(node.instrument)];
         let levels = &mut book.sides[usize::from(s)];
         let key = key_of(s, node.price);
-        let i = match find_level(levels, key) {
-            Ok(i) => i,
+        let (i, fresh) = match find_level(levels, key) {
+            Ok(i) => (i, false),
             Err(at) => {
                 if levels.len() == levels.capacity() {
                     self.counters.level_growths += 1;
                 }
                 levels.insert(at, LevelSlot::empty(key));
-                at
+                (at, true)
             }
         };
+        let touch = Touch::at_best(i + 1 == levels.len(), fresh);
         let level = &mut levels[i];
         let tail = level.tail;
         {
@@ -543,19 +614,22 @@ impl BookSet {
         level.qty += u64::from(node.qty);
         level.count += 1;
         book.orders += 1;
+        touch
     }
 
-    /// Unlinks a node from its level, dropping the level when it empties.
+    /// Unlinks a node from its level, dropping the level when it empties;
+    /// returns what that did to the touch.
     #[inline(always)]
-    fn detach(&mut self, slot: u32) {
+    fn detach(&mut self, slot: u32) -> Touch {
         let node = self.nodes[slot as usize];
         let s = node.side;
         let book = &mut self.books[usize::from(node.instrument)];
         let levels = &mut book.sides[usize::from(s)];
         let Ok(i) = find_level(levels, key_of(s, node.price)) else {
             debug_assert!(false, "live order without a level");
-            return;
+            return Touch::NONE;
         };
+        let best = i + 1 == levels.len();
         let level = &mut levels[i];
         if node.prev == NIL {
             level.head = node.next;
@@ -569,10 +643,12 @@ impl BookSet {
         }
         level.qty -= u64::from(node.qty);
         level.count -= 1;
-        if level.count == 0 {
+        let emptied = level.count == 0;
+        if emptied {
             levels.remove(i);
         }
         book.orders -= 1;
+        Touch::at_best(best, emptied)
     }
 
     /// Returns a detached node to the free list.
@@ -678,6 +754,39 @@ mod tests {
         assert_eq!(s.live_orders(), 6);
         assert!(s.book(MSFT).is_none());
         assert_eq!(queue(&s, AAPL, Side::Sell, 102), vec![(5, 4), (6, 6)]);
+    }
+
+    #[test]
+    fn touch_reports_best_level_changes_and_ignores_deeper_levels() {
+        let mut s = set(16);
+        s.add(AAPL, OrderId(1), Side::Buy, Price(100), Qty(10))
+            .unwrap();
+        assert_eq!(s.last_touch(), Touch::PRICE);
+        s.add(AAPL, OrderId(2), Side::Buy, Price(99), Qty(10))
+            .unwrap();
+        assert_eq!(s.last_touch(), Touch::NONE);
+        s.add(AAPL, OrderId(3), Side::Buy, Price(100), Qty(5))
+            .unwrap();
+        assert_eq!(s.last_touch(), Touch::SIZE);
+        s.cancel(OrderId(2), Qty(4)).unwrap();
+        assert_eq!(s.last_touch(), Touch::NONE);
+        s.execute(OrderId(1), Qty(4)).unwrap();
+        assert_eq!(s.last_touch(), Touch::SIZE);
+        s.delete(OrderId(1)).unwrap();
+        assert_eq!(s.last_touch(), Touch::SIZE);
+        // The last order of the best level leaves: the best price moves to 99.
+        s.execute(OrderId(3), Qty(5)).unwrap();
+        assert_eq!(s.last_touch(), Touch::PRICE);
+        // A deeper order replaced onto a new best level.
+        s.add(AAPL, OrderId(4), Side::Buy, Price(98), Qty(1))
+            .unwrap();
+        s.replace(OrderId(4), OrderId(5), Price(101), Qty(1))
+            .unwrap();
+        assert!(s.last_touch().price());
+        // A refused event leaves the last report as it was.
+        assert!(s.delete(OrderId(77)).is_err());
+        assert!(s.last_touch().price());
+        assert!(!Touch::NONE.any() && Touch::SIZE.any() && !Touch::SIZE.price());
     }
 
     #[test]

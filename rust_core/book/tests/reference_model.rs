@@ -225,6 +225,42 @@ fn check(set: &BookSet, model: &Model) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Best level of both sides of every instrument.
+fn tops(set: &BookSet) -> Vec<(Option<Level>, Option<Level>)> {
+    (0..=INSTRUMENTS as u16)
+        .map(|i| {
+            set.book(InstrumentId(i))
+                .map_or((None, None), |b| (b.best(Side::Buy), b.best(Side::Sell)))
+        })
+        .collect()
+}
+
+/// A successful event must report every touch change it made: a best price
+/// change as `price`, a best quantity change at least as `any`.
+fn check_touch(
+    set: &BookSet,
+    before: &[(Option<Level>, Option<Level>)],
+) -> Result<(), TestCaseError> {
+    let touch = set.last_touch();
+    let price = |l: Option<Level>| l.map(|l| l.price);
+    for (b, a) in before.iter().zip(tops(set)) {
+        for (old, new) in [(b.0, a.0), (b.1, a.1)] {
+            if price(old) != price(new) {
+                prop_assert!(
+                    touch.price(),
+                    "best price {:?} -> {:?} not reported",
+                    old,
+                    new
+                );
+            }
+            if old.map(|l| l.qty) != new.map(|l| l.qty) {
+                prop_assert!(touch.any(), "best size {:?} -> {:?} not reported", old, new);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn qty() -> impl Strategy<Value = u64> {
     prop_oneof![20 => 0_u64..25, 1 => Just(u64::from(u32::MAX) + 1), 1 => Just(u64::from(u32::MAX))]
 }
@@ -251,7 +287,8 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     });
     let mut model = Model::default();
     for op in ops {
-        match *op {
+        let before = tops(&set);
+        let ok = match *op {
             Op::Add {
                 inst,
                 id,
@@ -267,17 +304,22 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                     Qty(qty),
                 );
                 prop_assert_eq!(got, model.add(inst, id, side, price, qty), "{:?}", op);
+                got.is_ok()
             }
             Op::Execute { id, qty } => {
                 let got = set.execute(OrderId(id), Qty(qty));
                 prop_assert_eq!(got, model.execute_or_cancel(id, qty), "{:?}", op);
+                got.is_ok()
             }
             Op::Cancel { id, qty } => {
                 let got = set.cancel(OrderId(id), Qty(qty));
                 prop_assert_eq!(got, model.execute_or_cancel(id, qty), "{:?}", op);
+                got.is_ok()
             }
             Op::Delete { id } => {
-                prop_assert_eq!(set.delete(OrderId(id)), model.delete(id), "{:?}", op);
+                let got = set.delete(OrderId(id));
+                prop_assert_eq!(got, model.delete(id), "{:?}", op);
+                got.is_ok()
             }
             Op::Replace {
                 old,
@@ -287,9 +329,13 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             } => {
                 let got = set.replace(OrderId(old), OrderId(new), Price(price), Qty(qty));
                 prop_assert_eq!(got, model.replace(old, new, price, qty), "{:?}", op);
+                got.is_ok()
             }
-        }
+        };
         check(&set, &model)?;
+        if ok {
+            check_touch(&set, &before)?;
+        }
     }
     Ok(())
 }

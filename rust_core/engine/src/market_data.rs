@@ -15,7 +15,7 @@
 //! order); the hints only change timing.
 
 use hashbrown::HashMap;
-use quotewire_book::{Bbo, BookConfig, BookError, BookSet, OrderHint};
+use quotewire_book::{Bbo, BookConfig, BookError, BookSet, OrderHint, Touch};
 use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
 use quotewire_protocol::itch::{
     self, AddOrder, AddOrderMpid, Message, OrderCancel, OrderDelete, OrderExecuted,
@@ -284,6 +284,33 @@ const ORDER_REF_AT: usize = 11;
 const ADD_SIDE_AT: usize = 19;
 const ADD_PRICE_AT: usize = 32;
 const REPLACE_NEW_REF_AT: usize = 19;
+const ADD_SHARES_AT: usize = 20;
+/// Executed (`E`, `C`) or cancelled (`X`) shares.
+const REDUCE_SHARES_AT: usize = 19;
+const EXEC_PRICE_AT: usize = 32;
+const REPLACE_SHARES_AT: usize = 27;
+const REPLACE_PRICE_AT: usize = 31;
+
+/// Big-endian fields of a message whose length is already checked (the
+/// offsets are constants, so the bounds checks fold away).
+#[inline(always)]
+fn u64_at<const N: usize>(b: &[u8; N], at: usize) -> u64 {
+    let mut v = [0; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(v)
+}
+
+#[inline(always)]
+fn u32_at<const N: usize>(b: &[u8; N], at: usize) -> u32 {
+    let mut v = [0; 4];
+    v.copy_from_slice(&b[at..at + 4]);
+    u32::from_be_bytes(v)
+}
+
+#[inline(always)]
+fn u16_at<const N: usize>(b: &[u8; N], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
 
 /// What the pipeline's first stage read off a message for the later ones, so
 /// each message is parsed once and its order looked up in the id map once,
@@ -400,6 +427,8 @@ pub struct MarketData {
     locates: HashMap<[u8; 8], u16>,
     counters: MarketDataCounters,
     last_trade: Option<Trade>,
+    /// See [`Self::take_other_book`].
+    other_book: Option<InstrumentId>,
     /// The pipeline's per-message notes, by sequence number.
     hints: [Hint; HINTS],
 }
@@ -415,18 +444,172 @@ impl MarketData {
             locates: HashMap::new(),
             counters: MarketDataCounters::default(),
             last_trade: None,
+            other_book: None,
             hints: [Hint::EMPTY; HINTS],
         }
     }
 
     /// Decodes one ITCH message and applies it. Never panics; every refusal is counted.
+    ///
+    /// The book messages (`A`, `F`, `E`, `C`, `X`, `D`, `U`) of their exact
+    /// length, with a valid side, are applied straight from their fixed
+    /// offsets; everything else (other types, and any book message the full
+    /// decoder would refuse) goes through [`itch::decode`] and [`Self::apply`],
+    /// so the effect and every counter are the same either way.
     #[inline]
     pub fn on_message(&mut self, bytes: &[u8]) -> Applied {
         self.counters.messages += 1;
+        let Some(&tag) = bytes.first() else {
+            return self.decode_and_apply(bytes);
+        };
+        let result = match tag {
+            AddOrder::TAG | AddOrderMpid::TAG => {
+                // Both layouts agree up to the price (offset 32).
+                let Some(b) = bytes.first_chunk::<{ AddOrder::LEN }>() else {
+                    return self.decode_and_apply(bytes);
+                };
+                let len_ok = if tag == AddOrder::TAG {
+                    bytes.len() == AddOrder::LEN
+                } else {
+                    bytes.len() == AddOrderMpid::LEN
+                };
+                let side = match b[ADD_SIDE_AT] {
+                    b'B' if len_ok => Side::Buy,
+                    b'S' if len_ok => Side::Sell,
+                    _ => return self.decode_and_apply(bytes),
+                };
+                let instrument = InstrumentId(u16_at(b, LOCATE_AT));
+                let r = self.books.add(
+                    instrument,
+                    OrderId(u64_at(b, ORDER_REF_AT)),
+                    side,
+                    Price(i64::from(u32_at(b, ADD_PRICE_AT))),
+                    Qty(u64::from(u32_at(b, ADD_SHARES_AT))),
+                );
+                (instrument, r)
+            }
+            OrderExecuted::TAG | OrderExecutedWithPrice::TAG => {
+                let Some(b) = bytes.first_chunk::<{ OrderExecuted::LEN }>() else {
+                    return self.decode_and_apply(bytes);
+                };
+                let price_at = if tag == OrderExecuted::TAG {
+                    if bytes.len() != OrderExecuted::LEN {
+                        return self.decode_and_apply(bytes);
+                    }
+                    None
+                } else {
+                    let Ok(c) = <&[u8; OrderExecutedWithPrice::LEN]>::try_from(bytes) else {
+                        return self.decode_and_apply(bytes);
+                    };
+                    Some(u32_at(c, EXEC_PRICE_AT))
+                };
+                let instrument = InstrumentId(u16_at(b, LOCATE_AT));
+                let r = self
+                    .books
+                    .execute(
+                        OrderId(u64_at(b, ORDER_REF_AT)),
+                        Qty(u64::from(u32_at(b, REDUCE_SHARES_AT))),
+                    )
+                    .map(|e| {
+                        self.check_instrument(instrument, &e);
+                        let price = price_at.map_or(e.price, |p| Price(i64::from(p)));
+                        self.last_trade = Some(Trade::from_execution(&e, price));
+                    });
+                (instrument, r)
+            }
+            OrderCancel::TAG => {
+                let Ok(b) = <&[u8; OrderCancel::LEN]>::try_from(bytes) else {
+                    return self.decode_and_apply(bytes);
+                };
+                let instrument = InstrumentId(u16_at(b, LOCATE_AT));
+                let r = self
+                    .books
+                    .cancel(
+                        OrderId(u64_at(b, ORDER_REF_AT)),
+                        Qty(u64::from(u32_at(b, REDUCE_SHARES_AT))),
+                    )
+                    .map(|e| self.check_instrument(instrument, &e));
+                (instrument, r)
+            }
+            OrderDelete::TAG => {
+                let Ok(b) = <&[u8; OrderDelete::LEN]>::try_from(bytes) else {
+                    return self.decode_and_apply(bytes);
+                };
+                let instrument = InstrumentId(u16_at(b, LOCATE_AT));
+                let r = self
+                    .books
+                    .delete(OrderId(u64_at(b, ORDER_REF_AT)))
+                    .map(|e| self.check_instrument(instrument, &e));
+                (instrument, r)
+            }
+            OrderReplace::TAG => {
+                let Ok(b) = <&[u8; OrderReplace::LEN]>::try_from(bytes) else {
+                    return self.decode_and_apply(bytes);
+                };
+                let instrument = InstrumentId(u16_at(b, LOCATE_AT));
+                let r = self
+                    .books
+                    .replace(
+                        OrderId(u64_at(b, ORDER_REF_AT)),
+                        OrderId(u64_at(b, REPLACE_NEW_REF_AT)),
+                        Price(i64::from(u32_at(b, REPLACE_PRICE_AT))),
+                        Qty(u64::from(u32_at(b, REPLACE_SHARES_AT))),
+                    )
+                    .map(|e| self.check_instrument(instrument, &e));
+                (instrument, r)
+            }
+            _ => return self.decode_and_apply(bytes),
+        };
+        self.book_result(result.0, result.1)
+    }
+
+    /// The full decoder's path of [`Self::on_message`] (counters already counted).
+    #[inline(never)]
+    fn decode_and_apply(&mut self, bytes: &[u8]) -> Applied {
         match itch::decode(bytes) {
             Ok(message) => self.apply(&message),
             Err(error) => {
                 self.count_decode_error(error);
+                Applied::Dropped
+            }
+        }
+    }
+
+    /// Notes an order event whose order rests in another instrument than the
+    /// message names (an inconsistent feed): that book changed behind an
+    /// [`Applied::Book`] naming the message's instrument.
+    #[inline(always)]
+    fn check_instrument(&mut self, named: InstrumentId, e: &quotewire_book::Execution) {
+        if e.instrument != named {
+            self.other_book = Some(e.instrument);
+        }
+    }
+
+    /// [`Self::take_other_book`] without taking it.
+    #[inline(always)]
+    #[must_use]
+    pub const fn other_book(&self) -> Option<InstrumentId> {
+        self.other_book
+    }
+
+    /// The instrument whose book the last messages changed although they
+    /// named another one (an order event whose locate differs from its
+    /// order's), taken. `None` on a consistent feed.
+    #[inline(always)]
+    pub fn take_other_book(&mut self) -> Option<InstrumentId> {
+        self.other_book.take()
+    }
+
+    /// Counts a book event's outcome.
+    #[inline(always)]
+    fn book_result(&mut self, instrument: InstrumentId, result: Result<(), BookError>) -> Applied {
+        match result {
+            Ok(()) => {
+                self.counters.book_updates += 1;
+                Applied::Book(instrument)
+            }
+            Err(error) => {
+                self.count_book_error(error);
                 Applied::Dropped
             }
         }
@@ -613,19 +796,26 @@ impl MarketData {
             Message::OrderExecuted(m) => self
                 .books
                 .execute(OrderId(m.order_ref), Qty(u64::from(m.executed_shares)))
-                .map(|e| self.last_trade = Some(Trade::from_execution(&e, e.price))),
+                .map(|e| {
+                    self.check_instrument(instrument, &e);
+                    self.last_trade = Some(Trade::from_execution(&e, e.price));
+                }),
             Message::OrderExecutedWithPrice(m) => self
                 .books
                 .execute(OrderId(m.order_ref), Qty(u64::from(m.executed_shares)))
                 .map(|e| {
+                    self.check_instrument(instrument, &e);
                     let price = Price(i64::from(m.execution_price));
                     self.last_trade = Some(Trade::from_execution(&e, price));
                 }),
             Message::OrderCancel(m) => self
                 .books
                 .cancel(OrderId(m.order_ref), Qty(u64::from(m.cancelled_shares)))
-                .map(drop),
-            Message::OrderDelete(m) => self.books.delete(OrderId(m.order_ref)).map(drop),
+                .map(|e| self.check_instrument(instrument, &e)),
+            Message::OrderDelete(m) => self
+                .books
+                .delete(OrderId(m.order_ref))
+                .map(|e| self.check_instrument(instrument, &e)),
             Message::OrderReplace(m) => self
                 .books
                 .replace(
@@ -634,7 +824,7 @@ impl MarketData {
                     Price(i64::from(m.price)),
                     Qty(u64::from(m.shares)),
                 )
-                .map(drop),
+                .map(|e| self.check_instrument(instrument, &e)),
             Message::StockDirectory(m) => {
                 self.symbols[usize::from(m.stock_locate)] = m.stock;
                 self.locates.insert(m.stock, m.stock_locate);
@@ -642,16 +832,7 @@ impl MarketData {
             }
             _ => return Applied::Other,
         };
-        match result {
-            Ok(()) => {
-                self.counters.book_updates += 1;
-                Applied::Book(instrument)
-            }
-            Err(error) => {
-                self.count_book_error(error);
-                Applied::Dropped
-            }
-        }
+        self.book_result(instrument, result)
     }
 
     #[cold]
@@ -680,6 +861,14 @@ impl MarketData {
     #[inline]
     pub fn take_trade(&mut self) -> Option<Trade> {
         self.last_trade.take()
+    }
+
+    /// What the last book change did to the touch of its instrument's side
+    /// (see [`quotewire_book::Touch`]); read it after an [`Applied::Book`].
+    #[inline(always)]
+    #[must_use]
+    pub const fn last_touch(&self) -> Touch {
+        self.books.last_touch()
     }
 
     /// The books.
@@ -782,6 +971,33 @@ mod tests {
     }
 
     #[test]
+    fn order_event_naming_another_locate_reports_the_book_it_changed() {
+        let mut md = MarketData::new(config());
+        assert_eq!(
+            md.on_message(&add(7, Side::Buy, 100, 10)),
+            Applied::Book(InstrumentId(1))
+        );
+        assert_eq!(md.other_book(), None);
+        let delete_in = |locate| {
+            encode(Message::OrderDelete(OrderDelete {
+                stock_locate: locate,
+                tracking_number: 0,
+                timestamp: 2,
+                order_ref: 7,
+            }))
+        };
+        // The order rests in locate 1; the message names locate 2.
+        assert_eq!(md.on_message(&delete_in(2)), Applied::Book(InstrumentId(2)));
+        assert_eq!(md.last_touch(), Touch::PRICE);
+        assert_eq!(md.other_book(), Some(InstrumentId(1)));
+        assert_eq!(md.take_other_book(), Some(InstrumentId(1)));
+        assert_eq!(md.take_other_book(), None);
+        md.on_message(&add(8, Side::Buy, 100, 10));
+        assert_eq!(md.on_message(&delete_in(1)), Applied::Dropped);
+        assert_eq!(md.other_book(), None);
+    }
+
+    #[test]
     fn garbage_and_unknown_orders_are_counted_not_fatal() {
         let mut md = MarketData::new(config());
         assert_eq!(md.on_message(&[]), Applied::Dropped);
@@ -881,6 +1097,85 @@ mod tests {
                 md.prefetch_stage(stage, junk);
             }
         }
+    }
+
+    /// The fixed-offset path of `on_message` against the full decoder on a
+    /// generated session with some messages damaged (cut short, padded, a bad
+    /// side byte, an unknown order): same results, trades, books and counters.
+    #[test]
+    fn fixed_offset_path_matches_the_full_decoder_on_good_and_damaged_messages() {
+        use quotewire_protocol::moldudp64::{Packet, Session, MAX_PAYLOAD};
+        use quotewire_synth::{packetize, Generator, SynthConfig};
+
+        let synth = SynthConfig {
+            messages: 20_000,
+            instruments: 10,
+            max_live_orders: 1_000,
+            ..SynthConfig::default()
+        };
+        let datagrams = packetize(
+            Generator::new(synth).unwrap(),
+            Session::from_str_padded("T"),
+            1,
+            MAX_PAYLOAD,
+        )
+        .unwrap();
+        let mut messages: Vec<Vec<u8>> = Vec::new();
+        for d in datagrams.iter() {
+            for (_, m) in Packet::decode(d).unwrap().messages() {
+                messages.push(m.to_vec());
+            }
+        }
+        let mut damaged = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let mut m = m.clone();
+            match i % 97 {
+                0 => m.truncate(m.len() - 1),
+                1 => m.push(0),
+                2 if m.len() > ADD_SIDE_AT => m[ADD_SIDE_AT] = b'Q',
+                3 if m.len() > ORDER_REF_AT + 8 => m[ORDER_REF_AT] ^= 0x40,
+                4 => m.truncate(1),
+                5 => m.clear(),
+                _ => {}
+            }
+            damaged.push(m);
+        }
+        let books = BookConfig {
+            max_orders: 2_048,
+            max_instruments: 16,
+            levels_per_side: 8,
+        };
+        let run = |fast: bool| {
+            let mut md = MarketData::new(books);
+            let mut seen = Vec::new();
+            for m in &damaged {
+                let applied = if fast {
+                    md.on_message(m)
+                } else {
+                    md.counters.messages += 1;
+                    md.decode_and_apply(m)
+                };
+                seen.push((applied, md.take_trade()));
+            }
+            let levels: Vec<Vec<_>> = (0..16_u16)
+                .flat_map(|i| {
+                    let b = md.books().book(InstrumentId(i));
+                    [Side::Buy, Side::Sell]
+                        .map(|side| b.map(|b| b.levels(side).collect()).unwrap_or_default())
+                })
+                .collect();
+            (seen, md.counters(), md.books().counters(), levels)
+        };
+        let full = run(false);
+        assert_eq!(run(true), full);
+        let c = full.1;
+        assert!(c.book_updates > 15_000, "{c:?}");
+        assert!(
+            c.truncated > 0 && c.bad_length > 0 && c.invalid_field > 0,
+            "{c:?}"
+        );
+        assert!(c.unknown_order > 0, "{c:?}");
+        assert!(full.0.iter().any(|(_, t)| t.is_some()));
     }
 
     /// A generated session through the sequencer: with the prefetch pipeline

@@ -1,7 +1,9 @@
 //! The per-session MoldUDP64 sequencer: exactly-once, in-order delivery with
 //! bounded reordering and re-request driven recovery.
 
-use quotewire_protocol::moldudp64::{Packet, PacketKind, Request, Session};
+use quotewire_protocol::moldudp64::{
+    Packet, PacketKind, Request, Session, END_OF_SESSION, HEADER_LEN, SESSION_LEN,
+};
 use quotewire_protocol::DecodeError;
 
 use crate::{FeedError, FeedEvent, FeedSink, FeedStats, Line, LossReason};
@@ -220,6 +222,11 @@ impl Sequencer {
     }
 
     /// Processes one datagram received on `line` at `now_ns`.
+    ///
+    /// The common case (the next data packet of the session, in order, with
+    /// nothing buffered and no gap open) is validated and delivered in one
+    /// pass over the datagram; anything else takes the general path
+    /// ([`Packet::decode`] then [`Self::on_decoded`]), with the same effect.
     #[inline]
     pub fn on_packet<S: FeedSink>(
         &mut self,
@@ -228,7 +235,108 @@ impl Sequencer {
         datagram: &[u8],
         sink: &mut S,
     ) {
-        self.on_decoded(now_ns, line, datagram, Packet::decode(datagram), sink);
+        if !self.on_next_in_order(now_ns, line, datagram, sink) {
+            self.on_decoded(now_ns, line, datagram, Packet::decode(datagram), sink);
+        }
+    }
+
+    /// [`Self::on_packet`] for a data packet of the adopted session whose
+    /// first message is exactly the next expected one, while the feed is
+    /// started, not stale, with nothing buffered and no gap open. The
+    /// framing is validated as [`Packet::decode`] does while the first
+    /// [`NOTED`] messages are noted, then the messages are delivered from the
+    /// notes (a longer packet walks on from the last note, already
+    /// validated). Returns `false`, having changed nothing, for any other
+    /// datagram; statistics, events and deliveries are those of the general path.
+    #[inline(always)]
+    fn on_next_in_order<S: FeedSink>(
+        &mut self,
+        now_ns: u64,
+        line: Line,
+        datagram: &[u8],
+        sink: &mut S,
+    ) -> bool {
+        let Some((head, body)) = datagram.split_first_chunk::<HEADER_LEN>() else {
+            return false;
+        };
+        let mut seq = [0; 8];
+        seq.copy_from_slice(&head[SESSION_LEN..SESSION_LEN + 8]);
+        let sequence = u64::from_be_bytes(seq);
+        let count = u16::from_be_bytes([head[HEADER_LEN - 2], head[HEADER_LEN - 1]]);
+        if count == 0
+            || count == END_OF_SESSION
+            || sequence != self.expected
+            || sequence == 0
+            || !self.started
+            || self.stale
+            || self.used != 0
+            || self.gap.is_some()
+        {
+            return false;
+        }
+        match &self.session {
+            Some(s) if s.0[..] == head[..SESSION_LEN] => {}
+            _ => return false,
+        }
+        let Some(next) = sequence.checked_add(u64::from(count)) else {
+            return false;
+        };
+        let mut noted: [&[u8]; NOTED] = [&[]; NOTED];
+        let mut after_noted: &[u8] = &[];
+        let mut rest = body;
+        for i in 0..usize::from(count) {
+            let Some((len, tail)) = rest.split_first_chunk::<2>() else {
+                return false;
+            };
+            let Some((msg, tail)) = tail.split_at_checked(usize::from(u16::from_be_bytes(*len)))
+            else {
+                return false;
+            };
+            if let Some(slot) = noted.get_mut(i) {
+                *slot = msg;
+            }
+            rest = tail;
+            if i + 1 == NOTED {
+                after_noted = tail;
+            }
+        }
+        if !rest.is_empty() {
+            return false;
+        }
+        // Valid: from here on as `on_decoded` does for this case.
+        let li = line.index();
+        let bytes = datagram.len() as u64;
+        self.stats.packets += 1;
+        self.stats.bytes += bytes;
+        self.stats.lines[li].packets += 1;
+        self.stats.lines[li].bytes += bytes;
+        self.last_rx_ns = Some(now_ns);
+        self.high_water = self.high_water.max(next);
+        self.stats.lines[li].wins += 1;
+        let mut seq = sequence;
+        for &msg in &noted[..usize::from(count).min(NOTED)] {
+            sink.message(seq, msg);
+            seq += 1;
+        }
+        let mut rest = after_noted;
+        while seq < next {
+            let Some((msg, tail)) = rest.split_first_chunk::<2>().and_then(|(len, tail)| {
+                tail.split_at_checked(usize::from(u16::from_be_bytes(*len)))
+            }) else {
+                debug_assert!(false, "validated framing failed to split");
+                break;
+            };
+            sink.message(seq, msg);
+            seq += 1;
+            rest = tail;
+        }
+        self.expected = seq;
+        self.stats.messages += seq - sequence;
+        // With no gap open, `update_gap` only opens one behind a known higher sequence.
+        if self.expected < self.high_water {
+            self.update_gap(now_ns, sink);
+        }
+        true
     }
 
     /// [`Self::on_packet`] for a datagram the caller has already decoded with
@@ -534,6 +642,13 @@ impl Sequencer {
         }
     }
 }
+
+/// Messages of an in-order datagram [`Sequencer::on_packet`] notes while it
+/// validates the framing; later ones are split again from the validated
+/// framing. Small on purpose: the notes are initialised for every datagram
+/// (2 measured ~12 instructions a datagram cheaper than 8 on one-message
+/// datagrams, the backtest case).
+const NOTED: usize = 2;
 
 /// Delivers the messages of `packet` from `*expected` on; the packet starts
 /// at or before `*expected`. Old messages are skipped by position, so the
@@ -1160,6 +1275,64 @@ mod tests {
             prop_assert_eq!(st.gaps, st.recovered);
             let any_lost = r.events.iter().any(|e| matches!(e, FeedEvent::GapLost { .. }));
             prop_assert!(!any_lost);
+        }
+
+        /// The one-pass in-order path of `on_packet` against the general path
+        /// (`Packet::decode` then `on_decoded`) on random streams of in-order,
+        /// late, early, overlapping, damaged, foreign-session, heartbeat and
+        /// end-of-session packets on three lines with timers running: the
+        /// same deliveries, events, statistics and state after every packet.
+        #[test]
+        fn one_pass_in_order_path_matches_the_general_path(
+            packets in proptest::collection::vec(
+                (0u64..60, 1u64..12, 0u8..12, 0usize..3, 0u64..3),
+                1..120,
+            ),
+            stale in prop_oneof![Just(0u64), Just(3 * MS)],
+            slots in 1usize..4,
+        ) {
+            let c = SequencerConfig {
+                reorder_slots: slots,
+                stale_after_ns: stale,
+                ..cfg()
+            };
+            let (mut fast, mut general) = (seq(c), seq(c));
+            let (mut rf, mut rg) = (Rec::default(), Rec::default());
+            let mut now = 0;
+            let mut next = 1;
+            for (k, &(first, count, kind, line, dt)) in packets.iter().enumerate() {
+                now += dt * MS;
+                let line = [Line::A, Line::B, Line::Retransmit][line];
+                // Mostly the next packet in order, so the one-pass path runs often.
+                let first = if kind < 6 { next } else { first };
+                let mut d = match kind {
+                    9 => heartbeat(first),
+                    10 => end_of_session(first),
+                    11 => pkt_in(Session::from_str_padded("OTHER"), first, count),
+                    _ => pkt(first, count),
+                };
+                match k % 13 {
+                    3 => d.push(0),
+                    5 => {
+                        d.pop();
+                    }
+                    7 => d.truncate(HEADER_LEN - 1),
+                    _ => {}
+                }
+                if kind < 6 {
+                    next = first + count;
+                }
+                fast.on_packet(now, line, &d, &mut rf);
+                general.on_decoded(now, line, &d, Packet::decode(&d), &mut rg);
+                prop_assert_eq!(&rf.seqs, &rg.seqs);
+                prop_assert_eq!(&rf.events, &rg.events);
+                prop_assert_eq!(fast.stats(), general.stats());
+                prop_assert_eq!(
+                    (fast.expected(), fast.buffered(), fast.current_gap()),
+                    (general.expected(), general.buffered(), general.current_gap())
+                );
+                prop_assert_eq!(fast.poll(now, &mut rf), general.poll(now, &mut rg));
+            }
         }
 
         #[test]

@@ -255,6 +255,10 @@ struct Instrument {
     /// Whether the touch sizes are part of `quoted_top`: only when a rule
     /// reads them (imbalance); the quoting models read prices.
     watch_sizes: bool,
+    /// Set when an inconsistent feed changed this book under a message
+    /// naming another instrument: the next message for it compares the top
+    /// with `quoted_top` even without a touch report.
+    top_unsure: bool,
     dirty: bool,
     fills: u64,
     bought: u64,
@@ -290,22 +294,59 @@ struct MdSink<'a> {
     now_ns: u64,
 }
 
+impl MdSink<'_> {
+    /// An inconsistent feed changed a book under a message naming another
+    /// instrument: that instrument's top may now differ from its quoted one
+    /// without a touch report, so its next message compares them whatever it
+    /// moves (what reading the BBO after every message did).
+    #[cold]
+    fn note_other_book(&mut self) {
+        if let Some(other) = self.md.take_other_book() {
+            let slot = self.index[usize::from(other.0)];
+            if slot != 0 {
+                self.instruments[usize::from(slot - 1)].top_unsure = true;
+            }
+        }
+    }
+}
+
 impl FeedSink for MdSink<'_> {
     #[inline]
     fn message(&mut self, _seq: u64, payload: &[u8]) {
         *self.messages += 1;
         if let Applied::Book(id) = self.md.on_message(payload) {
+            if self.md.other_book().is_some() {
+                self.note_other_book();
+            }
             let slot = self.index[usize::from(id.0)];
             if slot != 0 {
                 let inst = &mut self.instruments[usize::from(slot - 1)];
-                let bbo = self.md.bbo(id);
                 if let Some(t) = self.md.take_trade() {
-                    inst.strategy
-                        .on_trade(self.now_ns, t.price, t.qty, bbo.mid());
+                    let mid = self.md.bbo(id).mid();
+                    inst.strategy.on_trade(self.now_ns, t.price, t.qty, mid);
                 }
-                if !inst.dirty && top_of(&bbo, inst.watch_sizes) != inst.quoted_top {
-                    inst.dirty = true;
-                    self.dirty.push(slot - 1);
+                // While an instrument is not dirty its top is the quoted one
+                // (every requote records it), so only a message the book says
+                // moved its touch can make them differ: the BBO is read then.
+                let touch = self.md.last_touch();
+                let moved = inst.top_unsure
+                    || if inst.watch_sizes {
+                        touch.any()
+                    } else {
+                        touch.price()
+                    };
+                debug_assert!(
+                    inst.dirty
+                        || moved
+                        || top_of(&self.md.bbo(id), inst.watch_sizes) == inst.quoted_top,
+                    "the top moved without a touch report"
+                );
+                if !inst.dirty && moved {
+                    inst.top_unsure = false;
+                    if top_of(&self.md.bbo(id), inst.watch_sizes) != inst.quoted_top {
+                        inst.dirty = true;
+                        self.dirty.push(slot - 1);
+                    }
                 }
             } else {
                 let _ = self.md.take_trade();
@@ -429,6 +470,7 @@ impl<G: OrderGateway> Trader<G> {
                 mid: None,
                 quoted_top: [(0, 0); 2],
                 watch_sizes: rules.reads_touch_sizes(c.id),
+                top_unsure: false,
                 dirty: false,
                 fills: 0,
                 bought: 0,
