@@ -35,8 +35,13 @@ use crate::EngineError;
 
 /// Datagrams taken from one socket per pass.
 const BURST: usize = 32;
-/// How long a stopping engine waits for the venue to acknowledge its cancels.
-const DRAIN: Duration = Duration::from_millis(500);
+/// How long a stopping engine waits for the venue to acknowledge its cancels
+/// (it stops waiting as soon as none is left, or the session ends). A fill that
+/// races a cancel arrives before that cancel's acknowledgement, so the stop
+/// summary's positions are exact when every cancel is acknowledged; on a loaded
+/// host 500 ms was seen to cut that short (the venue then cancels on
+/// disconnect, and the fill is found by the next start's reconciliation).
+const DRAIN: Duration = Duration::from_secs(5);
 /// A recovering engine's refused first login is retried this often, in
 /// nanoseconds (for up to `ouch.timeout_ms`): its predecessor likely still holds
 /// the account.
