@@ -1099,27 +1099,39 @@ mod tests {
         }
     }
 
-    /// The fixed-offset path of `on_message` against the full decoder on a
-    /// generated session with some messages damaged (cut short, padded, a bad
-    /// side byte, an unknown order): same results, trades, books and counters.
-    #[test]
-    fn fixed_offset_path_matches_the_full_decoder_on_good_and_damaged_messages() {
-        use quotewire_protocol::moldudp64::{Packet, Session, MAX_PAYLOAD};
+    /// A generated session of `messages`, packed into full MoldUDP64 datagrams
+    /// (session "T", first sequence number 1).
+    fn generated_session(
+        messages: u64,
+        instruments: u16,
+        max_live_orders: usize,
+    ) -> quotewire_synth::Packets {
+        use quotewire_protocol::moldudp64::{Session, MAX_PAYLOAD};
         use quotewire_synth::{packetize, Generator, SynthConfig};
 
         let synth = SynthConfig {
-            messages: 20_000,
-            instruments: 10,
-            max_live_orders: 1_000,
+            messages,
+            instruments,
+            max_live_orders,
             ..SynthConfig::default()
         };
-        let datagrams = packetize(
+        packetize(
             Generator::new(synth).unwrap(),
             Session::from_str_padded("T"),
             1,
             MAX_PAYLOAD,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// The fixed-offset path of `on_message` against the full decoder on a
+    /// generated session with some messages damaged (cut short, padded, a bad
+    /// side byte, an unknown order): same results, trades, books and counters.
+    #[test]
+    fn fixed_offset_path_matches_the_full_decoder_on_good_and_damaged_messages() {
+        use quotewire_protocol::moldudp64::Packet;
+
+        let datagrams = generated_session(20_000, 10, 1_000);
         let mut messages: Vec<Vec<u8>> = Vec::new();
         for d in datagrams.iter() {
             for (_, m) in Packet::decode(d).unwrap().messages() {
@@ -1184,22 +1196,8 @@ mod tests {
     #[test]
     fn pipelined_replay_matches_plain_replay() {
         use quotewire_feed::{Line, Sequencer, SequencerConfig};
-        use quotewire_protocol::moldudp64::{Session, MAX_PAYLOAD};
-        use quotewire_synth::{packetize, Generator, SynthConfig};
 
-        let synth = SynthConfig {
-            messages: 30_000,
-            instruments: 20,
-            max_live_orders: 2_000,
-            ..SynthConfig::default()
-        };
-        let datagrams = packetize(
-            Generator::new(synth).unwrap(),
-            Session::from_str_padded("T"),
-            1,
-            MAX_PAYLOAD,
-        )
-        .unwrap();
+        let datagrams = generated_session(30_000, 20, 2_000);
         let books = BookConfig {
             max_orders: 4_096,
             max_instruments: 32,
