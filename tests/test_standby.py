@@ -95,6 +95,27 @@ def _open_orders(venue: Venue) -> int:
         return int(venue.firm_state(OUR_FIRM)["open_orders"])
 
 
+def _take_over(
+    old: Instance, new: Instance, sig: signal.Signals, samples: list[tuple[int, int]]
+) -> float:
+    """Sends `sig` to the primary `old` and waits for `new` to trade and quote; checks the
+    old quotes were gone (cancel on disconnect) before the new primary's first, and the
+    epoch moved by one. Returns the takeover time in seconds, from the signal to the first
+    sample with an order of the new primary resting at the venue."""
+    signalled_at = time.time_ns()
+    old.proc.send_signal(sig)
+    assert wait_for(lambda: bool(new.said("trading")), TAKEOVER_TIMEOUT, 0.005)
+    assert wait_for(
+        lambda: any(t > new.said("trading")[0]["ts_ns"] and n > 0 for t, n in samples),
+        TAKEOVER_TIMEOUT,
+        0.005,
+    )
+    quoting_at = next(t for t, n in samples if t > new.said("trading")[0]["ts_ns"] and n)
+    assert any(n == 0 for t, n in samples if signalled_at < t < quoting_at)
+    assert new.said("leader")[0]["epoch"] == old.said("leader")[0]["epoch"] + 1
+    return (quoting_at - signalled_at) / 1e9
+
+
 def test_standby_takes_over_after_sigkill_and_sigstop_and_old_primary_stands_down(
     tmp_path: Path,
 ) -> None:
@@ -141,19 +162,7 @@ def test_standby_takes_over_after_sigkill_and_sigstop_and_old_primary_stands_dow
             time.sleep(0.5)
 
             # (1) SIGKILL: b takes over, recovering from a's journal.
-            killed_at = time.time_ns()
-            a.proc.send_signal(signal.SIGKILL)
-            assert wait_for(lambda: bool(b.said("trading")), TAKEOVER_TIMEOUT, 0.005)
-            assert wait_for(
-                lambda: any(t > b.said("trading")[0]["ts_ns"] and n > 0 for t, n in samples),
-                TAKEOVER_TIMEOUT,
-                0.005,
-            )
-            quoting_at = next(t for t, n in samples if t > b.said("trading")[0]["ts_ns"] and n)
-            takeover_kill = (quoting_at - killed_at) / 1e9
-            # a's quotes were gone (cancel on disconnect) before b's first quote.
-            assert any(n == 0 for t, n in samples if killed_at < t < quoting_at)
-            assert b.said("leader")[0]["epoch"] == a.said("leader")[0]["epoch"] + 1
+            takeover_kill = _take_over(a, b, signal.SIGKILL, samples)
 
             c = Instance(path, nats.url, log)
             instances.append(c)
@@ -162,18 +171,7 @@ def test_standby_takes_over_after_sigkill_and_sigstop_and_old_primary_stands_dow
 
             # (2) SIGSTOP: c takes over once the lease expires and the venue ended b's
             # silent session (cancelling its quotes).
-            stopped_at = time.time_ns()
-            b.proc.send_signal(signal.SIGSTOP)
-            assert wait_for(lambda: bool(c.said("trading")), TAKEOVER_TIMEOUT, 0.005)
-            assert wait_for(
-                lambda: any(t > c.said("trading")[0]["ts_ns"] and n > 0 for t, n in samples),
-                TAKEOVER_TIMEOUT,
-                0.005,
-            )
-            quoting_at = next(t for t, n in samples if t > c.said("trading")[0]["ts_ns"] and n)
-            takeover_stop = (quoting_at - stopped_at) / 1e9
-            assert any(n == 0 for t, n in samples if stopped_at < t < quoting_at)
-            assert c.said("leader")[0]["epoch"] == b.said("leader")[0]["epoch"] + 1
+            takeover_stop = _take_over(b, c, signal.SIGSTOP, samples)
 
             # b wakes up: it finds its lease expired and exits without trading again.
             b.proc.send_signal(signal.SIGCONT)
