@@ -448,11 +448,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from quotewire import demo
-    from quotewire.engine import Engine, EngineConfig
-
-    config = EngineConfig.load(args.config)
+def _stop_on_signals() -> threading.Event:
+    """An event that SIGINT and SIGTERM set (handlers installed for the process)."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -460,6 +457,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
+    return stop
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from quotewire import demo
+    from quotewire.engine import Engine, EngineConfig
+
+    config = EngineConfig.load(args.config)
+    stop = _stop_on_signals()
     engine = Engine(config).start()
     entry = (
         f"FIX {config.fix.addr}"
@@ -503,13 +509,7 @@ def _cmd_standby(args: argparse.Namespace) -> int:
     from quotewire.engine import EngineConfig
 
     config = EngineConfig.load(args.config)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
+    stop = _stop_on_signals()
     guard = min(0.1, args.ttl / 4)
     sb = standby.StandbyConfig(args.bus, args.group, ttl_s=args.ttl, guard_s=guard)
     return standby.run(config, sb, stop)
