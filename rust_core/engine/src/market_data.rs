@@ -391,6 +391,45 @@ impl Hint {
     }
 }
 
+impl Hint {
+    /// Stages 2 and 1 of an order event start from where stage 3 found the
+    /// order: look it up here when this hint did not go through stage 3.
+    #[inline(always)]
+    fn find_order_for(&mut self, stage: u64, books: &BookSet) {
+        if stage < 3 && self.kind == HintKind::Order {
+            self.order = books.order_hint(OrderId(self.id));
+        }
+    }
+
+    /// Issues stage `stage` of this message's hints (`bytes`: the message, for
+    /// a replace's new reference).
+    #[inline(always)]
+    fn issue(&mut self, stage: u64, bytes: &[u8], books: &BookSet) {
+        let id = OrderId(self.id);
+        match (self.kind, stage) {
+            (HintKind::None, _) => {}
+            (HintKind::Add, 4) | (HintKind::Order, 4) => {
+                books.prefetch_id(id);
+                if self.kind == HintKind::Order && bytes.first() == Some(&OrderReplace::TAG) {
+                    if let Some(new) = be_u64(bytes, REPLACE_NEW_REF_AT) {
+                        books.prefetch_id(OrderId(new));
+                    }
+                }
+            }
+            (HintKind::Add, 3) => books.prefetch_book(InstrumentId(self.locate)),
+            (HintKind::Add, 2) => books.prefetch_level(InstrumentId(self.locate), self.side),
+            (HintKind::Add, _) => books.prefetch_add_tail(
+                InstrumentId(self.locate),
+                self.side,
+                Price(i64::from(self.price)),
+            ),
+            (HintKind::Order, 3) => self.order = books.order_hint(id),
+            (HintKind::Order, 2) => books.prefetch_order_links_at(self.order, id),
+            (HintKind::Order, _) => books.prefetch_order_level_at(self.order, id),
+        }
+    }
+}
+
 /// Entries of the hint ring: more than the pipeline's reach at the default
 /// distance (a larger distance re-reads messages, see `MarketData::hint_stage`).
 const HINTS: usize = 64;
@@ -676,34 +715,12 @@ impl MarketData {
     /// (a pipeline reaching further than the ring) reads the message again.
     #[inline(always)]
     fn hint_stage(&mut self, stage: u64, seq: u64, bytes: &[u8]) {
-        let books = &self.books;
         let h = &mut self.hints[seq as usize % HINTS];
         if stage == 4 || h.seq != seq {
             *h = Hint::read(seq, bytes);
-            if stage < 3 && h.kind == HintKind::Order {
-                h.order = books.order_hint(OrderId(h.id));
-            }
+            h.find_order_for(stage, &self.books);
         }
-        let id = OrderId(h.id);
-        match (h.kind, stage) {
-            (HintKind::None, _) => {}
-            (HintKind::Add, 4) | (HintKind::Order, 4) => {
-                books.prefetch_id(id);
-                if h.kind == HintKind::Order && bytes.first() == Some(&OrderReplace::TAG) {
-                    if let Some(new) = be_u64(bytes, REPLACE_NEW_REF_AT) {
-                        books.prefetch_id(OrderId(new));
-                    }
-                }
-            }
-            (HintKind::Add, 3) => books.prefetch_book(InstrumentId(h.locate)),
-            (HintKind::Add, 2) => books.prefetch_level(InstrumentId(h.locate), h.side),
-            (HintKind::Add, _) => {
-                books.prefetch_add_tail(InstrumentId(h.locate), h.side, Price(i64::from(h.price)));
-            }
-            (HintKind::Order, 3) => h.order = books.order_hint(id),
-            (HintKind::Order, 2) => books.prefetch_order_links_at(h.order, id),
-            (HintKind::Order, _) => books.prefetch_order_level_at(h.order, id),
-        }
+        h.issue(stage, bytes, &self.books);
     }
 
     /// Issues one stage of book prefetch hints for an ITCH message, reading only
@@ -712,66 +729,9 @@ impl MarketData {
     /// 4 (furthest ahead) to 1 (next to be applied).
     #[inline(always)]
     pub fn prefetch_stage(&self, stage: u64, bytes: &[u8]) {
-        let books = &self.books;
-        let Some(&tag) = bytes.first() else {
-            return;
-        };
-        match tag {
-            AddOrder::TAG | AddOrderMpid::TAG => match stage {
-                4 => {
-                    if let Some(id) = be_u64(bytes, ORDER_REF_AT) {
-                        books.prefetch_id(OrderId(id));
-                    }
-                }
-                3 => {
-                    if let Some(locate) = be_u16(bytes, LOCATE_AT) {
-                        books.prefetch_book(InstrumentId(locate));
-                    }
-                }
-                _ => {
-                    let side = match bytes.get(ADD_SIDE_AT) {
-                        Some(b'B') => Side::Buy,
-                        Some(b'S') => Side::Sell,
-                        _ => return,
-                    };
-                    let Some(locate) = be_u16(bytes, LOCATE_AT) else {
-                        return;
-                    };
-                    if stage == 2 {
-                        books.prefetch_level(InstrumentId(locate), side);
-                    } else if let Some(price) = be_u32(bytes, ADD_PRICE_AT) {
-                        books.prefetch_add_tail(
-                            InstrumentId(locate),
-                            side,
-                            Price(i64::from(price)),
-                        );
-                    }
-                }
-            },
-            OrderExecuted::TAG
-            | OrderExecutedWithPrice::TAG
-            | OrderCancel::TAG
-            | OrderDelete::TAG
-            | OrderReplace::TAG => {
-                let Some(id) = be_u64(bytes, ORDER_REF_AT) else {
-                    return;
-                };
-                match stage {
-                    4 => {
-                        books.prefetch_id(OrderId(id));
-                        if tag == OrderReplace::TAG {
-                            if let Some(new) = be_u64(bytes, REPLACE_NEW_REF_AT) {
-                                books.prefetch_id(OrderId(new));
-                            }
-                        }
-                    }
-                    3 => books.prefetch_order(OrderId(id)),
-                    2 => books.prefetch_order_links(OrderId(id)),
-                    _ => books.prefetch_order_level(OrderId(id)),
-                }
-            }
-            _ => {}
-        }
+        let mut h = Hint::read(0, bytes);
+        h.find_order_for(stage, &self.books);
+        h.issue(stage, bytes, &self.books);
     }
 
     /// Applies one decoded message.
