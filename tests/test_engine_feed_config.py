@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from quotewire.demo import demo_traded
 from quotewire.engine import (
     DpdkPort,
     EngineConfig,
     FeedEndpoint,
     OuchEndpoint,
-    TradedInstrument,
 )
 from quotewire.errors import ConfigError
 
@@ -33,20 +33,7 @@ PORT = DpdkPort(
 def config(feed: FeedEndpoint) -> EngineConfig:
     return EngineConfig(
         instruments=[
-            TradedInstrument(
-                "AAPL",
-                1,
-                tick="0.01",
-                half_spread_ticks=1,
-                size=100,
-                skew_ticks=1,
-                quote_max_position=1_000,
-                requote_ticks=1,
-                max_order_qty=1_000,
-                max_order_notional="1000000",
-                price_band_bps=500,
-                max_position=2_000,
-            )
+            demo_traded("AAPL", 1),
         ],
         feed=feed,
         ouch=OuchEndpoint(addr="127.0.0.1:15000", username="MM", password="pw"),

@@ -385,20 +385,7 @@ def _small_quotes() -> list[TradedInstrument]:
     """The demo's instruments quoting 20 shares a side (a lot of SPY is 11000) without
     inventory skew, so positions wander until the exposure limit stops them."""
     return [
-        TradedInstrument(
-            symbol,
-            ident,
-            tick="0.01",
-            half_spread_ticks=1,
-            size=20,
-            skew_ticks=0,
-            quote_max_position=1_000,
-            requote_ticks=1,
-            max_order_qty=1_000,
-            max_order_notional="1000000",
-            price_band_bps=500,
-            max_position=2_000,
-        )
+        demo.demo_traded(symbol, ident, size=20, skew_ticks=0)
         for symbol, ident, *_ in demo.DEMO_INSTRUMENTS
     ]
 

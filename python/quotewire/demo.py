@@ -37,7 +37,7 @@ from quotewire.venue import (
     VenueConfig,
 )
 
-__all__ = ["DEMO_INSTRUMENTS", "Scenario", "format_summary", "run", "scenario"]
+__all__ = ["DEMO_INSTRUMENTS", "Scenario", "demo_traded", "format_summary", "run", "scenario"]
 
 DEMO_INSTRUMENTS: tuple[tuple[str, int, str, str, str], ...] = (
     # symbol, id, start mid, band low, band high
@@ -46,6 +46,25 @@ DEMO_INSTRUMENTS: tuple[tuple[str, int, str, str, str], ...] = (
     ("SPY", 3, "550.00", "400.00", "700.00"),
 )
 _USER, _PASSWORD = "mm01", "demo01"
+
+
+def demo_traded(symbol: str, ident: int, **changes: Any) -> TradedInstrument:
+    """How the demo trades one instrument (one tick either side of the skewed mid, 100
+    shares, limits for a 2,000-share position), with `changes` to any field."""
+    fields: dict[str, Any] = {
+        "tick": "0.01",
+        "half_spread_ticks": 1,
+        "size": 100,
+        "skew_ticks": 1,
+        "quote_max_position": 1_000,
+        "requote_ticks": 1,
+        "max_order_qty": 1_000,
+        "max_order_notional": "1000000",
+        "price_band_bps": 500,
+        "max_position": 2_000,
+    }
+    fields.update(changes)
+    return TradedInstrument(symbol, ident, **fields)
 
 
 def free_udp_port() -> int:
@@ -123,23 +142,7 @@ def scenario(
     traded = tuple(
         instruments
         if instruments is not None
-        else (
-            TradedInstrument(
-                symbol,
-                ident,
-                tick="0.01",
-                half_spread_ticks=1,
-                size=100,
-                skew_ticks=1,
-                quote_max_position=1_000,
-                requote_ticks=1,
-                max_order_qty=1_000,
-                max_order_notional="1000000",
-                price_band_bps=500,
-                max_position=2_000,
-            )
-            for symbol, ident, *_ in DEMO_INSTRUMENTS
-        )
+        else (demo_traded(symbol, ident) for symbol, ident, *_ in DEMO_INSTRUMENTS)
     )
 
     def engine(running: Venue) -> EngineConfig:
