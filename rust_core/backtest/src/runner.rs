@@ -142,10 +142,12 @@ impl RunResult {
     }
 }
 
-/// The venue's order lookups are prefetched this many datagrams ahead of the
-/// one it applies (1 to 4 measured the same on the benchmark session;
-/// prefetching the engine's book or the venue's levels across datagrams as
-/// well measured slower).
+/// The venue's order lookups and the engine book's id-map lines are
+/// prefetched this many datagrams ahead of the one the venue applies (1 to 4
+/// measured the same on the benchmark session). Only the first line of each
+/// is hinted: also loading the engine's order node a datagram later, through
+/// the id map, or the venue's levels, measured slower (more instructions than
+/// the misses they hide), and so did the engine's full four-stage pipeline.
 const PREFETCH_AHEAD: usize = 2;
 
 /// How often (tape time) the feed's timers run.
@@ -261,7 +263,9 @@ pub fn run(config: &RunConfig, tape: &Tape) -> Result<RunResult, BacktestError> 
                 messages += venue.on_datagram(now, tape.bytes(p), &mut venue_next_seq);
                 venue_next += 1;
                 if let Some(n) = packets.get(venue_next + PREFETCH_AHEAD - 1) {
-                    venue.prefetch_orders(tape.bytes(n));
+                    trader
+                        .gateway()
+                        .prefetch_orders(tape.bytes(n), |r| trader.prefetch_order_ref(r));
                 }
                 // Without a market data delay the engine's step for this datagram
                 // comes next unless the next datagram or a venue event ties with it

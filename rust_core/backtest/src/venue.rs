@@ -494,9 +494,11 @@ impl BacktestVenue {
 
     /// A hint ahead of [`Self::on_datagram`] of `datagram`: starts loading
     /// the public orders its messages will look up or insert, so those cache
-    /// misses overlap other work. Never changes results.
+    /// misses overlap other work; hands each order reference to `also` (the
+    /// runner hints the engine's book with it: one read of the datagram for
+    /// both). Never changes results.
     #[inline]
-    pub fn prefetch_orders(&self, datagram: &[u8]) {
+    pub fn prefetch_orders(&self, datagram: &[u8], mut also: impl FnMut(u64)) {
         // The first few messages: a datagram is usually one or two.
         first_messages(datagram, 4, |msg| {
             if let (Some(b'A' | b'F' | b'E' | b'C' | b'X' | b'D' | b'U'), Some(r)) =
@@ -504,7 +506,9 @@ impl BacktestVenue {
             {
                 let mut order_ref = [0_u8; 8];
                 order_ref.copy_from_slice(&r[11..]);
-                self.orders.prefetch(u64::from_be_bytes(order_ref));
+                let order_ref = u64::from_be_bytes(order_ref);
+                self.orders.prefetch(order_ref);
+                also(order_ref);
             }
         });
     }
