@@ -111,7 +111,10 @@ const fn price_of_key(side: u8, key: i64) -> i64 {
 /// `Ok(index)` of the level with `key`, or `Err(insertion index)`.
 ///
 /// `levels` is sorted ascending by key, best (largest) last; activity is near
-/// the touch, so the last few slots are scanned before a binary search.
+/// the touch, so the last few slots are scanned before a binary search. (An
+/// interpolated first guess below the scanned slots was tried on a 700-level
+/// book: it found the level at once but measured 1.5% slower overall, the
+/// division costing more than the binary search's steps.)
 #[inline(always)]
 pub(crate) fn find_level(levels: &[LevelSlot], key: i64) -> Result<usize, usize> {
     let n = levels.len();
@@ -266,6 +269,7 @@ impl Book {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn slots(keys: &[i64]) -> Vec<LevelSlot> {
         keys.iter().map(|&k| LevelSlot::empty(k)).collect()
@@ -291,5 +295,35 @@ mod tests {
             );
         }
         assert_eq!(find_level(&[], 5), Err(0));
+    }
+
+    proptest! {
+        /// Any sorted set of distinct keys (evenly spaced, clustered or spread
+        /// over the whole `i64` range) and any probe: the same answer as a
+        /// binary search of the whole slice.
+        #[test]
+        fn find_level_is_a_binary_search(
+            mut keys in prop::collection::vec(
+                prop_oneof![
+                    (-500_i64..500).prop_map(|k| k * 100),
+                    -40_i64..40,
+                    any::<i64>(),
+                    Just(i64::MIN),
+                    Just(i64::MAX),
+                ],
+                0..300,
+            ),
+            probes in prop::collection::vec(
+                prop_oneof![(-600_i64..600).prop_map(|k| k * 100 + 50), -50_i64..50, any::<i64>()],
+                1..40,
+            ),
+        ) {
+            keys.sort_unstable();
+            keys.dedup();
+            let levels = slots(&keys);
+            for probe in probes.iter().copied().chain(keys.iter().copied()) {
+                prop_assert_eq!(find_level(&levels, probe), keys.binary_search(&probe), "probe {}", probe);
+            }
+        }
     }
 }
