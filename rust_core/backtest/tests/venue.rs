@@ -466,3 +466,33 @@ fn a_datagram_seen_on_both_lines_moves_the_book_once() {
     assert_eq!(v.on_datagram(3_000, &torn, &mut next_seq), 0);
     assert_eq!(v.queue_ahead(ClOrdId(1)), Some(Qty(550)));
 }
+
+#[test]
+fn one_message_datagrams_apply_once_and_torn_ones_not_at_all() {
+    // One message a datagram, the shape of a daily file's tape (the venue's
+    // one-comparison framing path): as the general path, each sequence once,
+    // a duplicate moves nothing, a torn or padded datagram is skipped whole.
+    let mut v = constant();
+    let mut sink = RecordingSink::default();
+    let (mut next_seq, mut applied) = (0, 0);
+    let first = datagram(1, &[add(1, Side::Buy, BID, 300)]);
+    applied += v.on_datagram(0, &first, &mut next_seq);
+    applied += v.on_datagram(0, &first, &mut next_seq); // line B: already seen
+    assert_eq!((applied, next_seq), (1, 2));
+    let mut torn = datagram(2, &[add(2, Side::Buy, BID, 200)]);
+    torn.pop();
+    assert_eq!(v.on_datagram(0, &torn, &mut next_seq), 0);
+    let mut padded = datagram(2, &[add(2, Side::Buy, BID, 200)]);
+    padded.push(0);
+    assert_eq!(v.on_datagram(0, &padded, &mut next_seq), 0);
+    assert_eq!(next_seq, 2, "a malformed datagram moves nothing");
+    applied += v.on_datagram(
+        0,
+        &datagram(2, &[add(3, Side::Buy, BID, 50)]),
+        &mut next_seq,
+    );
+    assert_eq!((applied, next_seq), (2, 3));
+    v.send(0, &new(1, Side::Buy, BID, 100, true)).unwrap();
+    v.poll(ORDER_NS + ACK_NS, &mut sink);
+    assert_eq!(v.queue_ahead(ClOrdId(1)), Some(Qty(350)));
+}
