@@ -287,11 +287,17 @@ impl BookSet {
             self.counters.unknown_order += 1;
             return Err(BookError::UnknownOrder(old));
         };
-        if self.find(new).is_some() {
+        let nodes = &self.nodes;
+        let (Probe::Vacant(vacant), tag) = self.ids.probe(new.0, |s| nodes[s as usize].id) else {
             self.counters.duplicate_order += 1;
             return Err(BookError::DuplicateOrder(new));
-        }
+        };
         let slot = self.ids.slot(bucket);
+        // The new id takes the vacant bucket its probe found before the old
+        // one's bucket is emptied: filling a bucket moves no other entry (the
+        // old one stays where `find` saw it), and the removal's backward shift
+        // then keeps every run, the new id's included, reachable.
+        self.ids.fill(vacant, tag, slot);
         self.ids.remove(bucket);
         let before = self.nodes[slot as usize];
         let left = self.detach(slot);
@@ -299,7 +305,6 @@ impl BookSet {
         node.id = new.0;
         node.price = price.0;
         node.qty = q;
-        self.ids.insert_absent(new.0, slot);
         self.touch = left.union(self.attach(slot));
         self.counters.replaces += 1;
         Ok(execution(&before, u64::from(before.qty), 0))
