@@ -153,17 +153,6 @@ impl IdMap {
         self.entries[bucket] = Entry { tag, slot };
     }
 
-    /// Inserts an id known to be absent.
-    #[inline(always)]
-    pub(crate) fn insert_absent(&mut self, id: u64, slot: u32) {
-        let tag = self.tag(id);
-        let mut i = tag as usize & self.mask;
-        while self.entries[i].slot != NIL {
-            i = (i + 1) & self.mask;
-        }
-        self.entries[i] = Entry { tag, slot };
-    }
-
     /// Empties a bucket, shifting later entries of the run back so no probe breaks.
     #[inline(always)]
     pub(crate) fn remove(&mut self, bucket: usize) {
@@ -420,19 +409,5 @@ mod tests {
         assert!(mean < 1.0, "mean displacement {mean}");
         assert!(max < 256, "longest displacement {max}");
         assert!(scan < 4.0, "mean delete scan {scan}");
-    }
-
-    #[test]
-    fn insert_absent_matches_probe_position() {
-        let mut map = IdMap::new(16);
-        for id in 0..16_u32 {
-            map.insert_absent(u64::from(id), id);
-        }
-        for id in 0..16_u32 {
-            let (Probe::Found(b), _) = map.probe(u64::from(id), id_of) else {
-                panic!("{id}")
-            };
-            assert_eq!(map.slot(b), id);
-        }
     }
 }
