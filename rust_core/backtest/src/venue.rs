@@ -159,6 +159,7 @@ impl Levels {
 /// cannot reach them skips the search of our orders).
 #[derive(Clone, Debug)]
 struct Book {
+    instrument: u16,
     tick: i64,
     bids: Levels,
     asks: Levels,
@@ -167,8 +168,9 @@ struct Book {
 }
 
 impl Book {
-    fn new(tick: i64) -> Self {
+    fn new(instrument: u16, tick: i64) -> Self {
         Self {
+            instrument,
             tick,
             bids: Levels::new(Side::Buy, tick),
             asks: Levels::new(Side::Sell, tick),
@@ -209,28 +211,68 @@ impl Book {
     }
 }
 
-/// A displayed public order (`qty` 0: an empty bucket).
+/// A displayed public order: 24 bytes. The table of them is read at random,
+/// one bucket a market event, so its size decides its speed (32-byte entries
+/// measured 1.5% slower on the backtest benchmark).
 #[derive(Clone, Copy, Debug)]
 struct PubOrder {
     order_ref: u64,
-    seq: u64,
+    /// `seq << 17 | book << 1 | side` (see [`PubOrder::new`]).
+    packed: u64,
     price: u32,
+    /// Remaining shares (0: an empty bucket).
     qty: u32,
-    instrument: u16,
-    /// Index of the instrument's book in `BacktestVenue::books`.
-    book: u16,
-    side: Side,
+}
+
+/// Bits of [`PubOrder::packed`] below the sequence number.
+const SEQ_SHIFT: u32 = 17;
+
+impl PubOrder {
+    /// `seq` counts the venue's orders: below 2^47 it is (every public one
+    /// is an ITCH message held in memory, so a tape would need petabytes to
+    /// reach it); `book` indexes `BacktestVenue::books`.
+    #[inline]
+    fn new(order_ref: u64, seq: u64, book: u16, side: Side, price: u32, qty: u32) -> Self {
+        debug_assert!(seq < 1 << (64 - SEQ_SHIFT), "sequence {seq} overflows");
+        let side = match side {
+            Side::Buy => 0,
+            Side::Sell => 1,
+        };
+        Self {
+            order_ref,
+            packed: seq << SEQ_SHIFT | u64::from(book) << 1 | side,
+            price,
+            qty,
+        }
+    }
+
+    #[inline]
+    const fn seq(&self) -> u64 {
+        self.packed >> SEQ_SHIFT
+    }
+
+    #[inline]
+    const fn book(&self) -> u16 {
+        // 16 bits by construction.
+        (self.packed >> 1) as u16
+    }
+
+    #[inline]
+    const fn side(&self) -> Side {
+        if self.packed & 1 == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        }
+    }
 }
 
 impl Entry for PubOrder {
     const VACANT: Self = Self {
         order_ref: 0,
-        seq: 0,
+        packed: 0,
         price: 0,
         qty: 0,
-        instrument: 0,
-        book: 0,
-        side: Side::Buy,
     };
     #[inline]
     fn key(&self) -> u64 {
@@ -240,6 +282,18 @@ impl Entry for PubOrder {
     fn is_vacant(&self) -> bool {
         self.qty == 0
     }
+}
+
+/// What [`BacktestVenue::reduce_public`] took off a public order.
+#[derive(Clone, Copy, Debug)]
+struct Removed {
+    seq: u64,
+    price: u32,
+    /// Shares taken off.
+    qty: u32,
+    instrument: u16,
+    book: u16,
+    side: Side,
 }
 
 /// One of our live orders.
@@ -323,7 +377,7 @@ impl BacktestVenue {
             }
             // At most 65,536 distinct ids, and `NO_BOOK` is only reached by the last.
             *slot = u16::try_from(books.len()).unwrap_or(NO_BOOK);
-            books.push(Book::new(spec.tick.0));
+            books.push(Book::new(spec.id.0, spec.tick.0));
         }
         Ok(Self {
             latency: LatencySampler::new(&latency, seed)?,
@@ -665,15 +719,8 @@ impl BacktestVenue {
             .ours(opposite)
             .is_some_and(|ours| !better(opposite, px, ours));
         self.seq = seq;
-        self.orders.insert(PubOrder {
-            order_ref,
-            seq,
-            price,
-            qty: shares,
-            instrument: inst,
-            book: index,
-            side,
-        });
+        self.orders
+            .insert(PubOrder::new(order_ref, seq, index, side, price, shares));
         if !reaches_ours {
             return;
         }
@@ -711,37 +758,43 @@ impl BacktestVenue {
     /// Takes up to `shares` off public order `order_ref` (`u64::MAX`: all of it).
     /// Returns the order as it was, with `qty` = shares removed.
     #[inline]
-    fn reduce_public(&mut self, order_ref: u64, shares: u64) -> Option<PubOrder> {
+    fn reduce_public(&mut self, order_ref: u64, shares: u64) -> Option<Removed> {
         let bucket = self.orders.find(order_ref)?;
         let order = self.orders.at(bucket);
         // `removed` <= `order.qty`, a `u32`.
         let removed = shares.min(u64::from(order.qty)) as u32;
         order.qty -= removed;
-        let mut was = *order;
+        let was = *order;
         if order.qty == 0 {
             self.orders.remove_at(bucket);
         }
-        let (price, removed_qty) = (i64::from(was.price), u64::from(removed));
-        let Some(book) = self.books.get_mut(usize::from(was.book)) else {
-            was.qty = removed;
-            return Some(was);
+        let (price, removed_qty, side) = (i64::from(was.price), u64::from(removed), was.side());
+        let mut out = Removed {
+            seq: was.seq(),
+            price: was.price,
+            qty: removed,
+            instrument: NO_BOOK,
+            book: was.book(),
+            side,
         };
-        book.side_mut(was.side).remove(price, removed_qty);
-        let ours_on_side = book.ours(was.side).is_some();
-        was.qty = removed;
-        if !ours_on_side {
-            return Some(was);
+        let Some(book) = self.books.get_mut(usize::from(out.book)) else {
+            return Some(out);
+        };
+        out.instrument = book.instrument;
+        book.side_mut(side).remove(price, removed_qty);
+        if book.ours(side).is_none() {
+            return Some(out);
         }
         for o in &mut self.ours {
-            if o.instrument == was.instrument
-                && o.side == was.side
+            if o.instrument == out.instrument
+                && o.side == side
                 && o.price == price
-                && o.seq > was.seq
+                && o.seq > out.seq
             {
                 o.ahead = o.ahead.saturating_sub(removed_qty);
             }
         }
-        Some(was)
+        Some(out)
     }
 
     #[inline]
@@ -1082,5 +1135,25 @@ impl OrderGateway for BacktestVenue {
     /// Always ready: a simulated session never drops.
     fn status(&self) -> SessionStatus {
         SessionStatus::Ready
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_order_keeps_its_sequence_book_and_side() {
+        let last_seq = (1_u64 << (64 - SEQ_SHIFT)) - 1;
+        for seq in [0, 1, 12_345_678_901, last_seq] {
+            for book in [0, 1, 0x5A5A, u16::MAX] {
+                for side in [Side::Buy, Side::Sell] {
+                    let o = PubOrder::new(u64::MAX, seq, book, side, u32::MAX, 7);
+                    assert_eq!((o.seq(), o.book(), o.side()), (seq, book, side));
+                    assert_eq!((o.order_ref, o.price, o.qty), (u64::MAX, u32::MAX, 7));
+                }
+            }
+        }
+        assert_eq!(size_of::<PubOrder>(), 24);
     }
 }
