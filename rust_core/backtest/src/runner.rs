@@ -257,7 +257,7 @@ pub fn run(config: &RunConfig, tape: &Tape) -> Result<RunResult, BacktestError> 
         }
         let t0 = per_packet.as_ref().map(|_| clock.now_ns());
         match which {
-            Next::Market => {
+            Next::Market => loop {
                 let p = &packets[venue_next];
                 let venue = trader.gateway_mut();
                 messages += venue.on_datagram(now, tape.bytes(p), &mut venue_next_seq);
@@ -277,12 +277,27 @@ pub fn run(config: &RunConfig, tape: &Tape) -> Result<RunResult, BacktestError> 
                     && engine_next + 1 == venue_next
                     && packets.get(venue_next).is_none_or(|n| n.ts_ns > now)
                     && trader.gateway_mut().next_event_ns().is_none_or(|v| v > now);
-                if engine_next_up {
-                    engine_step(&mut trader, p, tape, now, &mut next_timers);
-                    engine_next += 1;
-                    out.drain(&trader);
+                if !engine_next_up {
+                    break;
                 }
-            }
+                engine_step(&mut trader, p, tape, now, &mut next_timers);
+                engine_next += 1;
+                out.drain(&trader);
+                // And the choice after it, when it is the next datagram again
+                // (no venue event before it, no sample due): the same, inline.
+                let Some(n) = packets.get(venue_next) else {
+                    break;
+                };
+                if trader
+                    .gateway_mut()
+                    .next_event_ns()
+                    .is_some_and(|v| v < n.ts_ns)
+                    || now.max(n.ts_ns) >= next_sample
+                {
+                    break;
+                }
+                now = now.max(n.ts_ns);
+            },
             Next::Venue => {
                 trader.poll_gateway(now);
                 out.drain(&trader);
