@@ -75,7 +75,7 @@ use quotewire_protocol::soupbintcp::{self, LoginAccepted, LoginRequest, Packet, 
 use socket2::Socket;
 
 use crate::codec::{decode_message, printable, Decoded, OuchEncoder, MAX_REQUEST_PACKET_LEN};
-use crate::conn::{Backoff, Conn, OutBuf, Progress};
+use crate::conn::{Backoff, Conn, OnConnect, OutBuf};
 use crate::event::{DebugText, GatewaySink, LostReason, OrderGateway, SessionEvent, SessionStatus};
 use crate::state::{SessionState, StateStore};
 use crate::{GatewayConfigError, GatewayError, GatewayStats};
@@ -401,50 +401,15 @@ impl OuchClient {
         self.s.attempts += 1;
         self.s.since_ns = now_ns;
         self.s.phase = Phase::Connecting;
-        match self.conn.start_connect(self.s.addr) {
-            Progress::Connected(socket) => self.on_connected(socket, now_ns, sink),
-            Progress::Pending => {}
-            Progress::Failed => {
-                self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink);
-            }
-        }
+        let outcome = self.conn.start_connect(self.s.addr);
+        self.settle_connect(outcome, now_ns, sink);
     }
 
     fn check_connect(&mut self, now_ns: u64, sink: &mut impl GatewaySink) {
-        match self.conn.check_connect() {
-            Some(Progress::Connected(socket)) => self.on_connected(socket, now_ns, sink),
-            Some(Progress::Pending)
-                if now_ns.saturating_sub(self.s.since_ns) >= self.s.timeout_ns =>
-            {
-                self.close_conn(now_ns, Close::Lost(LostReason::ConnectTimeout), sink);
-            }
-            Some(Progress::Failed) => {
-                self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink);
-            }
-            Some(Progress::Pending) | None => {}
-        }
-    }
-
-    fn on_connected(&mut self, socket: Socket, now_ns: u64, sink: &mut impl GatewaySink) {
-        let stream = TcpStream::from(socket);
-        self.s.stats.connects += 1;
-        self.framer.reset();
-        self.s.out.discard();
-        self.s.phase = Phase::LoggingIn;
-        self.s.since_ns = now_ns;
-        self.s.last_rx_ns = now_ns;
-        self.s.last_tx_ns = now_ns;
-        self.s.next_cl = None;
-        let login = LoginRequest {
-            requested_sequence_number: self.s.store.get().next_seq,
-            ..self.s.login
-        };
-        self.s.queue(&Packet::LoginRequest(login));
-        let written = self.s.write_out(&stream, now_ns);
-        self.conn = Conn::Open(stream);
-        if written.is_err() {
-            self.close_conn(now_ns, Close::Lost(LostReason::IoError), sink);
-        }
+        let outcome = self
+            .conn
+            .check_connect(now_ns, self.s.since_ns, self.s.timeout_ns);
+        self.settle_connect(outcome, now_ns, sink);
     }
 
     /// Closes the socket (if any), reports why and decides what comes next.
@@ -687,6 +652,34 @@ impl Session {
             Ok(Decoded::AccountQuery { .. } | Decoded::Other(_)) => self.stats.other_messages += 1,
             Err(_) => self.stats.decode_errors += 1,
         }
+    }
+}
+
+impl OnConnect for OuchClient {
+    fn connected<S: GatewaySink>(&mut self, socket: Socket, now_ns: u64, sink: &mut S) {
+        let stream = TcpStream::from(socket);
+        self.s.stats.connects += 1;
+        self.framer.reset();
+        self.s.out.discard();
+        self.s.phase = Phase::LoggingIn;
+        self.s.since_ns = now_ns;
+        self.s.last_rx_ns = now_ns;
+        self.s.last_tx_ns = now_ns;
+        self.s.next_cl = None;
+        let login = LoginRequest {
+            requested_sequence_number: self.s.store.get().next_seq,
+            ..self.s.login
+        };
+        self.s.queue(&Packet::LoginRequest(login));
+        let written = self.s.write_out(&stream, now_ns);
+        self.conn = Conn::Open(stream);
+        if written.is_err() {
+            self.close_conn(now_ns, Close::Lost(LostReason::IoError), sink);
+        }
+    }
+
+    fn connect_lost<S: GatewaySink>(&mut self, why: LostReason, now_ns: u64, sink: &mut S) {
+        self.close_conn(now_ns, Close::Lost(why), sink);
     }
 }
 

@@ -15,6 +15,8 @@ use std::net::{SocketAddr, TcpStream};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use crate::event::{GatewaySink, LostReason};
+
 /// The backoff grows up to this multiple of the configured one.
 const MAX_BACKOFF_FACTOR: u64 = 32;
 
@@ -28,45 +30,54 @@ pub(crate) enum Conn {
 
 impl Conn {
     /// Starts a non-blocking TCP connect to `addr` with `TCP_NODELAY` set;
-    /// in progress, the connection turns [`Conn::Connecting`].
-    pub(crate) fn start_connect(&mut self, addr: SocketAddr) -> Progress {
+    /// in progress (`None`), the connection turns [`Conn::Connecting`].
+    pub(crate) fn start_connect(&mut self, addr: SocketAddr) -> Option<Connected> {
         let created = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
             .and_then(|s| s.set_nonblocking(true).map(|()| s));
         let Ok(socket) = created else {
-            return Progress::Failed;
+            return Some(Err(LostReason::ConnectFailed));
         };
         // Latency over packet count; failing to set it is not fatal.
         let _ = socket.set_tcp_nodelay(true);
         match socket.connect(&SockAddr::from(addr)) {
-            Ok(()) => Progress::Connected(socket),
+            Ok(()) => Some(Ok(socket)),
             Err(e)
                 if e.raw_os_error() == Some(libc::EINPROGRESS)
                     || e.kind() == io::ErrorKind::WouldBlock =>
             {
                 *self = Self::Connecting(socket);
-                Progress::Pending
+                None
             }
-            Err(_) => Progress::Failed,
+            Err(_) => Some(Err(LostReason::ConnectFailed)),
         }
     }
 
-    /// Checks a connect in progress (`SO_ERROR`, then `getpeername`); a
-    /// connected socket is taken out (the connection is `Closed` until the
-    /// caller opens it). `None` if no connect is in progress.
-    pub(crate) fn check_connect(&mut self) -> Option<Progress> {
+    /// Checks a connect in progress (`SO_ERROR`, then `getpeername`) that
+    /// started at `since_ns`: a connected socket is taken out (the connection
+    /// is `Closed` until the caller opens it); one still pending `timeout_ns`
+    /// after its start has timed out. `None`: still pending within the time,
+    /// or no connect in progress.
+    pub(crate) fn check_connect(
+        &mut self,
+        now_ns: u64,
+        since_ns: u64,
+        timeout_ns: u64,
+    ) -> Option<Connected> {
         let Self::Connecting(socket) = self else {
             return None;
         };
         if !matches!(socket.take_error(), Ok(None)) {
-            return Some(Progress::Failed);
+            return Some(Err(LostReason::ConnectFailed));
         }
         match socket.peer_addr() {
             Ok(_) => match std::mem::replace(self, Self::Closed) {
-                Self::Connecting(socket) => Some(Progress::Connected(socket)),
+                Self::Connecting(socket) => Some(Ok(socket)),
                 _ => None,
             },
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Some(Progress::Pending),
-            Err(_) => Some(Progress::Failed),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => (now_ns.saturating_sub(since_ns)
+                >= timeout_ns)
+                .then_some(Err(LostReason::ConnectTimeout)),
+            Err(_) => Some(Err(LostReason::ConnectFailed)),
         }
     }
 
@@ -84,15 +95,34 @@ impl Conn {
     }
 }
 
-/// Where a connect stands.
-#[derive(Debug)]
-pub(crate) enum Progress {
-    /// Connected: the caller opens the stream.
-    Connected(Socket),
-    /// In progress: check again on a later poll.
-    Pending,
-    /// The socket could not be created or the connect failed.
-    Failed,
+/// What a connect came to: the connected socket (the caller opens the
+/// stream), or why it failed (`ConnectFailed`: the socket could not be
+/// created or the connect was refused; `ConnectTimeout`).
+pub(crate) type Connected = Result<Socket, LostReason>;
+
+/// A client whose TCP connect a [`Conn`] drives: what it does when the
+/// connect comes to something.
+pub(crate) trait OnConnect {
+    /// The connect succeeded: open the session on `socket` (log in).
+    fn connected<S: GatewaySink>(&mut self, socket: Socket, now_ns: u64, sink: &mut S);
+
+    /// The connect failed or timed out.
+    fn connect_lost<S: GatewaySink>(&mut self, why: LostReason, now_ns: u64, sink: &mut S);
+
+    /// Acts on what [`Conn::start_connect`] or [`Conn::check_connect`]
+    /// returned (`None`: nothing yet).
+    fn settle_connect<S: GatewaySink>(
+        &mut self,
+        outcome: Option<Connected>,
+        now_ns: u64,
+        sink: &mut S,
+    ) {
+        match outcome {
+            Some(Ok(socket)) => self.connected(socket, now_ns, sink),
+            Some(Err(why)) => self.connect_lost(why, now_ns, sink),
+            None => {}
+        }
+    }
 }
 
 /// Reconnect delays: the configured one, doubled after each use up to
@@ -295,16 +325,14 @@ mod tests {
             .unwrap();
         let mut conn = Conn::Closed;
         match conn.start_connect(addr) {
-            Progress::Failed => {}
-            Progress::Connected(_) => panic!("connected to a closed port"),
-            Progress::Pending => {
+            Some(Err(LostReason::ConnectFailed)) => {}
+            Some(other) => panic!("unexpected {other:?}"),
+            None => {
                 // Bounded: a refused loopback connect settles at once.
                 for _ in 0..1000 {
-                    match conn.check_connect() {
-                        Some(Progress::Failed) => return,
-                        Some(Progress::Pending) => {
-                            std::thread::sleep(std::time::Duration::from_millis(1));
-                        }
+                    match conn.check_connect(0, 0, u64::MAX) {
+                        Some(Err(LostReason::ConnectFailed)) => return,
+                        None => std::thread::sleep(std::time::Duration::from_millis(1)),
                         other => panic!("unexpected {other:?}"),
                     }
                 }
@@ -317,25 +345,62 @@ mod tests {
     fn an_accepted_connect_hands_over_its_socket_and_abort_closes_it() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut conn = Conn::Closed;
-        assert!(conn.check_connect().is_none());
+        assert!(
+            conn.check_connect(0, 0, 0).is_none(),
+            "no connect in progress"
+        );
         let socket = match conn.start_connect(listener.local_addr().unwrap()) {
-            Progress::Connected(socket) => socket,
-            Progress::Pending => (0..1000)
-                .find_map(|_| match conn.check_connect() {
-                    Some(Progress::Connected(socket)) => Some(socket),
-                    Some(Progress::Pending) => {
+            Some(Ok(socket)) => socket,
+            None => (0..1000)
+                .find_map(|_| match conn.check_connect(0, 0, u64::MAX) {
+                    Some(Ok(socket)) => Some(socket),
+                    None => {
                         std::thread::sleep(std::time::Duration::from_millis(1));
                         None
                     }
                     other => panic!("unexpected {other:?}"),
                 })
                 .expect("connect still pending"),
-            Progress::Failed => panic!("connect failed"),
+            Some(Err(why)) => panic!("connect failed: {why:?}"),
         };
         assert!(matches!(conn, Conn::Closed));
         conn = Conn::Open(TcpStream::from(socket));
         assert!(conn.abort());
         assert!(matches!(conn, Conn::Closed));
         assert!(!conn.abort());
+    }
+
+    #[test]
+    fn a_connect_pending_past_its_timeout_times_out() {
+        // A listener that never accepts, with the smallest backlog: once its queue is
+        // full the kernel drops further SYNs (retried after a second), so a connect
+        // stays pending.
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        listener.bind(&SockAddr::from(any)).unwrap();
+        listener.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap().as_socket().unwrap();
+        let mut queued = Vec::new();
+        for _ in 0..64 {
+            let mut conn = Conn::Closed;
+            let socket = match conn.start_connect(addr) {
+                Some(Ok(socket)) => socket,
+                Some(Err(why)) => panic!("connect failed: {why:?}"),
+                None => match conn.check_connect(1_000, 1_000, 5) {
+                    // Pending, within its time: nothing yet; at the timeout: timed out.
+                    None => {
+                        assert!(matches!(
+                            conn.check_connect(1_005, 1_000, 5),
+                            Some(Err(LostReason::ConnectTimeout))
+                        ));
+                        return;
+                    }
+                    Some(Ok(socket)) => socket,
+                    Some(Err(why)) => panic!("connect failed: {why:?}"),
+                },
+            };
+            queued.push(socket);
+        }
+        panic!("every connect completed: the listener's queue never filled");
     }
 }

@@ -121,7 +121,7 @@ use socket2::Socket;
 
 use super::orders::{decimal, fix_id, parse_cl_ord_id, AppIn, FixOrders};
 use super::state::{FixSessionState, FixStateStore};
-use crate::conn::{Backoff, Conn, OutBuf, Progress};
+use crate::conn::{Backoff, Conn, OnConnect, OutBuf};
 use crate::event::{DebugText, GatewaySink, LostReason, OrderGateway, SessionEvent, SessionStatus};
 use crate::{GatewayConfigError, GatewayError, GatewayStats};
 
@@ -590,57 +590,15 @@ impl FixClient {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         self.s.clock_offset = i128::try_from(wall).unwrap_or(0) - i128::from(now_ns);
-        match self.conn.start_connect(self.s.addr) {
-            Progress::Connected(socket) => self.on_connected(socket, now_ns, sink),
-            Progress::Pending => {}
-            Progress::Failed => {
-                self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink);
-            }
-        }
+        let outcome = self.conn.start_connect(self.s.addr);
+        self.settle_connect(outcome, now_ns, sink);
     }
 
     fn check_connect(&mut self, now_ns: u64, sink: &mut impl GatewaySink) {
-        match self.conn.check_connect() {
-            Some(Progress::Connected(socket)) => self.on_connected(socket, now_ns, sink),
-            Some(Progress::Pending)
-                if now_ns.saturating_sub(self.s.since_ns) >= self.s.logon_timeout_ns =>
-            {
-                self.close_conn(now_ns, Close::Lost(LostReason::ConnectTimeout), sink);
-            }
-            Some(Progress::Failed) => {
-                self.close_conn(now_ns, Close::Lost(LostReason::ConnectFailed), sink);
-            }
-            Some(Progress::Pending) | None => {}
-        }
-    }
-
-    fn on_connected(&mut self, socket: Socket, now_ns: u64, sink: &mut impl GatewaySink) {
-        let stream = TcpStream::from(socket);
-        self.rx.clear();
-        let s = &mut self.s;
-        s.stats.connects += 1;
-        s.out.discard();
-        s.phase = Phase::LoggingIn;
-        s.since_ns = now_ns;
-        s.last_rx_ns = now_ns;
-        s.last_tx_ns = now_ns;
-        s.resend_until = None;
-        s.test_req_at = None;
-        s.reset_requested = s.reset_on_logon;
-        if s.reset_on_logon {
-            s.store.reset_sequences();
-        }
-        let logon = Logon {
-            encrypt_method: 0,
-            heart_bt_int: s.hb_secs,
-            reset_seq_num_flag: s.reset_on_logon,
-        };
-        s.queue(now_ns, None, |h, b| logon.encode(h, b));
-        let written = s.write_out(&stream, now_ns);
-        self.conn = Conn::Open(stream);
-        if written.is_err() {
-            self.close_conn(now_ns, Close::Lost(LostReason::IoError), sink);
-        }
+        let outcome = self
+            .conn
+            .check_connect(now_ns, self.s.since_ns, self.s.logon_timeout_ns);
+        self.settle_connect(outcome, now_ns, sink);
     }
 
     /// Closes the socket (if any), reports why and decides what comes next.
@@ -1415,6 +1373,41 @@ impl Session {
         self.stats.requests += 1;
         self.stats.packets_out += 1;
         Ok(())
+    }
+}
+
+impl OnConnect for FixClient {
+    fn connected<S: GatewaySink>(&mut self, socket: Socket, now_ns: u64, sink: &mut S) {
+        let stream = TcpStream::from(socket);
+        self.rx.clear();
+        let s = &mut self.s;
+        s.stats.connects += 1;
+        s.out.discard();
+        s.phase = Phase::LoggingIn;
+        s.since_ns = now_ns;
+        s.last_rx_ns = now_ns;
+        s.last_tx_ns = now_ns;
+        s.resend_until = None;
+        s.test_req_at = None;
+        s.reset_requested = s.reset_on_logon;
+        if s.reset_on_logon {
+            s.store.reset_sequences();
+        }
+        let logon = Logon {
+            encrypt_method: 0,
+            heart_bt_int: s.hb_secs,
+            reset_seq_num_flag: s.reset_on_logon,
+        };
+        s.queue(now_ns, None, |h, b| logon.encode(h, b));
+        let written = s.write_out(&stream, now_ns);
+        self.conn = Conn::Open(stream);
+        if written.is_err() {
+            self.close_conn(now_ns, Close::Lost(LostReason::IoError), sink);
+        }
+    }
+
+    fn connect_lost<S: GatewaySink>(&mut self, why: LostReason, now_ns: u64, sink: &mut S) {
+        self.close_conn(now_ns, Close::Lost(why), sink);
     }
 }
 
