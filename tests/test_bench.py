@@ -178,3 +178,29 @@ def test_console_script_runs_with_the_c_heap_on_huge_pages_unless_told_not_to(
     assert isinstance(machine, dict)
     # The script re-executed itself with glibc.malloc.hugetlb=1 (what the systemd unit sets).
     assert machine["heap_huge_pages"] is expected
+
+
+def test_the_console_script_decides_on_re_executing_before_the_heavy_imports():
+    # The launcher (the console script's entry point) imports neither the compiled core nor
+    # NumPy, so a re-executed command pays for them once; the package's public names still
+    # load on first use.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, quotewire._launch as l, quotewire as q\n"
+        "heavy = ('numpy', 'quotewire._core', 'quotewire.cli')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "print(q.__version__ == q._core.version(), q.Engine.__name__, q.itch.__name__)\n"
+        "from quotewire import ConfigError, Venue, bench\n"
+        "print(ConfigError.__name__, Venue.__name__, bench.__name__, 'backtest' in dir(q))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "[]",
+        "True Engine quotewire.itch",
+        "ConfigError Venue quotewire.bench True",
+    ]

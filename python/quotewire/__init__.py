@@ -17,6 +17,7 @@ Modules:
     quotewire.cli     The `quotewire` command line.
 """
 
+import importlib as _importlib
 import os as _os
 from typing import TYPE_CHECKING
 
@@ -25,25 +26,54 @@ from typing import TYPE_CHECKING
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     _os.environ.setdefault(_var, "1")
 
-from quotewire import bench, engine, errors, itch, venue  # noqa: E402
-from quotewire._core import version as _core_version  # noqa: E402
-from quotewire.engine import Engine, EngineConfig  # noqa: E402
-from quotewire.errors import ConfigError, DataError, ProtocolError, QuotewireError  # noqa: E402
-from quotewire.venue import Venue, VenueConfig  # noqa: E402
-
-__version__: str = _core_version()
-
 if TYPE_CHECKING:
+    from quotewire import bench, engine, errors, itch, venue
     from quotewire.backtesting import Latency, backtest
+    from quotewire.engine import Engine, EngineConfig
+    from quotewire.errors import ConfigError, DataError, ProtocolError, QuotewireError
+    from quotewire.venue import Venue, VenueConfig
+
+    __version__: str
+
+# The package's names are loaded on first use (PEP 562), so that importing a light module
+# of it (the console script's launcher, `quotewire._launch`) does not load the compiled core
+# and NumPy: name -> module that defines it ("" for the submodule of that name).
+_LAZY: dict[str, str] = {
+    "bench": "",
+    "engine": "",
+    "errors": "",
+    "itch": "",
+    "venue": "",
+    "Engine": "engine",
+    "EngineConfig": "engine",
+    "ConfigError": "errors",
+    "DataError": "errors",
+    "ProtocolError": "errors",
+    "QuotewireError": "errors",
+    "Venue": "venue",
+    "VenueConfig": "venue",
+    # `quotewire.backtest(...)` and `quotewire.Latency` load pyarrow.
+    "backtest": "backtesting",
+    "Latency": "backtesting",
+}
 
 
 def __getattr__(name: str) -> object:
-    # `quotewire.backtest(...)` and `quotewire.Latency` load pyarrow: only on first use.
-    if name in ("backtest", "Latency"):
-        from quotewire import backtesting
+    if name == "__version__":
+        version: str = _importlib.import_module("quotewire._core").version()
+        globals()[name] = version
+        return version
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module 'quotewire' has no attribute {name!r}")
+    module = _importlib.import_module(f"quotewire.{home or name}")
+    value = module if not home else getattr(module, name)
+    globals()[name] = value
+    return value
 
-        return getattr(backtesting, name)
-    raise AttributeError(f"module 'quotewire' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [

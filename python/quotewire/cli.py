@@ -42,7 +42,6 @@ from types import FrameType
 from typing import Final, NoReturn
 
 from quotewire import _core, bench, itch
-from quotewire._machine import HEAP_TUNABLE, heap_on_huge_pages
 from quotewire.errors import QuotewireError
 from quotewire.venue import Endpoints, Venue, VenueConfig
 
@@ -1115,37 +1114,6 @@ def _one_line(e: BaseException) -> str:
     else:
         text = str(e) or type(e).__name__
     return " ".join(text.split())
-
-
-def entry() -> int:
-    """The `quotewire` console script: `main` in a process whose C heap is advised for
-    transparent huge pages, as the systemd unit runs the engine.
-
-    The engine's pre-sized tables are huge-page slices of their own; the smaller heap
-    allocations on the hot path (per-instrument price levels) land wherever malloc puts
-    them, which after a long-lived Python process's own allocations is scattered over many
-    4 KiB pages. glibc reads `GLIBC_TUNABLES` only at start, so without it the script
-    re-executes itself once with `glibc.malloc.hugetlb=1` added. `QUOTEWIRE_HEAP_THP=0`
-    turns this off (the bench JSON's `machine.heap_huge_pages` records which it was).
-    """
-    _reexec_with_heap_on_huge_pages()
-    return main()
-
-
-def _reexec_with_heap_on_huge_pages() -> None:
-    if sys.platform != "linux" or os.environ.get("QUOTEWIRE_HEAP_THP") == "0":
-        return
-    if heap_on_huge_pages():
-        return
-    script = sys.argv[0]
-    if os.sep not in script or not os.access(script, os.X_OK):
-        return  # not started as an executable script (python -m, embedded)
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    env = dict(os.environ, GLIBC_TUNABLES=":".join(t for t in (tunables, HEAP_TUNABLE) if t))
-    try:
-        os.execve(script, sys.argv, env)
-    except OSError:
-        return  # carry on as started
 
 
 def main(argv: list[str] | None = None) -> int:
