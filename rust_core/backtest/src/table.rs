@@ -46,7 +46,9 @@ impl<T: Entry> Table<T> {
     }
 
     /// A table whose keys are placed in order, `key >> shift` modulo the table
-    /// size, instead of hashed: keys close together share cache lines.
+    /// size, instead of hashed: keys close together share cache lines. Keys
+    /// closer than `1 << shift` (prices finer than the tick the shift was
+    /// taken from) share a home bucket: still correct, with longer probes.
     pub(crate) fn local(entries: usize, shift: u32) -> Self {
         Self {
             local: Some(shift.min(63)),
