@@ -171,6 +171,11 @@ impl<T: Entry> Table<T> {
         self.len
     }
 
+    /// No entry held.
+    pub(crate) const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     #[cold]
     fn grow(&mut self) {
         let old = std::mem::take(&mut self.buckets);

@@ -74,32 +74,46 @@ impl Entry for Level {
 /// One side of an instrument's public book: aggregate shares per price level,
 /// in a table placed by price in ticks (every market event updates one level
 /// in O(1); the levels near the touch share cache lines). The best price is
-/// kept as levels come; when the best level empties it is marked stale and
-/// found again (a scan of the levels) only when a request needs it, which is
-/// far rarer than market events.
+/// kept as levels come. When the best level empties, the next one is looked
+/// up a tick at a time for a few ticks (exact while every level is on the
+/// tick grid, which `off_tick` counts); failing that the best is marked stale
+/// and found again by a scan of the levels only when a request needs it.
 #[derive(Clone, Debug)]
 struct Levels {
     side: Side,
+    tick: i64,
     levels: Table<Level>,
     best: Option<i64>,
     stale: bool,
+    /// Levels whose price is not a multiple of `tick`.
+    off_tick: u32,
 }
+
+/// How many ticks past an emptied best level the next one is looked for.
+const BEST_WALK_TICKS: i64 = 8;
 
 impl Levels {
     fn new(side: Side, tick: i64) -> Self {
         Self {
             side,
+            tick: tick.max(1),
             levels: Table::local(256, tick.max(1).ilog2()),
             best: None,
             stale: false,
+            off_tick: 0,
         }
     }
 
     /// Adds `qty` (> 0) shares at `price`.
     #[inline]
     fn add(&mut self, price: i64, qty: u64) {
-        if let Ok(i) = self.levels.find_or_insert(Level { price, qty }) {
-            self.levels.at(i).qty += qty;
+        match self.levels.find_or_insert(Level { price, qty }) {
+            Ok(i) => self.levels.at(i).qty += qty,
+            Err(_) => {
+                if price % self.tick != 0 {
+                    self.off_tick += 1;
+                }
+            }
         }
         if !self.stale && self.best.is_none_or(|b| better(self.side, price, b)) {
             self.best = Some(price);
@@ -116,10 +130,40 @@ impl Levels {
         level.qty = level.qty.saturating_sub(qty);
         if level.qty == 0 {
             self.levels.remove_at(i);
-            if self.best == Some(price) {
-                self.stale = true;
+            let on_tick = price % self.tick == 0;
+            if !on_tick {
+                self.off_tick -= 1;
+            }
+            if !self.stale && self.best == Some(price) {
+                self.best_emptied(price, on_tick);
             }
         }
+    }
+
+    /// The best level, at `price`, emptied: the next price level behind it.
+    #[cold]
+    fn best_emptied(&mut self, price: i64, on_tick: bool) {
+        if self.levels.is_empty() {
+            self.best = None;
+            return;
+        }
+        if on_tick && self.off_tick == 0 {
+            // Every level is on the grid and none is better than `price`: the
+            // first level met a tick at a time behind it is the best.
+            let step = match self.side {
+                Side::Buy => -self.tick,
+                Side::Sell => self.tick,
+            };
+            let mut p = price;
+            for _ in 0..BEST_WALK_TICKS {
+                p = p.saturating_add(step);
+                if self.levels.find(p as u64).is_some() {
+                    self.best = Some(p);
+                    return;
+                }
+            }
+        }
+        self.stale = true;
     }
 
     fn scan_best(&self) -> Option<i64> {
@@ -1155,5 +1199,35 @@ mod tests {
             }
         }
         assert_eq!(size_of::<PubOrder>(), 24);
+    }
+
+    #[test]
+    fn the_kept_best_price_is_the_scanned_one_after_every_change() {
+        // Random adds and removes near a moving touch, on the tick grid and now and then
+        // off it: whether the best is kept, walked to or left to the scan, it is the
+        // best of the levels.
+        for side in [Side::Buy, Side::Sell] {
+            let mut levels = Levels::new(side, 100);
+            let mut live: Vec<(i64, u64)> = Vec::new();
+            let mut x = 11_u64;
+            for step in 0..60_000 {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let r = x >> 33;
+                if live.is_empty() || r % 5 < 3 {
+                    let ticks = i64::try_from(r % 40).unwrap();
+                    let off = if r % 97 == 0 { 37 } else { 0 };
+                    let price = 1_000_000 + ticks * 100 + off;
+                    let qty = 1 + r % 300;
+                    levels.add(price, qty);
+                    live.push((price, qty));
+                } else {
+                    let (price, qty) = live.swap_remove(usize::try_from(r).unwrap() % live.len());
+                    levels.remove(price, qty);
+                }
+                assert_eq!(levels.best(), levels.scan_best(), "{side:?} step {step}");
+            }
+        }
     }
 }

@@ -496,3 +496,61 @@ fn one_message_datagrams_apply_once_and_torn_ones_not_at_all() {
     v.poll(ORDER_NS + ACK_NS, &mut sink);
     assert_eq!(v.queue_ahead(ClOrdId(1)), Some(Qty(350)));
 }
+
+#[test]
+fn the_best_price_after_the_best_level_empties_is_exact_on_and_off_the_tick_grid() {
+    const TICK: i64 = 100;
+    let mut v = constant();
+    let best = |v: &BacktestVenue, side| v.best(INST, side).map(|p| p.0);
+    v.on_market(0, &add(1, Side::Buy, BID, 100));
+    v.on_market(0, &add(2, Side::Buy, BID - 3 * TICK, 100));
+    v.on_market(0, &add(3, Side::Buy, BID - 20 * TICK, 100));
+    v.on_market(0, &delete(1));
+    assert_eq!(
+        best(&v, Side::Buy),
+        Some(BID - 3 * TICK),
+        "a few ticks behind"
+    );
+    v.on_market(0, &delete(2));
+    assert_eq!(
+        best(&v, Side::Buy),
+        Some(BID - 20 * TICK),
+        "many ticks behind"
+    );
+    // A level off the tick grid: the next best is no longer a whole number of ticks away.
+    v.on_market(0, &add(4, Side::Buy, BID - 20 * TICK + 37, 100));
+    v.on_market(0, &add(5, Side::Buy, BID, 100));
+    v.on_market(0, &delete(5));
+    assert_eq!(
+        best(&v, Side::Buy),
+        Some(BID - 20 * TICK + 37),
+        "off the grid"
+    );
+    v.on_market(0, &delete(4));
+    assert_eq!(best(&v, Side::Buy), Some(BID - 20 * TICK));
+    v.on_market(0, &delete(3));
+    assert_eq!(best(&v, Side::Buy), None, "no bids left");
+    // Asks walk up.
+    let ask = BID + 10 * TICK;
+    v.on_market(0, &add(6, Side::Sell, ask, 100));
+    v.on_market(0, &add(7, Side::Sell, ask + 2 * TICK, 100));
+    v.on_market(0, &delete(6));
+    assert_eq!(best(&v, Side::Sell), Some(ask + 2 * TICK));
+    // Each answer matches what resting a marketable order sees: a post-only bid at the
+    // best ask is refused, one a tick under it rests.
+    let mut sink = RecordingSink::default();
+    v.send(0, &new(1, Side::Buy, ask + 2 * TICK, 10, true))
+        .unwrap();
+    v.send(0, &new(2, Side::Buy, ask + TICK, 10, true)).unwrap();
+    v.poll(ORDER_NS + ACK_NS, &mut sink);
+    assert!(matches!(
+        sink.reports.as_slice(),
+        [
+            ExecReport::Rejected {
+                reason: reject::POST_ONLY_WOULD_CROSS,
+                ..
+            },
+            ExecReport::Accepted { .. }
+        ]
+    ));
+}
