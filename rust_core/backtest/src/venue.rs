@@ -9,7 +9,7 @@ use quotewire_core::order::{
 use quotewire_core::{InstrumentId, OrderId, Price, Qty, Side};
 use quotewire_gateway::{GatewayError, GatewaySink, OrderGateway, SessionStatus};
 use quotewire_protocol::itch::{self, Message};
-use quotewire_protocol::moldudp64::{decode_header, HEADER_LEN, SESSION_LEN};
+use quotewire_protocol::moldudp64::{decode_header, sequence_and_count, HEADER_LEN};
 
 use crate::latency::LatencySampler;
 use crate::table::{Entry, Table};
@@ -572,12 +572,8 @@ impl BacktestVenue {
         // of a daily file's tape: its framing is one comparison.
         if let Some((head, body)) = datagram.split_first_chunk::<HEADER_LEN>() {
             if let Some((len, msg)) = body.split_first_chunk::<2>() {
-                if u16::from_be_bytes([head[HEADER_LEN - 2], head[HEADER_LEN - 1]]) == 1
-                    && usize::from(u16::from_be_bytes(*len)) == msg.len()
-                {
-                    let mut seq = [0_u8; 8];
-                    seq.copy_from_slice(&head[SESSION_LEN..SESSION_LEN + 8]);
-                    let seq = u64::from_be_bytes(seq);
+                let (seq, count) = sequence_and_count(head);
+                if count == 1 && usize::from(u16::from_be_bytes(*len)) == msg.len() {
                     let applied = seq >= *next_seq && self.apply_itch(ts_ns, msg);
                     *next_seq = (*next_seq).max(seq.wrapping_add(1));
                     return u64::from(applied);

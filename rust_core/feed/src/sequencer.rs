@@ -2,7 +2,8 @@
 //! bounded reordering and re-request driven recovery.
 
 use quotewire_protocol::moldudp64::{
-    Packet, PacketKind, Request, Session, END_OF_SESSION, HEADER_LEN, SESSION_LEN,
+    sequence_and_count, Packet, PacketKind, Request, Session, END_OF_SESSION, HEADER_LEN,
+    SESSION_LEN,
 };
 use quotewire_protocol::DecodeError;
 
@@ -259,10 +260,7 @@ impl Sequencer {
         let Some((head, body)) = datagram.split_first_chunk::<HEADER_LEN>() else {
             return false;
         };
-        let mut seq = [0; 8];
-        seq.copy_from_slice(&head[SESSION_LEN..SESSION_LEN + 8]);
-        let sequence = u64::from_be_bytes(seq);
-        let count = u16::from_be_bytes([head[HEADER_LEN - 2], head[HEADER_LEN - 1]]);
+        let (sequence, count) = sequence_and_count(head);
         if count == 0
             || count == END_OF_SESSION
             || sequence != self.expected

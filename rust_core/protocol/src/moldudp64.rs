@@ -222,14 +222,24 @@ pub fn decode_header(buf: &[u8]) -> Result<Header, DecodeError> {
     };
     let mut session = [0u8; SESSION_LEN];
     session.copy_from_slice(&head[..SESSION_LEN]);
-    let mut seq = [0u8; 8];
-    seq.copy_from_slice(&head[SESSION_LEN..SESSION_LEN + 8]);
-    let count = u16::from_be_bytes([head[18], head[19]]);
+    let (sequence, count) = sequence_and_count(head);
     Ok(Header {
         session: Session(session),
-        sequence: u64::from_be_bytes(seq),
+        sequence,
         count,
     })
+}
+
+/// The sequence number and raw message count of a downstream header (what
+/// [`decode_header`] reads besides the session, for a caller that compares
+/// the session in place or not at all).
+#[inline(always)]
+#[must_use]
+pub fn sequence_and_count(head: &[u8; HEADER_LEN]) -> (u64, u16) {
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&head[SESSION_LEN..SESSION_LEN + 8]);
+    let count = u16::from_be_bytes([head[HEADER_LEN - 2], head[HEADER_LEN - 1]]);
+    (u64::from_be_bytes(seq), count)
 }
 
 /// Writes a downstream header into `out[..HEADER_LEN]`.
